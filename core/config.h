@@ -1,0 +1,100 @@
+/*
+ * config.h - pipeline.yaml: loading, validation and plugin parameter checks.
+ *
+ * The typed part of the file (pipeline name, run settings, stage list) is
+ * parsed with libcyaml against a static schema; a stage's `params` mapping is
+ * not known to that schema (each plugin declares its own), so it is read
+ * with libyaml keeping every node's position. Every error message names
+ * file:line:column, the field (as a path like stages[2].params.window_ms) and
+ * what is allowed.
+ */
+#ifndef OBS_CONFIG_H
+#define OBS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "observatory/stage.h"
+
+/* A plugin parameter as written by the user: key and scalar text, with the
+ * position of the value (1-based line and column). */
+typedef struct cfg_param {
+    char *key;
+    char *value;
+    int line, column;         /* of the value */
+    int key_line, key_column; /* of the key */
+} cfg_param;
+
+typedef struct cfg_stage {
+    char *name;
+    char *plugin;  /* plugin name ("xf_json_fast") or a .so file name/path */
+    char *version; /* NULL when not given */
+    cfg_param *params;
+    size_t n_params;
+    int line, column; /* position of the stage's mapping */
+} cfg_stage;
+
+/* One phase of the generator's load (issue: load shapes extend this). */
+typedef enum cfg_shape { CFG_SHAPE_CONSTANT = 1, CFG_SHAPE_MAX = 2 } cfg_shape;
+
+typedef struct cfg_load_phase {
+    cfg_shape shape;
+    double rate;          /* records per second (CONSTANT) */
+    uint64_t duration_ns; /* 0: until the run ends */
+} cfg_load_phase;
+
+typedef struct obs_config {
+    char *path; /* as given */
+    char *text; /* the whole file, NUL-terminated (recorded with each run) */
+    char *dir;  /* directory of the file: relative paths resolve against it */
+
+    char *pipeline; /* pipeline name */
+    char **plugin_dirs; /* absolute or relative-to-dir, as written */
+    size_t n_plugin_dirs;
+    cfg_stage *stages;
+    size_t n_stages;
+    cfg_load_phase *load;
+    size_t n_load;
+
+    uint32_t batch_size;     /* records per batch, default 256, 1..65536 */
+    uint32_t ring_capacity;  /* batches per ring, default 16, power of two 2..4096 */
+    uint64_t max_batch_bytes; /* arena bound per batch, default 64 MiB */
+    uint64_t duration_ns;    /* run.duration, default 0 = until SIGINT/SIGTERM */
+    uint64_t warmup_ns;      /* run.warmup, default 0 */
+    uint64_t seed;           /* run.seed, default 1 */
+    char *http_listen;       /* http.listen, default "127.0.0.1:9464" */
+    char *store_path;        /* store.path, default "observatory-data" */
+} obs_config;
+
+/* Loads and validates `path`. On success *out owns everything (free with
+ * config_free). On failure returns OBS_ECONFIG (or OBS_EIO/OBS_ENOMEM), *out
+ * is NULL and `err` holds one or more lines "file:line:col: field: message". */
+int config_load(const char *path, obs_config **out, char *err, size_t errlen);
+
+/* Same, from a string; `name` is used in messages in place of a file name. */
+int config_load_string(const char *name, const char *text, obs_config **out, char *err,
+                       size_t errlen);
+
+void config_free(obs_config *cfg);
+
+/* Validated parameter values of one stage instance, in the plugin's
+ * declaration order; owns its strings. */
+typedef struct cfg_param_values {
+    obs_param_value *values;
+    uint32_t n_values;
+} cfg_param_values;
+
+/* Checks stage `st` (index `stage_index` in cfg->stages) against `desc`'s
+ * declared parameters: unknown keys (message lists the allowed ones), type
+ * errors, range errors, missing required parameters. Fills `out` (free with
+ * config_param_values_free). Returns 0 or OBS_ECONFIG with `err` set. */
+int config_check_params(const obs_config *cfg, size_t stage_index, const obs_stage_desc *desc,
+                        cfg_param_values *out, char *err, size_t errlen);
+
+void config_param_values_free(cfg_param_values *v);
+
+/* Parses "250ms", "30s", "2m", "1h", "1500us", "10ns" or a bare number of
+ * seconds into nanoseconds. Returns 0 or OBS_EINVAL. */
+int config_parse_duration(const char *s, uint64_t *ns);
+
+#endif /* OBS_CONFIG_H */

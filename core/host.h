@@ -1,0 +1,53 @@
+/*
+ * host.h - the services table (obs_host) given to each stage instance.
+ *
+ * One host_ctx per stage instance: it owns the obs_host the plugin sees, the
+ * plugin's registered counters and the accounting of memory it allocates
+ * through host->alloc. Counters are written by one thread (the stage thread)
+ * and read by others (report, metrics), so they are relaxed atomics.
+ */
+#ifndef OBS_HOST_H
+#define OBS_HOST_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "observatory/stage.h"
+
+#define HOST_MAX_COUNTERS 32
+#define HOST_NAME_MAX_LEN 48
+
+typedef struct host_counter {
+    char name[HOST_NAME_MAX_LEN];
+    char help[128];
+    int kind; /* OBS_COUNTER_* */
+    _Atomic uint64_t value;
+} host_counter;
+
+typedef struct host_ctx {
+    obs_host api; /* what the plugin gets; api.host_private points here */
+    host_counter counters[HOST_MAX_COUNTERS];
+    _Atomic uint32_t n_counters;
+    _Atomic uint64_t n_allocs, n_frees, alloc_bytes;
+} host_ctx;
+
+/* Fills `h` for an instance of a stage. The strings are borrowed and must
+ * outlive the instance. */
+void host_ctx_init(host_ctx *h, const char *stage_name, const char *plugin_path, uint64_t seed,
+                   uint32_t batch_size);
+
+/* Sum of the instance's error counters. */
+uint64_t host_error_total(const host_ctx *h);
+
+/* Global log threshold (OBS_LOG_*); messages above it are dropped. */
+void host_set_log_level(int level);
+/* Logs a host message in the same format as plugin messages. */
+void host_log(const char *who, int level, const char *fmt, ...) OBS_PRINTF(3, 4);
+
+/* Fault injection for tests: the n-th host->alloc from now (1 = the next)
+ * and every one after it fails; 0 turns it off. */
+void host_fail_alloc_after(uint64_t n);
+
+uint64_t host_now_ns(void);
+
+#endif /* OBS_HOST_H */

@@ -1,0 +1,311 @@
+/*
+ * observatory/stage.h - the Observatory stage plugin ABI.
+ *
+ * This is the only header a plugin author needs. A plugin is a shared object
+ * that exports exactly one symbol, OBS_STAGE_ENTRY ("obs_stage_entry"), a
+ * function returning a pointer to a constant descriptor (obs_stage_desc). The
+ * descriptor says which ABI the plugin was built against, what kind of stage
+ * it implements (generator, transform or sink), which parameters it accepts,
+ * and where its callbacks are. The host (hostd) checks the descriptor before
+ * calling anything, validates the user's parameters against the declared
+ * ones, and passes a table of host services (obs_host) to init: a plugin never
+ * links against hostd.
+ *
+ * Data moves in batches. A batch is a vector of records; a record is a
+ * borrowed byte span with a sequence number and the time at which it was
+ * intended to be sent (CLOCK_MONOTONIC nanoseconds). A callback may read the
+ * input batch only for the duration of the call. Output is written into a
+ * host-owned obs_out: either bytes copied into its arena (obs_out_emit,
+ * obs_out_reserve + obs_out_commit) or an input record passed through
+ * untouched, without copying (obs_out_pass).
+ *
+ * Compatibility rules: structs begin with size/version fields, use
+ * fixed-width types and only ever grow at the end. A change that breaks an
+ * existing field bumps OBS_ABI_MAJOR; the host refuses other majors. Adding a
+ * field at the end bumps OBS_ABI_MINOR; the host accepts older minors as long
+ * as the struct is at least as large as the fields it needs.
+ */
+#ifndef OBSERVATORY_STAGE_H
+#define OBSERVATORY_STAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "OBST" in ASCII: first field of every descriptor. */
+#define OBS_STAGE_MAGIC 0x4f425354u
+#define OBS_ABI_MAJOR 1
+#define OBS_ABI_MINOR 0
+
+/* Name of the single exported symbol (type obs_stage_entry_fn). */
+#define OBS_STAGE_ENTRY obs_stage_entry
+#define OBS_STAGE_ENTRY_NAME "obs_stage_entry"
+
+#if defined(__GNUC__)
+#define OBS_EXPORT __attribute__((visibility("default")))
+#define OBS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define OBS_EXPORT
+#define OBS_PRINTF(a, b)
+#endif
+
+/* Return codes. Callbacks return 0 on success or one of these (negative).
+ * OBS_DONE (positive) is returned by a generator that has no more data. */
+enum {
+    OBS_OK = 0,
+    OBS_DONE = 1,
+    OBS_EINVAL = -1,   /* invalid argument or parameter */
+    OBS_ENOMEM = -2,   /* allocation failed or a configured bound reached */
+    OBS_EIO = -3,      /* an I/O error (file, database) */
+    OBS_EABI = -4,     /* ABI mismatch */
+    OBS_ENOENT = -5,   /* no such file, symbol, stage or plugin */
+    OBS_ESTATE = -6,   /* state handover refused */
+    OBS_EPLUGIN = -7,  /* generic plugin failure */
+    OBS_ECONFIG = -8,  /* configuration error */
+    OBS_EAGAIN = -9,   /* try again later */
+};
+
+typedef enum obs_kind {
+    OBS_KIND_GENERATOR = 1,
+    OBS_KIND_TRANSFORM = 2,
+    OBS_KIND_SINK = 3,
+} obs_kind;
+
+/* ---------------------------------------------------------------- records */
+
+/* One record. `data` is borrowed: valid only while the batch that holds the
+ * record is being passed to the callback. */
+typedef struct obs_record {
+    const uint8_t *data;
+    uint32_t len;
+    uint32_t flags;         /* reserved, 0 */
+    uint64_t seq;           /* assigned by the generator stage, never reused */
+    uint64_t t_intended_ns; /* CLOCK_MONOTONIC time it was meant to be sent */
+} obs_record;
+
+/* A read-only batch of records, borrowed for one callback. */
+typedef struct obs_batch {
+    const obs_record *records;
+    uint32_t n_records;
+    uint32_t reserved;
+} obs_batch;
+
+/* Output of a callback: a record vector over a host-owned arena. Plugins use
+ * the inline functions below and never touch the fields directly except to
+ * read n_records. The host grows the arena and record vector on demand up to
+ * its configured bounds (grow() returns nonzero when a bound is hit, and then
+ * the emit functions fail with OBS_ENOMEM). */
+typedef struct obs_out obs_out;
+struct obs_out {
+    obs_record *records;
+    uint32_t n_records;
+    uint32_t cap_records;
+    uint8_t *arena;
+    uint64_t arena_used;
+    uint64_t arena_cap;
+    uint32_t n_passed; /* records passed through by reference */
+    uint32_t reserved;
+    /* Host slow path: make room for n_records more records and n_bytes more
+     * arena bytes. Returns 0 or OBS_ENOMEM. May move `arena`: pointers from
+     * obs_out_reserve are invalidated by any later reserve/emit call. */
+    int (*grow)(obs_out *out, uint32_t n_records, uint64_t n_bytes);
+    void *host_private;
+};
+
+/* Returns a pointer to `len` writable bytes in the output arena, or NULL when
+ * the configured bound is reached. Finish with obs_out_commit(). */
+static inline uint8_t *obs_out_reserve(obs_out *out, uint64_t len)
+{
+    if ((out->n_records == out->cap_records || out->arena_cap - out->arena_used < len) &&
+        out->grow(out, 1, len) != 0)
+        return NULL;
+    return out->arena + out->arena_used;
+}
+
+/* Appends a record whose `len` bytes were written at the pointer that the last
+ * obs_out_reserve() returned (len may be smaller than what was reserved). */
+static inline void obs_out_commit(obs_out *out, uint64_t len, uint64_t seq, uint64_t t_intended_ns)
+{
+    obs_record *r = &out->records[out->n_records++];
+    r->data = out->arena + out->arena_used;
+    r->len = (uint32_t)len;
+    r->flags = 0;
+    r->seq = seq;
+    r->t_intended_ns = t_intended_ns;
+    out->arena_used += (len + 7u) & ~(uint64_t)7u;
+}
+
+/* Copies `len` bytes into the arena as a new record. Returns 0 or OBS_ENOMEM. */
+static inline int obs_out_emit(obs_out *out, const void *data, uint64_t len, uint64_t seq,
+                               uint64_t t_intended_ns)
+{
+    uint8_t *p = obs_out_reserve(out, len);
+    if (!p)
+        return OBS_ENOMEM;
+    if (len)
+        memcpy(p, data, len);
+    obs_out_commit(out, len, seq, t_intended_ns);
+    return OBS_OK;
+}
+
+/* Passes an input record downstream without copying its bytes. Only valid for
+ * a record of the batch currently given to process(); the host keeps that
+ * batch alive until the output has been consumed. Returns 0 or OBS_ENOMEM. */
+static inline int obs_out_pass(obs_out *out, const obs_record *in)
+{
+    if (out->n_records == out->cap_records && out->grow(out, 1, 0) != 0)
+        return OBS_ENOMEM;
+    out->records[out->n_records++] = *in;
+    out->n_passed++;
+    return OBS_OK;
+}
+
+/* ------------------------------------------------------------- parameters */
+
+typedef enum obs_param_type {
+    OBS_PARAM_INT = 1,    /* int64; min/max apply */
+    OBS_PARAM_DOUBLE = 2, /* double; min/max apply */
+    OBS_PARAM_BOOL = 3,   /* true/false */
+    OBS_PARAM_STRING = 4, /* UTF-8 string; min/max bound its length when max > 0 */
+} obs_param_type;
+
+/* A declared parameter. `default_value` is written as it would be in YAML
+ * ("100", "0.5", "true", "prices") or NULL when the parameter is required. */
+typedef struct obs_param_desc {
+    const char *name;
+    uint32_t type; /* obs_param_type */
+    uint32_t reserved;
+    const char *default_value;
+    double min, max; /* inclusive range; ignored when min > max */
+    const char *help;
+} obs_param_desc;
+
+/* A validated parameter value, given to init in declaration order, so a plugin
+ * may index obs_params.values by the position of its declaration. */
+typedef struct obs_param_value {
+    const char *name;
+    uint32_t type;
+    uint32_t is_default; /* 1 when the user did not set it */
+    int64_t i;           /* INT, and BOOL as 0/1 */
+    double d;            /* DOUBLE (also set for INT) */
+    const char *s;       /* STRING; also the text as written for every type */
+} obs_param_value;
+
+typedef struct obs_params {
+    const obs_param_value *values;
+    uint32_t n_values;
+    uint32_t reserved;
+} obs_params;
+
+/* Looks a parameter up by name; NULL if not declared. */
+static inline const obs_param_value *obs_param_get(const obs_params *p, const char *name)
+{
+    for (uint32_t i = 0; i < p->n_values; i++)
+        if (strcmp(p->values[i].name, name) == 0)
+            return &p->values[i];
+    return NULL;
+}
+
+/* ---------------------------------------------------------- host services */
+
+enum { OBS_LOG_ERROR = 0, OBS_LOG_WARN = 1, OBS_LOG_INFO = 2, OBS_LOG_DEBUG = 3 };
+
+/* Counter kinds: an error counter is reported as an error reason of the stage. */
+enum { OBS_COUNTER_PLAIN = 0, OBS_COUNTER_ERROR = 1 };
+
+/* Host services, one table per stage instance, valid from init until fini
+ * returns. All functions are thread-safe for calls from the instance's own
+ * stage thread; log is also safe from threads the plugin starts. */
+typedef struct obs_host obs_host;
+struct obs_host {
+    uint32_t struct_size;
+    uint16_t abi_major, abi_minor;
+    const char *stage_name;  /* the stage's name in the pipeline */
+    const char *plugin_path; /* the .so this instance was loaded from */
+    uint64_t seed;           /* per-stage seed derived from the run's seed */
+    uint32_t batch_size;     /* configured records per batch */
+    uint32_t reserved;
+
+    void (*log)(const obs_host *h, int level, const char *fmt, ...) OBS_PRINTF(3, 4);
+    /* Registers a named counter (kind OBS_COUNTER_*), returns its id (>= 0) or
+     * a negative error. Call from init. Names: [a-z0-9_]+. */
+    int (*counter_register)(const obs_host *h, const char *name, int kind, const char *help);
+    void (*counter_add)(const obs_host *h, int id, uint64_t delta);
+    /* CLOCK_MONOTONIC in nanoseconds, the clock of t_intended_ns. */
+    uint64_t (*now_ns)(void);
+    /* Accounted allocation, attributed to this stage. */
+    void *(*alloc)(const obs_host *h, size_t size);
+    void *(*realloc)(const obs_host *h, void *p, size_t size);
+    void (*free)(const obs_host *h, void *p);
+    void *host_private;
+};
+
+/* ------------------------------------------------------------- generators */
+
+/* What the host asks a generator for: exactly n_records records, to be sent
+ * at the given intended times. The generator emits them in order with
+ * seq = first_seq + i and t_intended_ns = t_intended_ns[i]. */
+typedef struct obs_gen_request {
+    uint32_t n_records;
+    uint32_t reserved;
+    uint64_t first_seq;
+    const uint64_t *t_intended_ns;
+} obs_gen_request;
+
+/* --------------------------------------------------------------- the stage */
+
+typedef struct obs_stage_desc {
+    uint32_t magic; /* OBS_STAGE_MAGIC */
+    uint16_t abi_major, abi_minor;
+    uint32_t struct_size; /* sizeof(obs_stage_desc) as the plugin was built */
+    uint32_t kind;        /* obs_kind */
+    const char *name;     /* plugin name, e.g. "xf_json_fast" */
+    const char *version;  /* plugin version, e.g. "1.2.0" */
+    const char *description;
+    const obs_param_desc *params;
+    uint32_t n_params;
+    uint32_t reserved;
+
+    /* Creates an instance. `host` and `params` stay valid until fini. */
+    int (*init)(const obs_host *host, const obs_params *params, void **instance);
+    /* Generator: fill `out` as `req` asks. Return 0, OBS_DONE at end of data
+     * (the records already emitted are sent), or a negative error. */
+    int (*generate)(void *instance, const obs_gen_request *req, obs_out *out);
+    /* Transform: read `in`, write results into `out` (maybe none). A record
+     * that cannot be processed is counted on an error counter and skipped;
+     * a negative return counts the whole batch as failed. */
+    int (*process)(void *instance, const obs_batch *in, obs_out *out);
+    /* Sink: consume `in`. */
+    int (*consume)(void *instance, const obs_batch *in);
+    /* End of stream: emit what is held back (transforms may write into
+     * `out`; sinks and generators get out == NULL) and make it durable. */
+    int (*flush)(void *instance, obs_out *out);
+    void (*fini)(void *instance);
+    /* Optional state handover for hot swaps. export_state returns a buffer
+     * allocated with host->alloc (the host frees it); import_state reads it. */
+    int (*export_state)(void *instance, void **buf, size_t *len);
+    int (*import_state)(void *instance, const void *buf, size_t len);
+} obs_stage_desc;
+
+typedef const obs_stage_desc *(*obs_stage_entry_fn)(void);
+
+/* Declares the entry point. Usage, at file scope of the plugin:
+ *   OBS_DECLARE_STAGE(my_desc)
+ * where my_desc is a `static const obs_stage_desc`. */
+#define OBS_DECLARE_STAGE(desc)                                                                    \
+    OBS_EXPORT const obs_stage_desc *OBS_STAGE_ENTRY(void);                                         \
+    OBS_EXPORT const obs_stage_desc *OBS_STAGE_ENTRY(void) { return &(desc); }
+
+/* Fills the header fields of a descriptor initialiser. */
+#define OBS_STAGE_HEADER                                                                           \
+    .magic = OBS_STAGE_MAGIC, .abi_major = OBS_ABI_MAJOR, .abi_minor = OBS_ABI_MINOR,                \
+    .struct_size = sizeof(obs_stage_desc)
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OBSERVATORY_STAGE_H */

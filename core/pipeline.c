@@ -1,0 +1,582 @@
+/*
+ * pipeline.c - stage threads, the generator's schedule, drain and shutdown
+ * (see pipeline.h).
+ *
+ * Thread structure: stage i reads batches from rings[i-1] and writes to
+ * rings[i]. Batches come from one pool sized so that every ring can be full
+ * while every stage holds an input and an output batch, with room for the
+ * borrowed chains of pass-through transforms; so taking a batch can wait
+ * only for a downstream stage to make progress, never deadlock.
+ *
+ * Shutdown is a wave: the generator stops producing and closes its ring; each
+ * later stage drains its input until ring_pop() returns NULL, flushes, and
+ * closes its own output. Nothing accepted into a ring is ever dropped.
+ */
+#include "pipeline.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A constant-rate generator waits for at most this long after a record's
+ * intended time to fill a batch, so a batch at low rates is not held back for
+ * the full batch duration (which would add to every record's latency). */
+#define GEN_LINGER_NS 200000u
+/* A record sent later than this after its intended time counts as late. */
+#define GEN_LATE_NS 1000000u
+
+static void stat_add(_Atomic uint64_t *v, uint64_t d)
+{
+    atomic_store_explicit(v, atomic_load_explicit(v, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+static void stat_max(_Atomic uint64_t *v, uint64_t x)
+{
+    if (x > atomic_load_explicit(v, memory_order_relaxed))
+        atomic_store_explicit(v, x, memory_order_relaxed);
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_until(uint64_t t_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(t_ns / 1000000000u),
+                          .tv_nsec = (long)(t_ns % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+void stage_snapshot_take(const stage *s, stage_snapshot *snap)
+{
+    stage_stats *st = (stage_stats *)&s->stats;
+    snap->records_in = atomic_load(&st->records_in);
+    snap->records_out = atomic_load(&st->records_out);
+    snap->bytes_in = atomic_load(&st->bytes_in);
+    snap->bytes_out = atomic_load(&st->bytes_out);
+    snap->callback_ns = atomic_load(&st->callback_ns);
+    snap->errors = atomic_load(&st->callback_errors) + host_error_total(&s->host);
+}
+
+static obs_kind kind_at(size_t i, size_t n)
+{
+    if (i == 0)
+        return OBS_KIND_GENERATOR;
+    return i + 1 == n ? OBS_KIND_SINK : OBS_KIND_TRANSFORM;
+}
+
+/* splitmix64: derives independent per-stage seeds from the run's seed. */
+static uint64_t seed_mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra,
+                    pipeline **out, char *err, size_t errlen)
+{
+    int rc = OBS_ENOMEM;
+    char **cfg_dirs = NULL;
+    size_t n_cfg_dirs = 0;
+    *out = NULL;
+    pipeline *p = calloc(1, sizeof(*p));
+    if (!p)
+        goto fail_msg;
+    p->cfg = cfg;
+
+    /* Plugin directories: command line first, then the file's, then the
+     * installed default when neither gave any. */
+    char *const default_dirs[] = {(char *)OBS_DEFAULT_PLUGIN_DIR};
+    char *const *want = cfg->plugin_dirs;
+    size_t n_want = cfg->n_plugin_dirs;
+    if (n_want == 0 && n_extra == 0) {
+        want = default_dirs;
+        n_want = 1;
+    }
+    char **extra = NULL;
+    size_t n_extra_resolved = 0;
+    if (n_extra) {
+        rc = plugin_dirs_resolve(".", extra_dirs, n_extra, &extra, err, errlen);
+        if (rc < 0)
+            goto fail;
+        n_extra_resolved = n_extra;
+    }
+    if (n_want) {
+        rc = plugin_dirs_resolve(cfg->dir, want, n_want, &cfg_dirs, err, errlen);
+        if (rc < 0) {
+            plugin_dirs_free(extra, n_extra_resolved);
+            goto fail;
+        }
+        n_cfg_dirs = n_want;
+    }
+    p->n_dirs = n_extra_resolved + n_cfg_dirs;
+    p->dirs = calloc(p->n_dirs ? p->n_dirs : 1, sizeof(char *));
+    if (!p->dirs) {
+        plugin_dirs_free(extra, n_extra_resolved);
+        plugin_dirs_free(cfg_dirs, n_cfg_dirs);
+        rc = OBS_ENOMEM;
+        goto fail_msg;
+    }
+    for (size_t i = 0; i < n_extra_resolved; i++)
+        p->dirs[i] = extra[i];
+    for (size_t i = 0; i < n_cfg_dirs; i++)
+        p->dirs[n_extra_resolved + i] = cfg_dirs[i];
+    free(extra);
+    free(cfg_dirs);
+
+    p->n_stages = cfg->n_stages;
+    p->stages = calloc(p->n_stages, sizeof(stage));
+    p->rings = calloc(p->n_stages ? p->n_stages - 1 : 1, sizeof(ring));
+    if (!p->stages || !p->rings)
+        goto fail_msg;
+
+    /* Resolve and check every plugin and its parameters before any init, so
+     * a typo in the last stage does not cost the first stage's start-up. */
+    for (size_t i = 0; i < p->n_stages; i++) {
+        stage *s = &p->stages[i];
+        s->index = i;
+        s->cfg = &cfg->stages[i];
+        s->kind = kind_at(i, p->n_stages);
+        s->pipeline = p;
+        plugin_request req = {
+            .stage_name = s->cfg->name,
+            .plugin = s->cfg->plugin,
+            .version = s->cfg->version,
+            .kind = s->kind,
+            .dirs = (const char *const *)p->dirs,
+            .n_dirs = p->n_dirs,
+        };
+        rc = plugin_open(&req, &s->module, err, errlen);
+        if (rc < 0)
+            goto fail;
+        s->desc = s->module->desc;
+        rc = config_check_params(cfg, i, s->desc, &s->params, err, errlen);
+        if (rc < 0)
+            goto fail;
+        s->params_view = (obs_params){.values = s->params.values, .n_values = s->params.n_values};
+    }
+
+    for (size_t i = 0; i + 1 < p->n_stages; i++) {
+        rc = ring_init(&p->rings[i], cfg->ring_capacity);
+        if (rc < 0) {
+            snprintf(err, errlen, "ring capacity %u: %s", cfg->ring_capacity, obs_strerror(rc));
+            goto fail;
+        }
+        p->stages[i].out = &p->rings[i];
+        p->stages[i + 1].in = &p->rings[i];
+    }
+
+    /* Every ring full + an input and an output batch per stage, times the
+     * longest borrowed chain (one link per pass-through transform). */
+    uint64_t n_batches = ((uint64_t)(p->n_stages - 1) * cfg->ring_capacity + 2 * p->n_stages + 2) *
+                         (p->n_stages - 1);
+    uint64_t max_records = cfg->max_batch_bytes / sizeof(obs_record);
+    if (max_records > UINT32_MAX)
+        max_records = UINT32_MAX;
+    if (max_records < cfg->batch_size)
+        max_records = cfg->batch_size;
+    uint64_t arena0 = (uint64_t)cfg->batch_size * 64;
+    if (arena0 > cfg->max_batch_bytes)
+        arena0 = cfg->max_batch_bytes;
+    rc = pool_init(&p->pool, (uint32_t)n_batches, cfg->batch_size, arena0, (uint32_t)max_records,
+                   cfg->max_batch_bytes);
+    if (rc < 0) {
+        snprintf(err, errlen, "cannot allocate %" PRIu64 " batches of %u records: %s", n_batches,
+                 cfg->batch_size, obs_strerror(rc));
+        goto fail;
+    }
+
+    for (size_t i = 0; i < p->n_stages; i++) {
+        stage *s = &p->stages[i];
+        host_ctx_init(&s->host, s->cfg->name, s->module->path, seed_mix(cfg->seed + i),
+                      cfg->batch_size);
+        rc = s->desc->init(&s->host.api, &s->params_view, &s->instance);
+        if (rc != 0) {
+            snprintf(err, errlen, "stage '%s': plugin '%s' (%s): init failed: %s (%d)", s->cfg->name,
+                     s->desc->name, s->module->path, obs_strerror(rc), rc);
+            rc = rc < 0 ? rc : OBS_EPLUGIN;
+            goto fail;
+        }
+        s->initialised = 1;
+    }
+    *out = p;
+    return OBS_OK;
+
+fail_msg:
+    snprintf(err, errlen, "out of memory while building the pipeline");
+fail:
+    pipeline_destroy(p);
+    return rc < 0 ? rc : OBS_ENOMEM;
+}
+
+/* ------------------------------------------------------------ the threads */
+
+static void push_out(stage *s, batch *b)
+{
+    stat_add(&s->stats.batches_out, 1);
+    stat_add(&s->stats.records_out, b->out.n_records);
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < b->out.n_records; i++)
+        bytes += b->out.records[i].len;
+    stat_add(&s->stats.bytes_out, bytes);
+    uint64_t blocked0 = s->out->blocked_ns;
+    b->t_pushed_ns = host_now_ns();
+    ring_push(s->out, b);
+    if (s->out->blocked_ns != blocked0)
+        atomic_store_explicit(&s->stats.blocked_ns, s->out->blocked_ns, memory_order_relaxed);
+}
+
+static void account_in(stage *s, const batch *b)
+{
+    stat_add(&s->stats.batches_in, 1);
+    stat_add(&s->stats.records_in, b->out.n_records);
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < b->out.n_records; i++)
+        bytes += b->out.records[i].len;
+    stat_add(&s->stats.bytes_in, bytes);
+}
+
+static void callback_failed(stage *s, const char *what, int rc)
+{
+    stat_add(&s->stats.callback_errors, 1);
+    /* Logged once per stage and callback kind, then only counted. */
+    if (atomic_load_explicit(&s->stats.callback_errors, memory_order_relaxed) == 1)
+        host_log(s->cfg->name, OBS_LOG_WARN, "%s returned %s (%d); counting further failures",
+                 what, obs_strerror(rc), rc);
+}
+
+/* The schedule of intended send times for the load phases (constant rate or
+ * as fast as possible). */
+typedef struct schedule {
+    const obs_config *cfg;
+    size_t phase;
+    uint64_t phase_start_ns, phase_end_ns; /* end 0: open */
+    uint64_t k;                            /* records scheduled in this phase */
+} schedule;
+
+/* The phase in force; a config without load phases runs as fast as possible. */
+static const cfg_load_phase *schedule_phase(const schedule *sc)
+{
+    static const cfg_load_phase max_phase = {.shape = CFG_SHAPE_MAX};
+    return sc->cfg->n_load ? &sc->cfg->load[sc->phase] : &max_phase;
+}
+
+static void schedule_enter(schedule *sc, size_t phase, uint64_t start_ns)
+{
+    sc->phase = phase;
+    sc->phase_start_ns = start_ns;
+    sc->k = 0;
+    const cfg_load_phase *ph = schedule_phase(sc);
+    int last = phase + 1 >= sc->cfg->n_load;
+    sc->phase_end_ns = (ph->duration_ns && !last) ? start_ns + ph->duration_ns : 0;
+}
+
+static uint64_t schedule_time(const schedule *sc, uint64_t k)
+{
+    double rate = schedule_phase(sc)->rate;
+    return sc->phase_start_ns + (uint64_t)((double)k * 1e9 / rate);
+}
+
+static void *generator_main(void *arg)
+{
+    stage *s = arg;
+    pipeline *p = s->pipeline;
+    const obs_config *cfg = p->cfg;
+    uint32_t bs = cfg->batch_size;
+    uint64_t *times = malloc(bs * sizeof(uint64_t));
+    uint64_t seq = 0;
+    schedule sc = {.cfg = cfg};
+    if (!times) {
+        host_log(s->cfg->name, OBS_LOG_ERROR, "out of memory for the schedule");
+        p->failed = 1;
+        goto out;
+    }
+    schedule_enter(&sc, 0, host_now_ns());
+
+    while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+        uint64_t now = host_now_ns();
+        if (sc.phase_end_ns && now >= sc.phase_end_ns) {
+            schedule_enter(&sc, sc.phase + 1, sc.phase_end_ns);
+            continue;
+        }
+        const cfg_load_phase *ph = schedule_phase(&sc);
+        uint32_t n = 0;
+        if (ph->shape == CFG_SHAPE_MAX) {
+            for (n = 0; n < bs; n++)
+                times[n] = now;
+        } else {
+            uint64_t t_first = schedule_time(&sc, sc.k);
+            uint64_t t_full = schedule_time(&sc, sc.k + bs - 1);
+            uint64_t wake = t_first + GEN_LINGER_NS < t_full ? t_first + GEN_LINGER_NS : t_full;
+            if (sc.phase_end_ns && wake > sc.phase_end_ns)
+                wake = sc.phase_end_ns;
+            if (now < wake) {
+                /* Sleep in slices so a stop request is seen within 20 ms. */
+                uint64_t until = wake - now > 20000000u ? now + 20000000u : wake;
+                sleep_until(until);
+                if (until != wake)
+                    continue;
+                now = host_now_ns();
+            }
+            while (n < bs) {
+                uint64_t t = schedule_time(&sc, sc.k + n);
+                if (t > now || (sc.phase_end_ns && t >= sc.phase_end_ns))
+                    break;
+                times[n++] = t;
+            }
+            if (n == 0)
+                continue;
+        }
+
+        batch *b = pool_get(&p->pool);
+        obs_gen_request req = {.n_records = n, .first_seq = seq, .t_intended_ns = times};
+        uint64_t c0 = host_now_ns();
+        int rc = s->desc->generate(s->instance, &req, &b->out);
+        uint64_t c1 = host_now_ns();
+        stat_add(&s->stats.callback_ns, c1 - c0);
+        if (rc < 0) {
+            callback_failed(s, "generate", rc);
+            host_log(s->cfg->name, OBS_LOG_ERROR, "generator failed: ending the stream");
+            p->failed = 1;
+        }
+        /* The host owns seq and intended time: stamp them, whatever the plugin
+         * wrote, so the end-to-end checks do not depend on plugin care. */
+        uint32_t got = b->out.n_records;
+        if (got > n) {
+            host_log(s->cfg->name, OBS_LOG_ERROR,
+                     "generate emitted %u records, %u were asked for: extra records dropped", got, n);
+            got = b->out.n_records = n;
+        }
+        uint64_t late = 0, max_lag = 0;
+        for (uint32_t i = 0; i < got; i++) {
+            b->out.records[i].seq = seq + i;
+            b->out.records[i].t_intended_ns = times[i];
+            uint64_t lag = c1 > times[i] ? c1 - times[i] : 0;
+            late += lag > GEN_LATE_NS;
+            if (lag > max_lag)
+                max_lag = lag;
+        }
+        seq += got;
+        sc.k += got;
+        stat_add(&s->stats.late_records, late);
+        stat_max(&s->stats.max_lag_ns, max_lag);
+        if (got)
+            push_out(s, b);
+        else
+            pool_put(&p->pool, b);
+        if (rc == OBS_DONE || rc < 0) {
+            atomic_store(&p->generator_done, 1);
+            break;
+        }
+        if (got < n && rc == OBS_OK) {
+            host_log(s->cfg->name, OBS_LOG_WARN, "generate emitted %u of %u records", got, n);
+        }
+    }
+    if (s->desc->flush) {
+        int rc = s->desc->flush(s->instance, NULL);
+        if (rc < 0)
+            callback_failed(s, "flush", rc);
+    }
+out:
+    free(times);
+    atomic_store(&s->stats.cpu_ns, thread_cpu_ns());
+    ring_close(s->out);
+    return NULL;
+}
+
+/* Runs a transform callback (process or flush) into a fresh output batch
+ * and forwards the result. `in` may be NULL (flush). */
+static void transform_step(stage *s, batch *in)
+{
+    pipeline *p = s->pipeline;
+    batch *o = pool_get(&p->pool);
+    uint64_t c0 = host_now_ns();
+    int rc;
+    if (in) {
+        obs_batch view = batch_view(in);
+        rc = s->desc->process(s->instance, &view, &o->out);
+    } else {
+        rc = s->desc->flush ? s->desc->flush(s->instance, &o->out) : OBS_OK;
+    }
+    stat_add(&s->stats.callback_ns, host_now_ns() - c0);
+    if (rc < 0)
+        callback_failed(s, in ? "process" : "flush", rc);
+    if (in) {
+        if (o->out.n_passed)
+            o->borrowed = in; /* records of `o` point into `in` */
+        else
+            pool_put(&p->pool, in);
+    }
+    if (o->out.n_records)
+        push_out(s, o);
+    else
+        pool_put(&p->pool, o);
+}
+
+static void *transform_main(void *arg)
+{
+    stage *s = arg;
+    batch *b;
+    while ((b = ring_pop(s->in)) != NULL) {
+        account_in(s, b);
+        transform_step(s, b);
+    }
+    transform_step(s, NULL);
+    atomic_store(&s->stats.cpu_ns, thread_cpu_ns());
+    ring_close(s->out);
+    return NULL;
+}
+
+static void *sink_main(void *arg)
+{
+    stage *s = arg;
+    pipeline *p = s->pipeline;
+    batch *b;
+    while ((b = ring_pop(s->in)) != NULL) {
+        account_in(s, b);
+        obs_batch view = batch_view(b);
+        uint64_t c0 = host_now_ns();
+        int rc = s->desc->consume(s->instance, &view);
+        uint64_t c1 = host_now_ns();
+        stat_add(&s->stats.callback_ns, c1 - c0);
+        if (rc < 0)
+            callback_failed(s, "consume", rc);
+        /* Latency is charged from each record's intended time to the moment
+         * the sink finished with it. */
+        uint64_t sum = 0, max = 0;
+        for (uint32_t i = 0; i < view.n_records; i++) {
+            uint64_t t = view.records[i].t_intended_ns;
+            uint64_t lat = c1 > t ? c1 - t : 0;
+            sum += lat;
+            if (lat > max)
+                max = lat;
+        }
+        stat_add(&s->stats.latency_sum_ns, sum);
+        stat_max(&s->stats.latency_max_ns, max);
+        pool_put(&p->pool, b);
+    }
+    if (s->desc->flush) {
+        int rc = s->desc->flush(s->instance, NULL);
+        if (rc < 0)
+            callback_failed(s, "flush", rc);
+    }
+    atomic_store(&s->stats.cpu_ns, thread_cpu_ns());
+    return NULL;
+}
+
+void pipeline_stop(pipeline *p) { atomic_store(&p->stop, 1); }
+
+static void snapshot_all(pipeline *p, int warm)
+{
+    for (size_t i = 0; i < p->n_stages; i++)
+        stage_snapshot_take(&p->stages[i], warm ? &p->stages[i].warm : &p->stages[i].stop);
+}
+
+int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg)
+{
+    const obs_config *cfg = p->cfg;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+
+    p->t_start_ns = host_now_ns();
+    int rc = OBS_OK;
+    /* Start from the sink so every consumer waits before its producer runs. */
+    for (size_t j = p->n_stages; j-- > 0;) {
+        stage *s = &p->stages[j];
+        void *(*fn)(void *) = s->kind == OBS_KIND_GENERATOR   ? generator_main
+                              : s->kind == OBS_KIND_TRANSFORM ? transform_main
+                                                              : sink_main;
+        int e = pthread_create(&s->thread, NULL, fn, s);
+        if (e != 0) {
+            host_log(s->cfg->name, OBS_LOG_ERROR, "cannot start the stage thread: %s", strerror(e));
+            rc = OBS_ENOMEM;
+            break;
+        }
+        s->thread_started = 1;
+        char name[16];
+        snprintf(name, sizeof(name), "obs:%s", s->cfg->name);
+        pthread_setname_np(s->thread, name);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    if (rc == OBS_OK) {
+        int warmed = cfg->warmup_ns == 0;
+        if (warmed) {
+            p->t_warm_ns = p->t_start_ns;
+            snapshot_all(p, 1);
+        }
+        for (;;) {
+            uint64_t now = host_now_ns();
+            if (!warmed && now - p->t_start_ns >= cfg->warmup_ns) {
+                p->t_warm_ns = now;
+                snapshot_all(p, 1);
+                warmed = 1;
+            }
+            if (atomic_load(&p->stop) || atomic_load(&p->generator_done) ||
+                (cfg->duration_ns && now - p->t_start_ns >= cfg->duration_ns) ||
+                (stop_check && stop_check(arg)))
+                break;
+            uint64_t next = now + 20000000u;
+            if (cfg->duration_ns && p->t_start_ns + cfg->duration_ns < next)
+                next = p->t_start_ns + cfg->duration_ns;
+            if (!warmed && p->t_start_ns + cfg->warmup_ns < next)
+                next = p->t_start_ns + cfg->warmup_ns;
+            sleep_until(next);
+        }
+        if (!warmed) {
+            /* Stopped during warm-up: report the whole run rather than nothing. */
+            p->t_warm_ns = p->t_start_ns;
+        }
+    }
+    p->t_stop_ns = host_now_ns();
+    snapshot_all(p, 0);
+    pipeline_stop(p);
+    if (rc != OBS_OK) {
+        /* Threads that did start must still drain: close the rings nobody
+         * will produce into (stages that never started). */
+        for (size_t j = 0; j < p->n_stages; j++)
+            if (!p->stages[j].thread_started && p->stages[j].out)
+                ring_close(p->stages[j].out);
+    }
+    for (size_t j = 0; j < p->n_stages; j++)
+        if (p->stages[j].thread_started) {
+            pthread_join(p->stages[j].thread, NULL);
+            p->stages[j].thread_started = 0;
+        }
+    p->t_end_ns = host_now_ns();
+    if (p->failed && rc == OBS_OK)
+        rc = OBS_EPLUGIN;
+    return rc;
+}
+
+void pipeline_destroy(pipeline *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        stage *s = &p->stages[i];
+        if (s->initialised && s->desc->fini)
+            s->desc->fini(s->instance);
+        s->initialised = 0;
+        config_param_values_free(&s->params);
+    }
+    if (p->rings)
+        for (size_t i = 0; i + 1 < p->n_stages; i++)
+            ring_destroy(&p->rings[i]);
+    pool_destroy(&p->pool);
+    free(p->rings);
+    free(p->stages);
+    plugin_dirs_free(p->dirs, p->n_dirs);
+    free(p);
+}

@@ -1,0 +1,107 @@
+/*
+ * pipeline.h - building and running a pipeline of stage threads.
+ *
+ * pipeline_create() resolves and checks every plugin, validates parameters
+ * and initialises the instances in order; nothing runs yet. pipeline_run()
+ * starts one thread per stage, connected by SPSC rings of batches, and
+ * returns when the run ends (duration reached, pipeline_stop(), or the
+ * generator's end of data) and everything accepted has drained: the
+ * generator stops, each stage processes what is queued, flushes and closes
+ * its output ring, and sinks flush last. pipeline_destroy() calls fini in
+ * pipeline order.
+ */
+#ifndef OBS_PIPELINE_H
+#define OBS_PIPELINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "host.h"
+#include "plugin.h"
+#include "pool.h"
+#include "ring.h"
+
+/* Per-stage counters, written by the stage thread only, read by anyone. */
+typedef struct stage_stats {
+    _Atomic uint64_t records_in, records_out;
+    _Atomic uint64_t bytes_in, bytes_out;
+    _Atomic uint64_t batches_in, batches_out;
+    _Atomic uint64_t callback_errors; /* callbacks that returned a negative code */
+    _Atomic uint64_t callback_ns;     /* wall time inside the plugin's callbacks */
+    _Atomic uint64_t cpu_ns;          /* thread CPU time of the stage thread */
+    _Atomic uint64_t blocked_ns;      /* time blocked pushing into a full ring */
+    /* Generator only. */
+    _Atomic uint64_t late_records; /* sent more than 1 ms after their intended time */
+    _Atomic uint64_t max_lag_ns;
+    /* Sink only: end-to-end latency from the intended send time. */
+    _Atomic uint64_t latency_sum_ns, latency_max_ns;
+} stage_stats;
+
+/* A snapshot of the counters that rates are computed from. */
+typedef struct stage_snapshot {
+    uint64_t records_in, records_out, bytes_in, bytes_out, callback_ns, errors;
+} stage_snapshot;
+
+typedef struct stage {
+    size_t index;
+    const cfg_stage *cfg;
+    obs_kind kind;
+    const obs_module *module;
+    const obs_stage_desc *desc;
+    cfg_param_values params;
+    obs_params params_view;
+    host_ctx host;
+    void *instance;
+    int initialised;
+    ring *in, *out; /* NULL for the generator's input and the sink's output */
+    pthread_t thread;
+    int thread_started;
+    struct pipeline *pipeline;
+    stage_stats stats;
+    stage_snapshot warm, stop; /* at the end of warm-up and when the stop came */
+} stage;
+
+typedef struct pipeline {
+    const obs_config *cfg;
+    char **dirs;
+    size_t n_dirs;
+    stage *stages;
+    size_t n_stages;
+    ring *rings; /* n_stages - 1 */
+    pool pool;
+    _Atomic int stop;
+    _Atomic int generator_done; /* end of data or a fatal generator error */
+    int failed;                 /* a fatal error occurred during the run */
+    uint64_t t_start_ns, t_warm_ns, t_stop_ns, t_end_ns;
+} pipeline;
+
+/* Builds the pipeline described by cfg (borrowed; must outlive it). Extra
+ * plugin directories (e.g. from the command line) are searched before the
+ * configured ones. Returns 0 or a negative code with `err` set; on failure
+ * *out is NULL and everything initialised so far has been finalised. */
+int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra,
+                    pipeline **out, char *err, size_t errlen);
+
+/* Runs until the configured duration, pipeline_stop(), end of data or
+ * `stop_check` (may be NULL; polled every 20 ms from the calling thread, e.g.
+ * hostd checks for SIGINT/SIGTERM there) returns nonzero, then drains. Stage
+ * threads start with all signals blocked. Returns 0, or a negative code when
+ * a stage failed fatally (what was accepted has still drained). */
+int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg);
+
+/* Asks the run to end; safe from any thread (not from a signal handler). */
+void pipeline_stop(pipeline *p);
+
+/* Prints the end-of-run report (per-stage records, rates, errors). */
+void pipeline_report(const pipeline *p, FILE *f);
+
+/* Calls fini on every initialised instance in pipeline order and frees. */
+void pipeline_destroy(pipeline *p);
+
+/* Reads the counters of stage s into a snapshot. */
+void stage_snapshot_take(const stage *s, stage_snapshot *snap);
+
+#endif /* OBS_PIPELINE_H */

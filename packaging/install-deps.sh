@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Observatory needs to build and test, when
+# any is missing. Uses sudo when not run as root. Idempotent and quiet when
+# everything is already there.
+#
+#   packaging/install-deps.sh            build + test dependencies
+#   packaging/install-deps.sh --runtime  only what running hostd needs
+set -euo pipefail
+
+build_pkgs=(
+  build-essential cmake ninja-build pkg-config
+  libcyaml-dev libyaml-dev libjansson-dev librocksdb-dev libmicrohttpd-dev
+  libunwind-dev libgoogle-perftools-dev
+)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev binutils)
+runtime_pkgs=(libcyaml1 libyaml-0-2 libjansson4 librocksdb7.8 libmicrohttpd12 libunwind8 libgoogle-perftools4)
+
+case "${1:-}" in
+  --runtime) want=("${runtime_pkgs[@]}") ;;
+  "") want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+((${#missing[@]} == 0)) && exit 0
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

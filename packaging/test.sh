@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Quick start, command 2: installs what is missing, builds, and runs every
+# test: once in an optimised build, once under AddressSanitizer+UBSan, and the
+# threaded unit tests once more under ThreadSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packaging/install-deps.sh
+jobs=$(nproc)
+
+run() { # <build dir> <ctest args...> ; cmake options come from $opts
+  local dir=$1; shift
+  echo "== $dir: configure and build" >&2
+  cmake -S . -B "$dir" -G Ninja "${opts[@]}" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  echo "== $dir: ctest" >&2
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs" "$@"
+}
+
+opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+run build
+opts=(-DCMAKE_BUILD_TYPE=Debug -DOBS_SANITIZE=address,undefined)
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 run build-asan
+opts=(-DCMAKE_BUILD_TYPE=Debug -DOBS_SANITIZE=thread)
+TSAN_OPTIONS=halt_on_error=1 run build-tsan -L threads

@@ -1,0 +1,314 @@
+/*
+ * gen_market - generator of seeded market ticks as JSON text.
+ *
+ * Each record is one JSON object, no newline: a trade
+ *   {"type":"trade","sym":"AAPL","ts":1000,"px":123.4500,"qty":100,"side":"B"}
+ * or a quote
+ *   {"type":"quote","sym":"AAPL","ts":1000,"bid":123.4500,"ask":123.4600,"bsz":300,"asz":500}
+ * with "ts" the record's intended send time. This is the input of the two JSON
+ * transforms (xf_json_jansson and xf_json_fast), so it is the stream on which
+ * they are compared; it must therefore never be the bottleneck itself.
+ *
+ * Everything random comes from one xoshiro256** stream seeded with
+ * host->seed, consumed in a fixed order per record, so the same seed and the
+ * same requests give byte-identical output regardless of batch boundaries.
+ * Symbols are drawn from a Zipf distribution through a CDF table built at
+ * init (binary search per record). Prices are per-symbol random walks kept as
+ * fixed-point int64 (units of 1e-4) and printed by hand with exactly four
+ * decimals: no floating point and no snprintf on the data path, and no
+ * allocation after init.
+ */
+#include <math.h>
+#include <stdbool.h>
+
+#include <observatory/stage.h>
+
+#include "market.h"
+#include "rng.h"
+
+/* Longest record: a quote with 8-letter symbol and maximal numbers is ~140
+ * bytes; reserve generously so formatting needs no bound checks. */
+#define TICK_MAX_LEN 192
+#define PX_FLOOR_E4 10000 /* prices walk above 1.0000 */
+
+static const obs_param_desc gen_market_params[] = {
+    {.name = "symbols", .type = OBS_PARAM_INT, .default_value = "500", .min = 1, .max = 100000,
+     .help = "number of distinct symbols (names of 1 to 8 uppercase letters, derived from the seed)"},
+    {.name = "zipf_s", .type = OBS_PARAM_DOUBLE, .default_value = "1.1", .min = 0, .max = 10,
+     .help = "Zipf exponent of symbol popularity (0: uniform; larger: more skewed)"},
+    {.name = "trade_ratio", .type = OBS_PARAM_DOUBLE, .default_value = "0.3", .min = 0, .max = 1,
+     .help = "fraction of ticks that are trades; the rest are quotes"},
+};
+
+typedef struct gen_market {
+    const obs_host *host;
+    rng rng;
+    uint32_t n_syms;
+    uint64_t trade_threshold; /* a tick is a trade when 53 random bits < this */
+    double *cdf;              /* n_syms cumulative Zipf probabilities, last = 1 */
+    char (*names)[MARKET_SYM_MAX];
+    uint8_t *name_len;
+    int64_t *px_e4; /* last price per symbol */
+} gen_market;
+
+static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
+                                     "25262728293031323334353637383940414243444546474849"
+                                     "50515253545556575859606162636465666768697071727374"
+                                     "75767778798081828384858687888990919293949596979899";
+
+/* Writes `v` in decimal at dst (no terminator) and returns the length. Two
+ * digits per division, right to left into a scratch buffer. */
+static inline size_t fmt_u64(char *dst, uint64_t v)
+{
+    char tmp[20];
+    char *p = tmp + sizeof tmp;
+    while (v >= 100) {
+        uint64_t q = v / 100;
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * (v - q * 100), 2);
+        v = q;
+    }
+    if (v >= 10) {
+        p -= 2;
+        memcpy(p, digit_pairs + 2 * v, 2);
+    } else {
+        *--p = (char)('0' + v);
+    }
+    size_t n = (size_t)(tmp + sizeof tmp - p);
+    memcpy(dst, p, n);
+    return n;
+}
+
+/* Writes a positive fixed-point price as <integer>.<4 digits>. */
+static inline size_t fmt_price(char *dst, int64_t e4)
+{
+    uint64_t v = (uint64_t)e4;
+    uint64_t frac = v % 10000;
+    size_t n = fmt_u64(dst, v / 10000);
+    dst[n] = '.';
+    memcpy(dst + n + 1, digit_pairs + 2 * (frac / 100), 2);
+    memcpy(dst + n + 3, digit_pairs + 2 * (frac % 100), 2);
+    return n + 5;
+}
+
+/* Appends a string literal (no terminator). */
+#define PUT(p, lit)                                                                                \
+    do {                                                                                           \
+        memcpy((p), (lit), sizeof(lit) - 1);                                                       \
+        (p) += sizeof(lit) - 1;                                                                    \
+    } while (0)
+
+static void gen_market_free(gen_market *g)
+{
+    const obs_host *h = g->host;
+    h->free(h, g->cdf);
+    h->free(h, g->names);
+    h->free(h, g->name_len);
+    h->free(h, g->px_e4);
+    h->free(h, g);
+}
+
+/*
+ * Gives every symbol a distinct name of 1..8 uppercase letters drawn from the
+ * generator's stream (so names depend on the seed only). Uniqueness is checked
+ * with a temporary open-addressing set of the zero-padded names, freed before
+ * returning. Returns 0 or OBS_ENOMEM.
+ */
+static int make_names(gen_market *g)
+{
+    const obs_host *h = g->host;
+    size_t cap = 64;
+    while (cap < 2 * (size_t)g->n_syms)
+        cap *= 2;
+    uint64_t *set = h->alloc(h, cap * sizeof *set);
+    if (!set)
+        return OBS_ENOMEM;
+    memset(set, 0, cap * sizeof *set);
+
+    for (uint32_t i = 0; i < g->n_syms; i++) {
+        for (;;) {
+            char name[MARKET_SYM_MAX] = {0};
+            uint32_t len = 1 + (uint32_t)rng_below(&g->rng, MARKET_SYM_MAX);
+            for (uint32_t k = 0; k < len; k++)
+                name[k] = (char)('A' + rng_below(&g->rng, 26));
+            uint64_t key;
+            memcpy(&key, name, sizeof key);
+            /* Linear probing; the set is at most half full. */
+            size_t slot = (size_t)((key * 0x9e3779b97f4a7c15u) >> 20) & (cap - 1);
+            while (set[slot] != 0 && set[slot] != key)
+                slot = (slot + 1) & (cap - 1);
+            if (set[slot] == key)
+                continue; /* taken: draw another name */
+            set[slot] = key;
+            memcpy(g->names[i], name, sizeof name);
+            g->name_len[i] = (uint8_t)len;
+            break;
+        }
+    }
+    h->free(h, set);
+    return OBS_OK;
+}
+
+/* Builds the Zipf CDF: symbol of rank i (0-based) has weight 1/(i+1)^s. */
+static void make_cdf(gen_market *g, double s)
+{
+    double sum = 0;
+    for (uint32_t i = 0; i < g->n_syms; i++) {
+        sum += pow((double)i + 1.0, -s);
+        g->cdf[i] = sum;
+    }
+    for (uint32_t i = 0; i < g->n_syms; i++)
+        g->cdf[i] /= sum;
+    g->cdf[g->n_syms - 1] = 1.0; /* rng_unit() < 1, so the search always ends */
+}
+
+/* Creates an instance. Owns its tables (host->alloc) until fini. */
+static int gen_market_init(const obs_host *host, const obs_params *params, void **instance)
+{
+    const obs_param_value *p_syms = obs_param_get(params, "symbols");
+    const obs_param_value *p_s = obs_param_get(params, "zipf_s");
+    const obs_param_value *p_tr = obs_param_get(params, "trade_ratio");
+    if (!p_syms || !p_s || !p_tr || p_syms->i < 1 || p_syms->i > 100000 || !(p_s->d >= 0) ||
+        !(p_tr->d >= 0 && p_tr->d <= 1)) {
+        host->log(host, OBS_LOG_ERROR, "gen_market: invalid parameters");
+        return OBS_EINVAL;
+    }
+
+    gen_market *g = host->alloc(host, sizeof *g);
+    if (!g)
+        return OBS_ENOMEM;
+    memset(g, 0, sizeof *g);
+    g->host = host;
+    g->n_syms = (uint32_t)p_syms->i;
+    g->trade_threshold = (uint64_t)ldexp(p_tr->d, 53);
+    rng_seed(&g->rng, host->seed);
+
+    g->cdf = host->alloc(host, g->n_syms * sizeof *g->cdf);
+    g->names = host->alloc(host, g->n_syms * sizeof *g->names);
+    g->name_len = host->alloc(host, g->n_syms * sizeof *g->name_len);
+    g->px_e4 = host->alloc(host, g->n_syms * sizeof *g->px_e4);
+    if (!g->cdf || !g->names || !g->name_len || !g->px_e4)
+        goto fail;
+    if (make_names(g) != OBS_OK)
+        goto fail;
+    make_cdf(g, p_s->d);
+    for (uint32_t i = 0; i < g->n_syms; i++) /* start in [10, 1000) */
+        g->px_e4[i] = 100000 + (int64_t)rng_below(&g->rng, 9900000);
+
+    *instance = g;
+    return OBS_OK;
+
+fail:
+    gen_market_free(g);
+    return OBS_ENOMEM;
+}
+
+/* Draws a symbol index: first i with u < cdf[i]. */
+static inline uint32_t draw_symbol(const gen_market *g, double u)
+{
+    uint32_t lo = 0, hi = g->n_syms - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (u < g->cdf[mid])
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Formats one tick at `out` (TICK_MAX_LEN bytes available) and returns its
+ * length. Consumes the random stream in a fixed order. */
+static inline size_t make_tick(gen_market *g, char *out, uint64_t ts)
+{
+    uint64_t r0 = rng_next(&g->rng);
+    uint64_t r1 = rng_next(&g->rng);
+    bool trade = (r0 >> 11) < g->trade_threshold;
+    uint32_t s = draw_symbol(g, rng_unit(&g->rng));
+
+    /* Random walk of at most +-0.0100 per tick, reflected at the floor. */
+    int64_t step = (int64_t)((r1 >> 32) % 201) - 100;
+    int64_t px = g->px_e4[s] + step;
+    if (px < PX_FLOOR_E4 || px > MARKET_PX_MAX_E4 / 2)
+        px = g->px_e4[s] - step;
+    g->px_e4[s] = px;
+    uint64_t r2 = r1 & 0xffffffffu; /* the low half of r1 is still unused */
+
+    char *p = out;
+    if (trade) {
+        PUT(p, "{\"type\":\"trade\",\"sym\":\"");
+        memcpy(p, g->names[s], MARKET_SYM_MAX);
+        p += g->name_len[s];
+        PUT(p, "\",\"ts\":");
+        p += fmt_u64(p, ts);
+        PUT(p, ",\"px\":");
+        p += fmt_price(p, px);
+        PUT(p, ",\"qty\":");
+        p += fmt_u64(p, 1 + (r2 & 1023));
+        PUT(p, ",\"side\":\"");
+        *p++ = (r2 >> 10) & 1 ? 'S' : 'B';
+        PUT(p, "\"}");
+    } else {
+        int64_t spread = 1 + (int64_t)(r2 & 63);
+        PUT(p, "{\"type\":\"quote\",\"sym\":\"");
+        memcpy(p, g->names[s], MARKET_SYM_MAX);
+        p += g->name_len[s];
+        PUT(p, "\",\"ts\":");
+        p += fmt_u64(p, ts);
+        PUT(p, ",\"bid\":");
+        p += fmt_price(p, px);
+        PUT(p, ",\"ask\":");
+        p += fmt_price(p, px + spread);
+        PUT(p, ",\"bsz\":");
+        p += fmt_u64(p, 100 * (1 + ((r2 >> 6) & 63)));
+        PUT(p, ",\"asz\":");
+        p += fmt_u64(p, 100 * (1 + ((r2 >> 12) & 63)));
+        PUT(p, "}");
+    }
+    return (size_t)(p - out);
+}
+
+/* Emits exactly req->n_records ticks (seq = first_seq + i, ts and
+ * t_intended_ns = req->t_intended_ns[i]). Returns 0 or OBS_ENOMEM when the
+ * host's output bound is reached. */
+static int gen_market_generate(void *instance, const obs_gen_request *req, obs_out *out)
+{
+    gen_market *g = instance;
+    for (uint32_t i = 0; i < req->n_records; i++) {
+        uint8_t *dst = obs_out_reserve(out, TICK_MAX_LEN);
+        if (!dst)
+            return OBS_ENOMEM;
+        size_t len = make_tick(g, (char *)dst, req->t_intended_ns[i]);
+        obs_out_commit(out, len, req->first_seq + i, req->t_intended_ns[i]);
+    }
+    return OBS_OK;
+}
+
+static int gen_market_flush(void *instance, obs_out *out)
+{
+    (void)instance;
+    (void)out;
+    return OBS_OK;
+}
+
+static void gen_market_fini(void *instance)
+{
+    if (instance)
+        gen_market_free(instance);
+}
+
+static const obs_stage_desc gen_market_desc = {
+    OBS_STAGE_HEADER,
+    .kind = OBS_KIND_GENERATOR,
+    .name = "gen_market",
+    .version = "1.0.0",
+    .description = "seeded market ticks (trades and quotes) as JSON text, Zipf-distributed symbols",
+    .params = gen_market_params,
+    .n_params = sizeof gen_market_params / sizeof gen_market_params[0],
+    .init = gen_market_init,
+    .generate = gen_market_generate,
+    .flush = gen_market_flush,
+    .fini = gen_market_fini,
+};
+
+OBS_DECLARE_STAGE(gen_market_desc)

@@ -1,0 +1,78 @@
+#!/bin/sh
+# tests/bench/run.sh - builds the Release benchmark tree if needed and runs
+# both benchmarks, printing everything (and keeping a copy under
+# tests/bench/results/, which git ignores).
+#
+#   tests/bench/run.sh                 full run (~4 minutes on 2 cores)
+#   tests/bench/run.sh --quick         1 run of 0.5 s per configuration (~10 s)
+#   tests/bench/run.sh pipeline [ARGS] only obs-bench-pipeline, with its options
+#   tests/bench/run.sh json [ARGS]     only obs-bench-json, with its options
+#
+# Environment: OBS_BENCH_BUILD (build directory, default <repo>/build-bench),
+# OBS_BENCH_JOBS (parallel build jobs, default 2).
+set -eu
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${OBS_BENCH_BUILD:-$root/build-bench}
+jobs=${OBS_BENCH_JOBS:-2}
+what=all
+quick=0
+case "${1:-}" in
+pipeline | json) what=$1; shift ;;
+--quick) quick=1; shift ;;
+-h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+esac
+if [ "$what" = all ] && [ $# -gt 0 ]; then
+    echo "run.sh: options are passed only with 'pipeline' or 'json' (see --help)" >&2
+    exit 2
+fi
+
+if [ ! -f "$build/build.ninja" ]; then
+    cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
+fi
+type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")
+if [ "$type" != Release ]; then
+    echo "run.sh: $build is a '$type' build; benchmarks need Release (remove it or set OBS_BENCH_BUILD)" >&2
+    exit 1
+fi
+# Only what the benchmarks need, so a plugin elsewhere in the tree that does
+# not build yet does not stop them.
+ninja -C "$build" -j "$jobs" obs-bench-pipeline obs-bench-json \
+    gen_static xf_pass sink_null gen_market xf_json_jansson xf_json_fast >/dev/null
+
+plugins=$build/plugins
+stamp=$(date +%Y%m%d-%H%M%S)
+out=$root/tests/bench/results/$stamp
+mkdir -p "$out"
+
+{
+    echo "# tests/bench/run.sh $* (what=$what quick=$quick)"
+    echo "# source: $root ($(git -C "$root" describe --always --dirty 2>/dev/null || echo 'no commit yet'))"
+    echo "# busiest processes before the run (the machine is shared; compare with the cores column):"
+    ps -eo pcpu=,comm= --sort=-pcpu | head -4 | sed 's/^/#   /'
+} | tee "$out/run.txt"
+
+if [ "$what" = all ] || [ "$what" = pipeline ]; then
+    if [ "$quick" = 1 ]; then
+        set -- --seconds 0.5 --warmup 0.1 --runs 1
+    fi
+    echo
+    { "$build/tests/bench/obs-bench-pipeline" --plugin-dir "$plugins" --csv "$out/pipeline.csv" "$@" \
+        || echo $? >"$out/failed"; } | tee "$out/pipeline.txt"
+fi
+if [ "$what" = all ] || [ "$what" = json ]; then
+    if [ "$quick" = 1 ]; then
+        set -- --ticks 20000 --runs 1
+    elif [ "$what" = all ]; then
+        set --
+    fi
+    echo
+    { "$build/tests/bench/obs-bench-json" --plugin-dir "$plugins" "$@" || echo $? >>"$out/failed"; } \
+        | tee "$out/json.txt"
+fi
+echo
+echo "# results kept in $out"
+if [ -f "$out/failed" ]; then
+    echo "run.sh: a benchmark failed (exit status $(tr '\n' ' ' <"$out/failed"))" >&2
+    exit 1
+fi
