@@ -86,28 +86,17 @@ static int refuse(int code, char *err, size_t errlen, const char *what, const ch
 const char *obs_strerror(int code)
 {
     switch (code) {
-    case OBS_OK:
-        return "success";
-    case OBS_DONE:
-        return "end of data";
-    case OBS_EINVAL:
-        return "invalid argument or parameter";
-    case OBS_ENOMEM:
-        return "out of memory or a configured bound reached";
-    case OBS_EIO:
-        return "I/O error";
-    case OBS_EABI:
-        return "ABI mismatch";
-    case OBS_ENOENT:
-        return "no such file, symbol, stage or plugin";
-    case OBS_ESTATE:
-        return "state handover refused";
-    case OBS_EPLUGIN:
-        return "plugin failure";
-    case OBS_ECONFIG:
-        return "configuration error";
-    case OBS_EAGAIN:
-        return "try again later";
+    case OBS_OK: return "success";
+    case OBS_DONE: return "end of data";
+    case OBS_EINVAL: return "invalid argument or parameter";
+    case OBS_ENOMEM: return "out of memory or a configured bound reached";
+    case OBS_EIO: return "I/O error";
+    case OBS_EABI: return "ABI mismatch";
+    case OBS_ENOENT: return "no such file, symbol, stage or plugin";
+    case OBS_ESTATE: return "state handover refused";
+    case OBS_EPLUGIN: return "plugin failure";
+    case OBS_ECONFIG: return "configuration error";
+    case OBS_EAGAIN: return "try again later";
     }
     return "unknown error";
 }
@@ -115,12 +104,9 @@ const char *obs_strerror(int code)
 const char *plugin_kind_name(obs_kind kind)
 {
     switch (kind) {
-    case OBS_KIND_GENERATOR:
-        return "generator";
-    case OBS_KIND_TRANSFORM:
-        return "transform";
-    case OBS_KIND_SINK:
-        return "sink";
+    case OBS_KIND_GENERATOR: return "generator";
+    case OBS_KIND_TRANSFORM: return "transform";
+    case OBS_KIND_SINK: return "sink";
     }
     return "unknown kind";
 }
@@ -129,12 +115,9 @@ const char *plugin_kind_name(obs_kind kind)
 static const char *kind_with_article(uint32_t kind)
 {
     switch (kind) {
-    case OBS_KIND_GENERATOR:
-        return "a generator";
-    case OBS_KIND_TRANSFORM:
-        return "a transform";
-    case OBS_KIND_SINK:
-        return "a sink";
+    case OBS_KIND_GENERATOR: return "a generator";
+    case OBS_KIND_TRANSFORM: return "a transform";
+    case OBS_KIND_SINK: return "a sink";
     }
     return "an unknown kind";
 }
@@ -217,8 +200,8 @@ static const char *param_default_problem(const obs_param_desc *p, char *buf, siz
         if (ranged && p->max > 0) {
             double len = (double)strlen(v);
             if (len < p->min || len > p->max) {
-                snprintf(buf, buflen, "default '%s' has length %zu outside [%g, %g]", v,
-                         strlen(v), p->min, p->max);
+                snprintf(buf, buflen, "default '%s' has length %zu outside [%g, %g]", v, strlen(v),
+                         p->min, p->max);
                 return buf;
             }
         }
@@ -272,8 +255,8 @@ static int check_desc(const obs_stage_desc *raw, obs_kind kind, const char *what
     obs_stage_desc d;
 
     if (!raw)
-        return refuse(OBS_EPLUGIN, err, errlen, what,
-                      "%s() returned NULL instead of a descriptor", OBS_STAGE_ENTRY_NAME);
+        return refuse(OBS_EPLUGIN, err, errlen, what, "%s() returned NULL instead of a descriptor",
+                      OBS_STAGE_ENTRY_NAME);
     if (raw->magic != OBS_STAGE_MAGIC)
         return refuse(OBS_EABI, err, errlen, what,
                       "not an Observatory stage plugin: descriptor magic 0x%08x, expected "
@@ -281,8 +264,8 @@ static int check_desc(const obs_stage_desc *raw, obs_kind kind, const char *what
                       raw->magic, OBS_STAGE_MAGIC);
     /* Another major may have moved any field after the header: stop here. */
     if (raw->abi_major != OBS_ABI_MAJOR)
-        return refuse(OBS_EABI, err, errlen, what, "ABI major %u, host supports %u",
-                      raw->abi_major, OBS_ABI_MAJOR);
+        return refuse(OBS_EABI, err, errlen, what, "ABI major %u, host supports %u", raw->abi_major,
+                      OBS_ABI_MAJOR);
 
     /* A newer minor only appended fields, so the host needs what it knows;
      * an older minor must carry everything that minor defined. */
@@ -582,8 +565,7 @@ int plugin_dirs_resolve(const char *base_dir, char *const *dirs, size_t n_dirs, 
             int e = errno;
             rc = refuse(e == ENOMEM ? OBS_ENOMEM : OBS_ENOENT, err, errlen, "plugin directories",
                         "'%s'%s%s%s: %s", d, strcmp(d, joined) ? " (" : "",
-                        strcmp(d, joined) ? joined : "", strcmp(d, joined) ? ")" : "",
-                        strerror(e));
+                        strcmp(d, joined) ? joined : "", strcmp(d, joined) ? ")" : "", strerror(e));
             goto fail;
         }
         if (stat(res[i], &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -669,8 +651,8 @@ static int resolve_file(const plugin_request *req, char *const *dirs, size_t n_d
                 return rc;
         }
         join_dirs(dirlist, sizeof dirlist, dirs, n_dirs);
-        return refuse(OBS_ENOENT, err, errlen, what, "no file %s in the plugin directories (%s)",
-                      p, dirlist);
+        return refuse(OBS_ENOENT, err, errlen, what, "no file %s in the plugin directories (%s)", p,
+                      dirlist);
     }
 
     if (!safe_component(p))

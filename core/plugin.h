@@ -25,11 +25,11 @@
 /* One loaded shared object. Owned by the module table; valid until
  * plugin_table_reset() (tests) or process exit. */
 typedef struct obs_module {
-    char *path;      /* canonical (realpath) file name */
-    void *handle;    /* dlopen handle, never closed during a run */
+    char *path;   /* canonical (realpath) file name */
+    void *handle; /* dlopen handle, never closed during a run */
     const obs_stage_desc *desc;
     uint8_t build_id[OBS_BUILD_ID_MAX];
-    size_t build_id_len; /* 0 when the object has no NT_GNU_BUILD_ID note */
+    size_t build_id_len;  /* 0 when the object has no NT_GNU_BUILD_ID note */
     uintptr_t start, end; /* lowest and highest+1 mapped address of its PT_LOAD segments */
     uintptr_t load_bias;  /* dlpi_addr: add to ELF virtual addresses */
     uint32_t id;          /* index in the module table */
@@ -38,9 +38,9 @@ typedef struct obs_module {
 /* What a stage asks for. */
 typedef struct plugin_request {
     const char *stage_name;
-    const char *plugin;   /* a plugin name ("xf_json_fast") or a file name/path ending in ".so" */
-    const char *version;  /* NULL: any version */
-    obs_kind kind;        /* the kind the stage's position requires (0: any) */
+    const char *plugin;  /* a plugin name ("xf_json_fast") or a file name/path ending in ".so" */
+    const char *version; /* NULL: any version */
+    obs_kind kind;       /* the kind the stage's position requires (0: any) */
     const char *const *dirs; /* plugin directories, already resolved to absolute paths */
     size_t n_dirs;
 } plugin_request;

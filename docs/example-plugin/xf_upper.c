@@ -13,8 +13,11 @@
 enum { P_MAX_LEN };
 
 static const obs_param_desc upper_params[] = {
-    [P_MAX_LEN] = {.name = "max_len", .type = OBS_PARAM_INT, .default_value = "65536",
-                   .min = 1, .max = 1 << 24,
+    [P_MAX_LEN] = {.name = "max_len",
+                   .type = OBS_PARAM_INT,
+                   .default_value = "65536",
+                   .min = 1,
+                   .max = 1 << 24,
                    .help = "records longer than this are skipped (counted as too_long)"},
 };
 

@@ -16,7 +16,9 @@
  * failed write is logged, its records are counted on the error counter
  * "write_error", and consume returns OBS_EIO.
  */
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <rocksdb/c.h>
 
@@ -28,7 +30,7 @@ enum { KEY_SYMBOL_TIME, KEY_SEQ };
 
 static const obs_param_desc sink_rocksdb_params[] = {
     {.name = "path", .type = OBS_PARAM_STRING, .default_value = NULL, .min = 1, .max = 4096,
-     .help = "database directory (created if missing)"},
+     .help = "database directory (created with its parents if missing)"},
     {.name = "sync", .type = OBS_PARAM_BOOL, .default_value = "false", .min = 1, .max = 0,
      .help = "fsync the write-ahead log before each batch write returns"},
     {.name = "key", .type = OBS_PARAM_STRING, .default_value = "symbol_time", .min = 1, .max = 16,
@@ -68,6 +70,33 @@ static size_t make_key(const sink_rocksdb *s, const obs_record *r, uint8_t *k)
     }
     put_be64(k + 16, r->seq);
     return 24;
+}
+
+/* Creates the parent directories of `path` (RocksDB creates only the last
+ * component). Returns 0 or OBS_EIO / OBS_ENOMEM; the copy of the path is
+ * freed before returning. */
+static int make_parents(const obs_host *host, const char *path)
+{
+    size_t n = strlen(path);
+    char *copy = host->alloc(host, n + 1);
+    if (!copy)
+        return OBS_ENOMEM;
+    memcpy(copy, path, n + 1);
+    int rc = OBS_OK;
+    for (char *p = copy + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(copy, 0755) != 0 && errno != EEXIST) {
+            host->log(host, OBS_LOG_ERROR, "sink_rocksdb: cannot create '%s': %s", copy,
+                      strerror(errno));
+            rc = OBS_EIO;
+            break;
+        }
+        *p = '/';
+    }
+    host->free(host, copy);
+    return rc;
 }
 
 static void sink_rocksdb_fini(void *instance)
@@ -133,6 +162,9 @@ static int sink_rocksdb_init(const obs_host *host, const obs_params *params, voi
     rocksdb_writeoptions_set_sync(s->wopts, p_sync->i != 0);
     rocksdb_flushoptions_set_wait(s->fopts, 1);
 
+    if ((rc = make_parents(host, p_path->s)) != OBS_OK)
+        goto fail;
+    rc = OBS_ENOMEM;
     char *err = NULL;
     s->db = rocksdb_open(s->opts, p_path->s, &err);
     if (err) {

@@ -69,6 +69,7 @@ typedef struct num {
     const uint8_t *int_digits; /* after the sign */
     size_t n_int, n_frac;      /* digit counts; the fraction follows int + '.' */
     int neg, has_exp, is_int;  /* is_int: no fraction and no exponent */
+    uint64_t mant;             /* the digits as an integer (if <= 19 of them) */
     int64_t ival;              /* value of an integer token */
 } num;
 
@@ -76,6 +77,25 @@ typedef struct cursor {
     const uint8_t *p, *end;
     fastjson *fp;
 } cursor;
+
+/* Character classes, one table lookup per byte on the hot loops. C_PLAIN:
+ * a string byte that stands for itself (ASCII from 0x20, except '"' and
+ * '\\'); C_WS: JSON whitespace; C_DIGIT: 0-9. */
+enum { C_PLAIN = 1, C_WS = 2, C_DIGIT = 4 };
+#define R4(x) x, x, x, x
+#define R16(x) R4(x), R4(x), R4(x), R4(x)
+static const uint8_t char_class[256] = {
+    /* 0x00 */ 0, 0, 0, 0, 0, 0, 0, 0, 0, C_WS, C_WS, 0, 0, C_WS, 0, 0,
+    /* 0x10 */ R16(0),
+    /* 0x20 */ C_PLAIN | C_WS, C_PLAIN, 0 /* '"' */, C_PLAIN, R4(C_PLAIN), R4(C_PLAIN), R4(C_PLAIN),
+    /* 0x30 */ R4(C_PLAIN | C_DIGIT), R4(C_PLAIN | C_DIGIT), C_PLAIN | C_DIGIT,
+    C_PLAIN | C_DIGIT, C_PLAIN, C_PLAIN, R4(C_PLAIN),
+    /* 0x40 */ R16(C_PLAIN),
+    /* 0x50 */ R4(C_PLAIN), R4(C_PLAIN), R4(C_PLAIN), 0 /* '\\' */, C_PLAIN, C_PLAIN, C_PLAIN,
+    /* 0x60 */ R16(C_PLAIN),
+    /* 0x70 */ R16(C_PLAIN),
+    /* 0x80 */ R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),
+};
 
 static inline int is_digit(uint8_t c)
 {
@@ -90,7 +110,7 @@ static inline int is_alpha(uint8_t c)
 static inline void skip_ws(cursor *c)
 {
     const uint8_t *p = c->p, *end = c->end;
-    while (p < end && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
+    while (p < end && (char_class[*p] & C_WS))
         p++;
     c->p = p;
 }
@@ -189,11 +209,15 @@ static int scan_string(cursor *c, char *dst, size_t cap, size_t *len)
         uint8_t ch = *p;
         if (ch == '"')
             break;
-        if (ch >= 0x20 && ch < 0x80 && ch != '\\') {
-            if (n < cap)
-                dst[n] = (char)ch;
-            n++;
-            p++;
+        if (char_class[ch] & C_PLAIN) {
+            /* A run of plain ASCII: find its end, copy what fits. */
+            const uint8_t *run = p;
+            while (++p < end && (char_class[*p] & C_PLAIN))
+                ;
+            size_t k = (size_t)(p - run);
+            for (size_t i = 0; i < k && n + i < cap; i++) /* cap is tiny */
+                dst[n + i] = (char)run[i];
+            n += k;
             continue;
         }
         if (ch < 0x20)
@@ -276,12 +300,14 @@ static inline void skip_lost_nul(cursor *c)
         c->p++;
 }
 
-/* Scans a number token under the cursor (at '-' or a digit) into *n.
- * Integer tokens are range checked as strtoll would (out of int64: FJ_FAIL);
- * real tokens are not checked here (see real_value). */
+/* Scans a number token under the cursor (at '-' or a digit) into *n, in
+ * one pass that also accumulates the digits. Integer tokens are range
+ * checked as strtoll would (out of int64: FJ_FAIL); real tokens are not
+ * checked here (see real_value). */
 static int scan_number(cursor *c, num *n)
 {
     const uint8_t *p = c->p, *end = c->end;
+    uint64_t mant = 0; /* int and fraction digits; exact while <= 19 of them */
     n->start = p;
     n->neg = 0;
     if (*p == '-') {
@@ -296,8 +322,9 @@ static int scan_number(cursor *c, num *n)
         if (p < end && is_digit(*p))
             return FJ_FAIL; /* leading zero */
     } else if (is_digit(*p)) {
-        while (p < end && is_digit(*p))
-            p++;
+        do
+            mant = mant * 10 + (uint64_t)(*p++ - '0');
+        while (p < end && is_digit(*p));
     } else {
         return FJ_FAIL;
     }
@@ -308,7 +335,7 @@ static int scan_number(cursor *c, num *n)
     if (p < end && *p == '.') {
         const uint8_t *f = ++p;
         while (p < end && is_digit(*p))
-            p++;
+            mant = mant * 10 + (uint64_t)(*p++ - '0');
         n->n_frac = (size_t)(p - f);
         if (n->n_frac == 0)
             return FJ_FAIL;
@@ -326,17 +353,13 @@ static int scan_number(cursor *c, num *n)
         n->has_exp = 1;
     }
     n->len = (size_t)(p - n->start);
+    n->mant = mant;
     n->is_int = !has_dot && !n->has_exp;
     if (n->is_int) {
         /* No leading zeros, so 20 or more digits are always >= 1e19. */
-        if (n->n_int > 19)
+        if (n->n_int > 19 || mant > (uint64_t)INT64_MAX + n->neg)
             return FJ_FAIL;
-        uint64_t v = 0;
-        for (size_t i = 0; i < n->n_int; i++)
-            v = v * 10 + (uint64_t)(n->int_digits[i] - '0');
-        if (v > (uint64_t)INT64_MAX + n->neg)
-            return FJ_FAIL;
-        n->ival = n->neg ? (int64_t)(0 - v) : (int64_t)v;
+        n->ival = n->neg ? (int64_t)(0 - mant) : (int64_t)mant;
     }
     c->p = p;
     skip_lost_nul(c);
@@ -392,15 +415,8 @@ static int real_check(cursor *c, const num *n)
 static int price_real(cursor *c, const num *n, int *ok, int64_t *e4)
 {
     if (!n->neg && !n->has_exp && n->n_frac <= 4 && n->n_int + n->n_frac <= 15) {
-        int64_t k = 0;
-        for (size_t i = 0; i < n->n_int; i++)
-            k = k * 10 + (n->int_digits[i] - '0');
-        const uint8_t *f = n->int_digits + n->n_int + 1;
-        size_t i = 0;
-        for (; i < n->n_frac; i++)
-            k = k * 10 + (f[i] - '0');
-        for (; i < 4; i++)
-            k *= 10;
+        static const int64_t scale[5] = {10000, 1000, 100, 10, 1};
+        int64_t k = (int64_t)n->mant * scale[n->n_frac];
         *ok = k >= 1 && k <= MARKET_PX_MAX_E4;
         *e4 = k;
         return 0;
@@ -716,10 +732,24 @@ int fastjson_parse_tick(fastjson *fp, const uint8_t *data, size_t len, market_ti
         c.p++;
     } else {
         for (;;) {
-            char key[4];
-            size_t klen;
-            if (c.p >= c.end || *c.p != '"' || scan_string(&c, key, sizeof key, &klen) != 0)
+            if (c.p >= c.end || *c.p != '"')
                 return MARKET_PARSE_ERROR;
+            /* Fast path: a key of at most 4 plain bytes is matched in place;
+             * anything else (escapes, long keys) is decoded by scan_string. */
+            const uint8_t *k = c.p + 1;
+            size_t lim = (size_t)(c.end - k) < 5 ? (size_t)(c.end - k) : 5, klen = 0;
+            while (klen < lim && (char_class[k[klen]] & C_PLAIN))
+                klen++;
+            int id;
+            if (klen < lim && k[klen] == '"') {
+                id = key_id((const char *)k, klen);
+                c.p = k + klen + 1;
+            } else {
+                char key[4];
+                if (scan_string(&c, key, sizeof key, &klen) != 0)
+                    return MARKET_PARSE_ERROR;
+                id = key_id(key, klen);
+            }
             skip_ws(&c);
             if (c.p >= c.end || *c.p != ':')
                 return MARKET_PARSE_ERROR;
@@ -727,7 +757,7 @@ int fastjson_parse_tick(fastjson *fp, const uint8_t *data, size_t len, market_ti
             skip_ws(&c);
             if (c.p >= c.end)
                 return MARKET_PARSE_ERROR;
-            if ((rc = parse_member(&c, key_id(key, klen), &fl)) != 0)
+            if ((rc = parse_member(&c, id, &fl)) != 0)
                 return map_rc(rc);
             skip_ws(&c);
             if (c.p >= c.end)

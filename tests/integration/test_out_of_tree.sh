@@ -50,6 +50,15 @@ for flag in $cflags; do
     esac
 done
 
+# The guide shows the example in full: it must be the file we build (from
+# its #include on; the file's header comment is not in the guide).
+guide_code=$(awk '/^\/\* xf_upper.c \*\/$/{on=1; next} on && /^```$/{exit} on' "$src/docs/plugin-guide.md")
+file_code=$(sed -n '/^#include/,$p' "$src/docs/example-plugin/xf_upper.c")
+[ -n "$guide_code" ] || fail "docs/plugin-guide.md has no xf_upper.c listing"
+[ "$guide_code" = "$file_code" ] ||
+    fail "docs/plugin-guide.md's xf_upper.c listing differs from docs/example-plugin/xf_upper.c:
+$(diff <(echo "$guide_code") <(echo "$file_code") || true)"
+
 # Build the example exactly as the guide says, from a copy outside the tree.
 cp -r "$src/docs/example-plugin" "$work/example"
 step "building the example plugin"

@@ -26,11 +26,17 @@
 enum { P_REPORT, P_FAIL_ON_ERROR }; /* indexes into obs_params, declaration order */
 
 static const obs_param_desc seq_params[] = {
-    [P_REPORT] = {.name = "report", .type = OBS_PARAM_STRING, .default_value = "",
-                  .min = 1, .max = 0,
+    [P_REPORT] = {.name = "report",
+                  .type = OBS_PARAM_STRING,
+                  .default_value = "",
+                  .min = 1,
+                  .max = 0,
                   .help = "file to write the summary line to at flush (empty: none)"},
-    [P_FAIL_ON_ERROR] = {.name = "fail_on_error", .type = OBS_PARAM_BOOL,
-                         .default_value = "false", .min = 1, .max = 0,
+    [P_FAIL_ON_ERROR] = {.name = "fail_on_error",
+                         .type = OBS_PARAM_BOOL,
+                         .default_value = "false",
+                         .min = 1,
+                         .max = 0,
                          .help = "make flush fail when a gap or duplicate was seen"},
 };
 
@@ -38,7 +44,7 @@ typedef struct seqcheck {
     const obs_host *host;
     const char *report; /* borrowed from params: valid until fini */
     bool fail_on_error;
-    bool any;           /* a record has been seen */
+    bool any; /* a record has been seen */
     uint64_t first, last;
     uint64_t records, gaps, dups;
     int c_records, c_gaps, c_dups;
@@ -52,8 +58,8 @@ static int seq_init(const obs_host *host, const obs_params *params, void **insta
     *s = (seqcheck){.host = host};
     s->report = params->values[P_REPORT].s;
     s->fail_on_error = params->values[P_FAIL_ON_ERROR].i != 0;
-    s->c_records = host->counter_register(host, "seq_records", OBS_COUNTER_PLAIN,
-                                          "records received");
+    s->c_records =
+        host->counter_register(host, "seq_records", OBS_COUNTER_PLAIN, "records received");
     s->c_gaps = host->counter_register(host, "seq_gaps", OBS_COUNTER_ERROR,
                                        "sequence numbers skipped (records lost)");
     s->c_dups = host->counter_register(host, "seq_dups", OBS_COUNTER_ERROR,

@@ -20,8 +20,7 @@
 /* Test plugins reference only some of these helpers in a given build. */
 #define TP_MAYBE_UNUSED __attribute__((unused))
 
-TP_MAYBE_UNUSED static int tp_init(const obs_host *host, const obs_params *params,
-                                   void **instance)
+TP_MAYBE_UNUSED static int tp_init(const obs_host *host, const obs_params *params, void **instance)
 {
     (void)host;
     (void)params;
@@ -63,9 +62,17 @@ TP_MAYBE_UNUSED static void tp_fini(void *instance)
 
 /* A consistent parameter list, and three inconsistent ones. */
 TP_MAYBE_UNUSED static const obs_param_desc params_ok[] = {
-    {.name = "width", .type = OBS_PARAM_INT, .default_value = "8", .min = 1, .max = 64,
+    {.name = "width",
+     .type = OBS_PARAM_INT,
+     .default_value = "8",
+     .min = 1,
+     .max = 64,
      .help = "record width"},
-    {.name = "label", .type = OBS_PARAM_STRING, .default_value = "x", .min = 1, .max = 0,
+    {.name = "label",
+     .type = OBS_PARAM_STRING,
+     .default_value = "x",
+     .min = 1,
+     .max = 0,
      .help = "label (any length)"},
 };
 TP_MAYBE_UNUSED static const obs_param_desc params_dup[] = {
@@ -170,7 +177,7 @@ TP_MAYBE_UNUSED static const obs_param_desc params_bad_default[] = {
 #define TP_DESC_FIELDS                                                                             \
     .magic = TP_MAGIC, .abi_major = TP_ABI_MAJOR, .abi_minor = TP_ABI_MINOR, .kind = TP_KIND,      \
     .name = TP_PLUGIN_NAME, .version = TP_VERSION,                                                 \
-    .description = "conformance-suite plugin (" TP_NAME ")", .params = TP_PARAMS,                 \
+    .description = "conformance-suite plugin (" TP_NAME ")", .params = TP_PARAMS,                  \
     .n_params = TP_N_PARAMS, .init = TP_INIT, .process = TP_PROCESS, .consume = TP_CONSUME,        \
     .fini = TP_FINI
 

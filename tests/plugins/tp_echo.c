@@ -25,7 +25,11 @@ typedef struct echo {
 } echo;
 
 static const obs_param_desc echo_params[] = {
-    {.name = "drop_every", .type = OBS_PARAM_INT, .default_value = "0", .min = 0, .max = 1e12,
+    {.name = "drop_every",
+     .type = OBS_PARAM_INT,
+     .default_value = "0",
+     .min = 0,
+     .max = 1e12,
      .help = "drop every Nth record on purpose (0: drop nothing)"},
 };
 

@@ -3,10 +3,11 @@
  *
  * Plugins (and the libraries they use) keep per-thread scratch buffers. The
  * fast path is a C11 _Thread_local pointer; the cleanup is a pthread key
- * destructor, which runs when the thread exits - after the plugin's fini,
- * when the stage thread ends. Two consequences this plugin exercises:
- * the destructor must not touch host services (the obs_host is gone by
- * then, so scratch memory comes from malloc, not host->alloc), and the
+ * destructor, which runs when the thread that used it exits - before or
+ * after the plugin's fini, the plugin cannot know. Two consequences this
+ * plugin exercises: the destructor must not touch host services (the
+ * obs_host may be gone by then, so scratch memory comes from malloc, not
+ * host->alloc), and the
  * plugin's code must still be mapped when the destructor runs (the loader
  * never dlcloses). The key is created once per process and never deleted
  * for the same reason. flush emits "tp_tls created=C destroyed=D" with

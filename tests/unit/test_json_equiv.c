@@ -495,6 +495,7 @@ typedef struct json_case {
 #define T_OK(s) {s, 0, V_OK}
 #define T_PARSE(s) {s, 0, V_PARSE}
 #define T_SCHEMA(s) {s, 0, V_SCHEMA}
+#define T_BIN(s, e) {s, sizeof(s) - 1, e} /* may hold NUL bytes */
 #define TRADE_REST "\"sym\":\"AAPL\",\"ts\":1,\"qty\":100,\"side\":\"B\""
 
 static const json_case corpus[] = {
@@ -510,8 +511,8 @@ static const json_case corpus[] = {
     T_OK("{\"type\":\"trade\",\"sym\":\"\\u0041APL\",\"ts\":1,\"px\":1,\"qty\":1,\"side\":\"B\"}"),
     T_OK("{\"type\":\"trade\",\"p\\u0078\":2,\"\\u0073ym\":\"A\",\"ts\":1,\"qty\":1,\"side\":\"B\"}"),
     T_OK("{\"type\":\"trade\",\"px\":\"bad\",\"px\":2," TRADE_REST "}"), /* last one wins */
-    T_OK("{\"type\":\"trade\",\"px\":9999999999.9999,\"ts\":9223372036854775807,"
-         "\"sym\":\"A\",\"qty\":1,\"side\":\"B\"}"), /* price above the maximum */
+    T_OK("{\"type\":\"trade\",\"px\":999999999.9999,\"ts\":9223372036854775807,"
+         "\"sym\":\"A\",\"qty\":1,\"side\":\"B\"}"), /* largest price and ts */
     /* not JSON */
     T_PARSE(""),
     T_PARSE("   "),
@@ -546,6 +547,7 @@ static const json_case corpus[] = {
     T_PARSE("[1,2,"),
     /* JSON, but not a tick */
     T_SCHEMA("{}"),
+    T_SCHEMA("{\"type\":\"trade\",\"px\":9999999999.9999," TRADE_REST "}"), /* price > 1e9 */
     T_SCHEMA("{\"type\":\"trade\",\"px\":1,\"\\/sym\\/\":1," TRADE_REST "}"),
     T_SCHEMA("[1,2,3]"),
     T_SCHEMA("{\"type\":\"trade\",\"px\":1,\"ts\":\"1\",\"sym\":\"A\",\"qty\":1,\"side\":\"B\"}"),
@@ -585,12 +587,12 @@ static const json_case corpus[] = {
 
 /* Cases with embedded NUL bytes need explicit lengths. */
 static const json_case nul_cases[] = {
-    {"{\"type\":\"trade\",\"px\":1,\"ts\":1\0,\"sym\":\"A\",\"qty\":1,\"side\":\"B\"}", 63, V_OK},
-    {"{\"type\":\"trade\",\"px\":1,\"x\":true\0," TRADE_REST "}", 73, V_OK},
-    {"{\"type\":\"trade\",\"px\":1,\"ts\":1\0\0,\"sym\":\"A\",\"qty\":1,\"side\":\"B\"}", 64, V_PARSE},
-    {"{\"type\":\"trade\",\"px\":1,\"sym\":\"A\0\",\"ts\":1,\"qty\":1,\"side\":\"B\"}", 63, V_PARSE},
-    {"{\"type\":\"trade\",\"px\":1,\"ts\":1,\"sym\":\"A\",\"qty\":1,\"side\":\"B\"}\0", 63, V_PARSE},
-    {"\0", 1, V_PARSE},
+    T_BIN("{\"type\":\"trade\",\"px\":1,\"ts\":1\0,\"sym\":\"A\",\"qty\":1,\"side\":\"B\"}", V_OK),
+    T_BIN("{\"type\":\"trade\",\"px\":1,\"x\":true\0," TRADE_REST "}", V_SCHEMA),
+    T_BIN("{\"type\":\"trade\",\"px\":1,\"ts\":1\0\0,\"sym\":\"A\",\"qty\":1,\"side\":\"B\"}", V_PARSE),
+    T_BIN("{\"type\":\"trade\",\"px\":1,\"sym\":\"A\0\",\"ts\":1,\"qty\":1,\"side\":\"B\"}", V_PARSE),
+    T_BIN("{\"type\":\"trade\",\"px\":1,\"ts\":1,\"sym\":\"A\",\"qty\":1,\"side\":\"B\"}\0", V_PARSE),
+    T_BIN("\0", V_PARSE),
 };
 
 /* Runs one case through both transforms and checks both decisions and

@@ -137,8 +137,7 @@ static void expect_refusal(const char *plugin, obs_kind kind, int code, const ch
         fail_msg("%s: expected %d (%s), got %d: %s", plugin, code, obs_strerror(code), rc, err);
 
     print_message("%s\n", err); /* the refusals, as users will read them */
-    fmt(want, sizeof want, "stage '%s': plugin '%s' (%s/%s): ", stage, plugin, plugin_dir,
-        file);
+    fmt(want, sizeof want, "stage '%s': plugin '%s' (%s/%s): ", stage, plugin, plugin_dir, file);
     assert_contains(err, want);
     assert_contains(err, fragment);
     /* A broken descriptor must not become a module. */
@@ -146,11 +145,11 @@ static void expect_refusal(const char *plugin, obs_kind kind, int code, const ch
         assert_int_equal(plugin_module_count(), before);
 }
 
-#define REFUSAL_TEST(id, kind, code, fragment)                                                   \
-    static void test_refuse_##id(void **state)                                                 \
-    {                                                                                          \
-        (void)state;                                                                           \
-        expect_refusal("tp_" #id, kind, code, fragment);                                       \
+#define REFUSAL_TEST(id, kind, code, fragment)                                                     \
+    static void test_refuse_##id(void **state)                                                     \
+    {                                                                                              \
+        (void)state;                                                                               \
+        expect_refusal("tp_" #id, kind, code, fragment);                                           \
     }
 
 REFUSAL_TEST(bad_magic, OBS_KIND_TRANSFORM, OBS_EABI,
@@ -195,11 +194,10 @@ static void test_refuse_version(void **state)
     int rc;
     (void)state;
 
-    open_in(dirs, 1, "echo", "tp_echo-2.0.0.so", "1.0.0", OBS_KIND_TRANSFORM, &rc, err,
-            sizeof err);
+    open_in(dirs, 1, "echo", "tp_echo-2.0.0.so", "1.0.0", OBS_KIND_TRANSFORM, &rc, err, sizeof err);
     assert_int_equal(rc, OBS_ENOENT);
-    fmt(want, sizeof want, "stage 'echo': plugin 'tp_echo-2.0.0.so' (%s/tp_echo-2.0.0.so): ",
-             plugin_dir);
+    fmt(want, sizeof want,
+        "stage 'echo': plugin 'tp_echo-2.0.0.so' (%s/tp_echo-2.0.0.so): ", plugin_dir);
     assert_contains(err, want);
     assert_contains(err, "version 2.0.0, stage asks for 1.0.0");
 }
@@ -258,32 +256,24 @@ static void test_check_desc_direct(void **state)
         {{.name = "Bad-Name", .type = OBS_PARAM_INT, .default_value = "1", .min = 1, .max = 0}},
     };
     static const char *const why[] = {
-        "default '12abc' is not an integer",
-        "default 1.5 outside its range [0, 1]",
-        "default 'yes' is not true or false",
-        "default 'toolong' has length 7 outside [1, 3]",
+        "default '12abc' is not an integer",  "default 1.5 outside its range [0, 1]",
+        "default 'yes' is not true or false", "default 'toolong' has length 7 outside [1, 3]",
         "name must match [a-z0-9_]+",
     };
-    obs_stage_desc d = {OBS_STAGE_HEADER,
-                        .kind = OBS_KIND_SINK,
-                        .name = "direct",
-                        .version = "0.1",
-                        .init = dummy_init,
-                        .consume = dummy_consume,
+    obs_stage_desc d = {OBS_STAGE_HEADER,  .kind = OBS_KIND_SINK, .name = "direct",
+                        .version = "0.1",  .init = dummy_init,    .consume = dummy_consume,
                         .fini = dummy_fini};
 
     assert_int_equal(plugin_check_desc(&d, OBS_KIND_SINK, "x", err, sizeof err), 0);
     assert_int_equal(plugin_check_desc(&d, 0, "x", err, sizeof err), 0); /* any kind */
-    assert_int_equal(plugin_check_desc(&d, OBS_KIND_GENERATOR, "x", err, sizeof err),
-                     OBS_ECONFIG);
+    assert_int_equal(plugin_check_desc(&d, OBS_KIND_GENERATOR, "x", err, sizeof err), OBS_ECONFIG);
     assert_string_equal(err, "x: is a sink, but the stage needs a generator");
     assert_int_equal(plugin_check_desc(NULL, OBS_KIND_SINK, "x", err, sizeof err), OBS_EPLUGIN);
 
     for (size_t i = 0; i < sizeof why / sizeof why[0]; i++) {
         d.params = bad_params[i];
         d.n_params = 1;
-        assert_int_equal(plugin_check_desc(&d, OBS_KIND_SINK, "x", err, sizeof err),
-                         OBS_EPLUGIN);
+        assert_int_equal(plugin_check_desc(&d, OBS_KIND_SINK, "x", err, sizeof err), OBS_EPLUGIN);
         assert_contains(err, why[i]);
     }
     /* A required parameter (no default) with a range is fine. */
@@ -304,9 +294,9 @@ static void test_check_desc_direct(void **state)
     memcpy(shortd + 8, &size, 4);
     /* The header alone is 12 bytes, but obs_stage_desc field access needs
      * the struct type; the loader reads magic/major/minor/size only. */
-    assert_int_equal(plugin_check_desc((const obs_stage_desc *)(void *)shortd, 0, "x", err,
-                                       sizeof err),
-                     OBS_EABI);
+    assert_int_equal(
+        plugin_check_desc((const obs_stage_desc *)(void *)shortd, 0, "x", err, sizeof err),
+        OBS_EABI);
     assert_contains(err, "struct_size 12 too small");
     free(shortd);
 
@@ -340,8 +330,8 @@ static void test_accept_valid(void **state)
         const char *name;
         obs_kind kind;
     } ok[] = {
-        {"tp_echo", OBS_KIND_TRANSFORM},   {"tp_thread", OBS_KIND_TRANSFORM},
-        {"tp_tls", OBS_KIND_TRANSFORM},    {"tp_init_fail", OBS_KIND_TRANSFORM},
+        {"tp_echo", OBS_KIND_TRANSFORM},  {"tp_thread", OBS_KIND_TRANSFORM},
+        {"tp_tls", OBS_KIND_TRANSFORM},   {"tp_init_fail", OBS_KIND_TRANSFORM},
         {"sink_seqcheck", OBS_KIND_SINK},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -618,8 +608,8 @@ static void test_path_escapes(void **state)
     assert_int_equal(rc, 0);
     assert_ptr_equal(m, must_open("tp_echo", NULL, OBS_KIND_TRANSFORM));
     fmt(req, sizeof req, "../inside/echo-link.so");
-    assert_ptr_equal(
-        open_in(two, 2, "esc", req, NULL, OBS_KIND_TRANSFORM, &rc, err, sizeof err), m);
+    assert_ptr_equal(open_in(two, 2, "esc", req, NULL, OBS_KIND_TRANSFORM, &rc, err, sizeof err),
+                     m);
 }
 
 static void test_dirs_resolve(void **state)
@@ -656,8 +646,8 @@ static void test_dirs_resolve(void **state)
 static void test_names(void **state)
 {
     (void)state;
-    static const int codes[] = {OBS_OK,     OBS_DONE,   OBS_EINVAL, OBS_ENOMEM,
-                                OBS_EIO,    OBS_EABI,   OBS_ENOENT, OBS_ESTATE,
+    static const int codes[] = {OBS_OK,      OBS_DONE,    OBS_EINVAL, OBS_ENOMEM,
+                                OBS_EIO,     OBS_EABI,    OBS_ENOENT, OBS_ESTATE,
                                 OBS_EPLUGIN, OBS_ECONFIG, OBS_EAGAIN};
     size_t n = sizeof codes / sizeof codes[0];
     for (size_t i = 0; i < n; i++) {
@@ -702,8 +692,8 @@ static int check_exports_in(const char *dir)
             if (strcmp(name, OBS_STAGE_ENTRY_NAME) == 0 && strcmp(type, "T") == 0)
                 n_entry++;
             else
-                fail_msg("%s/%s exports '%s' (%s): only %s may be exported", dir, de->d_name,
-                         name, type, OBS_STAGE_ENTRY_NAME);
+                fail_msg("%s/%s exports '%s' (%s): only %s may be exported", dir, de->d_name, name,
+                         type, OBS_STAGE_ENTRY_NAME);
         }
         assert_int_equal(pclose(p), 0);
         assert_int_equal(n_entry, strcmp(de->d_name, "tp_no_entry.so") == 0 ? 0 : 1);
@@ -723,6 +713,41 @@ static void test_exports_only_entry(void **state)
     const char *prod = getenv("OBS_PLUGIN_DIR");
     if (prod)
         check_exports_in(prod);
+}
+
+/* The project's own plugins (OBS_PLUGIN_DIR) pass every loader check and
+ * can be found by their name. */
+static void test_project_plugins_load(void **state)
+{
+    char dir[PATH_MAX], err[2048];
+    const char *env = getenv("OBS_PLUGIN_DIR");
+    int n = 0;
+    (void)state;
+
+    if (!env || !realpath(env, dir))
+        skip();
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    const char *dirs[] = {dir};
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len < 4 || strcmp(de->d_name + len - 3, ".so") != 0)
+            continue;
+        char name[256];
+        fmt(name, sizeof name, "%.*s", (int)(len - 3), de->d_name);
+        if (strchr(name, '-')) /* a versioned copy, "N-V.so" */
+            *strchr(name, '-') = '\0';
+        int rc;
+        const obs_module *m = open_in(dirs, 1, "own", de->d_name, NULL, 0, &rc, err, sizeof err);
+        if (rc != 0)
+            fail_msg("%s", err);
+        assert_string_equal(m->desc->name, name);
+        assert_int_equal(m->build_id_len, 20);
+        n++;
+    }
+    closedir(d);
+    print_message("%d project plugins checked in %s\n", n, dir);
 }
 
 /* ------------------------------------------------- lifecycle, fake host */
@@ -905,8 +930,8 @@ static void fake_batch_init(fake_batch *fb, uint64_t first, uint32_t n)
     assert_true(n <= 256);
     for (uint32_t i = 0; i < n; i++) {
         memcpy(fb->data[i], "record!!", 8);
-        fb->r[i] = (obs_record){.data = fb->data[i], .len = 8, .seq = first + i,
-                                .t_intended_ns = 1000 + first + i};
+        fb->r[i] = (obs_record){
+            .data = fb->data[i], .len = 8, .seq = first + i, .t_intended_ns = 1000 + first + i};
     }
     fb->b = (obs_batch){.records = fb->r, .n_records = n};
 }
@@ -1222,6 +1247,7 @@ int main(void)
         cmocka_unit_test(test_dirs_resolve),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_exports_only_entry),
+        cmocka_unit_test(test_project_plugins_load),
         cmocka_unit_test(test_init_fail),
         cmocka_unit_test(test_plugin_with_thread),
         cmocka_unit_test(test_plugin_with_tls_destructor),

@@ -110,8 +110,11 @@ struct obs_out {
     uint32_t n_passed; /* records passed through by reference */
     uint32_t reserved;
     /* Host slow path: make room for n_records more records and n_bytes more
-     * arena bytes. Returns 0 or OBS_ENOMEM. May move `arena`: pointers from
-     * obs_out_reserve are invalidated by any later reserve/emit call. */
+     * arena bytes (rounded up to 8). Returns 0 or OBS_ENOMEM. May move
+     * `arena`: the host then re-points the data of records already committed
+     * into the arena (passed-through records are left alone), but a pointer
+     * returned by obs_out_reserve is invalidated by any later reserve, emit
+     * or pass call. */
     int (*grow)(obs_out *out, uint32_t n_records, uint64_t n_bytes);
     void *host_private;
 };
@@ -120,7 +123,9 @@ struct obs_out {
  * the configured bound is reached. Finish with obs_out_commit(). */
 static inline uint8_t *obs_out_reserve(obs_out *out, uint64_t len)
 {
-    if ((out->n_records == out->cap_records || out->arena_cap - out->arena_used < len) &&
+    /* Records start 8-byte aligned, so room is checked for the rounded length. */
+    uint64_t need = (len + 7u) & ~(uint64_t)7u;
+    if ((out->n_records == out->cap_records || out->arena_cap - out->arena_used < need) &&
         out->grow(out, 1, len) != 0)
         return NULL;
     return out->arena + out->arena_used;
@@ -219,7 +224,9 @@ enum { OBS_COUNTER_PLAIN = 0, OBS_COUNTER_ERROR = 1 };
 
 /* Host services, one table per stage instance, valid from init until fini
  * returns. All functions are thread-safe for calls from the instance's own
- * stage thread; log is also safe from threads the plugin starts. */
+ * stage thread; log is also safe from threads the plugin starts. A plugin
+ * built against a later minor must check struct_size before it calls a
+ * service that an older host may not have. */
 typedef struct obs_host obs_host;
 struct obs_host {
     uint32_t struct_size;
@@ -277,13 +284,17 @@ typedef struct obs_stage_desc {
     int (*generate)(void *instance, const obs_gen_request *req, obs_out *out);
     /* Transform: read `in`, write results into `out` (maybe none). A record
      * that cannot be processed is counted on an error counter and skipped;
-     * a negative return counts the whole batch as failed. */
+     * a negative return counts the whole batch as failed. A record that
+     * aggregates several inputs takes the seq and t_intended_ns of the last
+     * input that contributed to it. */
     int (*process)(void *instance, const obs_batch *in, obs_out *out);
     /* Sink: consume `in`. */
     int (*consume)(void *instance, const obs_batch *in);
     /* End of stream: emit what is held back (transforms may write into
      * `out`; sinks and generators get out == NULL) and make it durable. */
     int (*flush)(void *instance, obs_out *out);
+    /* Frees the instance. Called after the stage thread has ended, possibly
+     * on another thread: do not rely on thread-locals set by callbacks. */
     void (*fini)(void *instance);
     /* Optional state handover for hot swaps. export_state returns a buffer
      * allocated with host->alloc (the host frees it); import_state reads it. */
