@@ -16,12 +16,14 @@
  *
  * A stage's `params` mapping belongs to its plugin, so the schema ignores it;
  * it is copied from the libyaml tree with positions, and config_check_params()
- * validates it once the plugin's descriptor is known.
+ * (config_params.c) validates it once the plugin's descriptor is known. The
+ * error accumulator and the strict number parser below serve both files;
+ * config_internal.h declares them.
  */
 #include "config.h"
+#include "config_internal.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <cyaml/cyaml.h>
 #include <errno.h>
 #include <math.h>
@@ -30,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <yaml.h>
 
 #define MAX_ERRORS 20
@@ -38,16 +39,7 @@
 
 /* ---------------------------------------------------------------- messages */
 
-/* Accumulates "file:line:col: path: message" lines into the caller's buffer.
- * Lines that do not fit are counted but dropped; the text stays terminated. */
-typedef struct errbuf {
-    char *buf;
-    size_t cap, len;
-    unsigned n; /* errors reported, including those not shown */
-    const char *file;
-} errbuf;
-
-static void err_init(errbuf *e, char *buf, size_t cap, const char *file)
+void config_err_init(errbuf *e, char *buf, size_t cap, const char *file)
 {
     e->buf = cap ? buf : NULL;
     e->cap = buf ? cap : 0;
@@ -58,8 +50,7 @@ static void err_init(errbuf *e, char *buf, size_t cap, const char *file)
         e->buf[0] = '\0';
 }
 
-static void err_put(errbuf *e, const char *fmt, ...) OBS_PRINTF(2, 3);
-static void err_put(errbuf *e, const char *fmt, ...)
+void config_err_put(errbuf *e, const char *fmt, ...)
 {
     if (!e->buf || e->len + 1 >= e->cap)
         return;
@@ -77,13 +68,13 @@ static void err_vat(errbuf *e, int line, int col, const char *path, const char *
     if (++e->n > MAX_ERRORS)
         return;
     if (e->n > 1)
-        err_put(e, "\n");
+        config_err_put(e, "\n");
     if (line > 0)
-        err_put(e, "%s:%d:%d: ", e->file, line, col);
+        config_err_put(e, "%s:%d:%d: ", e->file, line, col);
     else
-        err_put(e, "%s: ", e->file);
+        config_err_put(e, "%s: ", e->file);
     if (path && *path)
-        err_put(e, "%s: ", path);
+        config_err_put(e, "%s: ", path);
     if (e->buf && e->len + 1 < e->cap) {
         int w = vsnprintf(e->buf + e->len, e->cap - e->len, fmt, ap);
         if (w > 0)
@@ -91,9 +82,7 @@ static void err_vat(errbuf *e, int line, int col, const char *path, const char *
     }
 }
 
-static void err_at(errbuf *e, int line, int col, const char *path, const char *fmt, ...)
-    OBS_PRINTF(5, 6);
-static void err_at(errbuf *e, int line, int col, const char *path, const char *fmt, ...)
+void config_err_at(errbuf *e, int line, int col, const char *path, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -101,10 +90,10 @@ static void err_at(errbuf *e, int line, int col, const char *path, const char *f
     va_end(ap);
 }
 
-static void err_finish(errbuf *e)
+void config_err_finish(errbuf *e)
 {
     if (e->n > MAX_ERRORS)
-        err_put(e, "\n%s: %u more errors not shown", e->file, e->n - MAX_ERRORS);
+        config_err_put(e, "\n%s: %u more errors not shown", e->file, e->n - MAX_ERRORS);
 }
 
 /* Levenshtein distance of the first 63 bytes of a and b. */
@@ -131,7 +120,7 @@ static unsigned edit_distance(const char *a, const char *b)
 }
 
 /* Appends "; did you mean 'x'?" when one of names[0..n) is close to `word`. */
-static void put_suggestion(errbuf *e, const char *word, const char *const *names, size_t n)
+void config_put_suggestion(errbuf *e, const char *word, const char *const *names, size_t n)
 {
     const char *best = NULL;
     unsigned best_d = 3, len = (unsigned)strnlen(word, 63);
@@ -143,7 +132,7 @@ static void put_suggestion(errbuf *e, const char *word, const char *const *names
         }
     }
     if (best)
-        err_put(e, "; did you mean '%s'?", best);
+        config_err_put(e, "; did you mean '%s'?", best);
 }
 
 /* ------------------------------------------------------- the libyaml tree */
@@ -368,11 +357,11 @@ static void put_allowed(errbuf *e, const cyaml_schema_value_t *v, const char *wo
             names[n++] = v->enumeration.strings[i].str;
     if (!n)
         return;
-    err_put(e, "; allowed: ");
+    config_err_put(e, "; allowed: ");
     for (size_t i = 0; i < n; i++)
-        err_put(e, "%s%s", i ? ", " : "", names[i]);
+        config_err_put(e, "%s%s", i ? ", " : "", names[i]);
     if (word)
-        put_suggestion(e, word, names, n);
+        config_put_suggestion(e, word, names, n);
 }
 
 /* ------------------------------------------- libcyaml's log, as an error */
@@ -462,7 +451,7 @@ static void report_cyaml(errbuf *e, yaml_document_t *doc, const cy_log *lg, cyam
     const char *msg = lg->msg, *arg = "";
     unsigned drop = 0;
     if (!lg->have_msg) {
-        err_at(e, 0, 0, NULL, "cannot load: %s", cyaml_strerror(rc));
+        config_err_at(e, 0, 0, NULL, "cannot load: %s", cyaml_strerror(rc));
         return;
     }
     /* For these the innermost frame is the mapping's last field, not the
@@ -504,21 +493,21 @@ static void report_cyaml(errbuf *e, yaml_document_t *doc, const cy_log *lg, cyam
     const char *got;
     char want[32];
     if (unknown) {
-        err_at(e, line, col, full, "unknown key '%s'", arg);
+        config_err_at(e, line, col, full, "unknown key '%s'", arg);
         put_allowed(e, schema_at(path), arg);
     } else if (missing) {
-        err_at(e, line, col, path, "missing required key '%s'", arg);
+        config_err_at(e, line, col, path, "missing required key '%s'", arg);
     } else if (dup) {
-        err_at(e, line, col, full, "duplicate key '%s'", arg);
+        config_err_at(e, line, col, full, "duplicate key '%s'", arg);
     } else if (sscanf(msg, "Expecting %31s", want) == 1 && (got = strstr(msg, "got event: "))) {
         want[strcspn(want, ",")] = '\0';
-        err_at(e, line, col, path, "expected %s, got %s", cy_type_name(want),
-               cy_type_name(got + 11));
+        config_err_at(e, line, col, path, "expected %s, got %s", cy_type_name(want),
+                      cy_type_name(got + 11));
     } else if (starts(msg, "Invalid ENUM value: ", &arg)) {
-        err_at(e, line, col, path, "unknown value '%s'", arg);
+        config_err_at(e, line, col, path, "unknown value '%s'", arg);
         put_allowed(e, schema_at(path), arg);
     } else {
-        err_at(e, line, col, path, "%s", msg);
+        config_err_at(e, line, col, path, "%s", msg);
     }
 }
 
@@ -540,7 +529,7 @@ static int parse_u64(const char *s, uint64_t *v)
 }
 
 /* Strict finite double: [+-]digits[.digits][e[+-]digits], no inf/nan/hex. */
-static int parse_double(const char *s, double *v)
+int config_parse_double(const char *s, double *v)
 {
     char *end;
     if (!*s || strspn(s, "0123456789+-.eE") != strlen(s))
@@ -736,10 +725,11 @@ static void report_syntax(loader *L, const yaml_parser_t *p, const char *text)
                 col = 0;
             }
     }
-    err_at(&L->err, line, col, NULL, "syntax error: %s", p->problem ? p->problem : "invalid YAML");
+    config_err_at(&L->err, line, col, NULL, "syntax error: %s",
+                  p->problem ? p->problem : "invalid YAML");
     if (p->context)
-        err_put(&L->err, " (%s at line %d, column %d)", p->context, (int)p->context_mark.line + 1,
-                (int)p->context_mark.column + 1);
+        config_err_put(&L->err, " (%s at line %d, column %d)", p->context,
+                       (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
 }
 
 /* Reports mapping keys that are not scalars ({[a]: 1}), anywhere in the
@@ -756,7 +746,8 @@ static void check_keys(loader *L)
             if (k && k->type == YAML_SCALAR_NODE)
                 continue;
             node_pos(k, &line, &col);
-            err_at(&L->err, line, col, NULL, "mapping keys must be scalars, got %s", node_kind(k));
+            config_err_at(&L->err, line, col, NULL, "mapping keys must be scalars, got %s",
+                          node_kind(k));
         }
     }
 }
@@ -801,8 +792,9 @@ static int load_tree(loader *L, const char *text, size_t len)
         goto out;
     }
     if (!yaml_document_get_root_node(&L->doc)) {
-        err_at(&L->err, 1, 1, NULL,
-               "empty configuration: expected a mapping with at least 'pipeline' and 'stages'");
+        config_err_at(
+            &L->err, 1, 1, NULL,
+            "empty configuration: expected a mapping with at least 'pipeline' and 'stages'");
         goto fail_doc;
     }
     if (!yaml_parser_load(&parser, &extra)) {
@@ -811,8 +803,8 @@ static int load_tree(loader *L, const char *text, size_t len)
     }
     yaml_node_t *root = yaml_document_get_root_node(&extra);
     if (root)
-        err_at(&L->err, (int)extra.start_mark.line + 1, (int)extra.start_mark.column + 1, NULL,
-               "only one YAML document is allowed in a configuration");
+        config_err_at(&L->err, (int)extra.start_mark.line + 1, (int)extra.start_mark.column + 1,
+                      NULL, "only one YAML document is allowed in a configuration");
     yaml_document_delete(&extra);
     if (root)
         goto fail_doc;
@@ -830,7 +822,7 @@ static int scalar_text(loader *L, const yaml_node_t *n, const char *path, char *
     if (memchr(n->data.scalar.value, '\0', n->data.scalar.length)) {
         int line, col;
         node_pos(n, &line, &col);
-        err_at(&L->err, line, col, path, "contains a NUL character");
+        config_err_at(&L->err, line, col, path, "contains a NUL character");
         return OBS_ECONFIG;
     }
     *out = strndup((const char *)n->data.scalar.value, n->data.scalar.length);
@@ -857,7 +849,7 @@ static void load_params(loader *L, size_t i, cfg_stage *st)
         int line, col;
         node_pos(key, &line, &col);
         snprintf(ppath, sizeof ppath, "%s.params", path);
-        err_at(&L->err, line, col, ppath, "duplicate key 'params'");
+        config_err_at(&L->err, line, col, ppath, "duplicate key 'params'");
     }
     if (!pn || is_null_scalar(pn))
         return;
@@ -886,13 +878,13 @@ static void load_params(loader *L, size_t i, cfg_stage *st)
         snprintf(ppath, sizeof ppath, "%s.%s", path, cp->key);
         for (size_t j = 0; j < st->n_params; j++)
             if (strcmp(st->params[j].key, cp->key) == 0) {
-                err_at(&L->err, kl, kc, ppath,
-                       "duplicate parameter '%s' (first set at line %d, column %d)", cp->key,
-                       st->params[j].key_line, st->params[j].key_column);
+                config_err_at(&L->err, kl, kc, ppath,
+                              "duplicate parameter '%s' (first set at line %d, column %d)", cp->key,
+                              st->params[j].key_line, st->params[j].key_column);
                 goto skip;
             }
         if (!v || v->type != YAML_SCALAR_NODE) {
-            err_at(&L->err, vl, vc, ppath, "expected a scalar value, got %s", node_kind(v));
+            config_err_at(&L->err, vl, vc, ppath, "expected a scalar value, got %s", node_kind(v));
             goto skip;
         }
         if (scalar_text(L, v, ppath, &cp->value) != 0)
@@ -958,7 +950,7 @@ static void convert_load(loader *L, const y_top *y, obs_config *cfg)
             if (!yp->rate) {
                 snprintf(path, sizeof path, "load[%zu]", i);
                 lerr(L, path, "shape 'constant' needs a rate (records per second, > 0)");
-            } else if (parse_double(yp->rate, &ph->rate) != 0) {
+            } else if (config_parse_double(yp->rate, &ph->rate) != 0) {
                 lerr(L, path, "expected a number of records per second, got '%s'", yp->rate);
             } else if (!(ph->rate > 0)) {
                 lerr(L, path, "rate must be > 0 records per second, got %s", yp->rate);
@@ -1119,7 +1111,7 @@ static int load_text(const char *name, const char *text, size_t len, obs_config 
     cfg->dir = slash ? strndup(name, slash == name ? 1 : (size_t)(slash - name)) : strdup(".");
     if (!cfg->dir)
         goto fail;
-    err_init(&L.err, err, errlen, cfg->path);
+    config_err_init(&L.err, err, errlen, cfg->path);
 
     rc = load_tree(&L, cfg->text, len);
     if (rc != 0)
@@ -1137,11 +1129,12 @@ static int load_text(const char *name, const char *text, size_t len, obs_config 
     } else if (cerr == CYAML_ERR_ALIAS) {
         int line, col;
         first_alias(cfg->text, len, &line, &col);
-        err_at(&L.err, line, col, NULL, "aliases (*name) are not supported: write the value out");
+        config_err_at(&L.err, line, col, NULL,
+                      "aliases (*name) are not supported: write the value out");
     } else if (cerr != CYAML_OK) {
         report_cyaml(&L.err, &L.doc, &lg, cerr);
     } else if (!y) {
-        err_at(&L.err, 1, 1, NULL, "missing required key 'pipeline'");
+        config_err_at(&L.err, 1, 1, NULL, "missing required key 'pipeline'");
     } else {
         convert(&L, y, cfg);
     }
@@ -1156,10 +1149,10 @@ static int load_text(const char *name, const char *text, size_t len, obs_config 
 
 fail:
     if (rc == OBS_ENOMEM) {
-        err_init(&L.err, err, errlen, name);
-        err_at(&L.err, 0, 0, NULL, "out of memory while loading the configuration");
+        config_err_init(&L.err, err, errlen, name);
+        config_err_at(&L.err, 0, 0, NULL, "out of memory while loading the configuration");
     }
-    err_finish(&L.err);
+    config_err_finish(&L.err);
     config_free(cfg);
     return rc;
 }
@@ -1189,18 +1182,19 @@ int config_load(const char *path, obs_config **out, char *err, size_t errlen)
             err[0] = '\0';
         return OBS_EINVAL;
     }
-    err_init(&e, err, errlen, path);
+    config_err_init(&e, err, errlen, path);
     FILE *f = fopen(path, "rb");
     if (!f) {
-        err_at(&e, 0, 0, NULL, "cannot read: %s", strerror(errno));
+        config_err_at(&e, 0, 0, NULL, "cannot read: %s", strerror(errno));
         return OBS_EIO;
     }
     for (;;) {
         if (len == cap) {
             char *t = cap < MAX_FILE_BYTES ? realloc(text, cap ? cap * 2 : 8192) : NULL;
             if (!t) {
-                err_at(&e, 0, 0, NULL,
-                       cap < MAX_FILE_BYTES ? "out of memory" : "cannot read: larger than 16 MiB");
+                config_err_at(&e, 0, 0, NULL,
+                              cap < MAX_FILE_BYTES ? "out of memory"
+                                                   : "cannot read: larger than 16 MiB");
                 rc = cap < MAX_FILE_BYTES ? OBS_ENOMEM : OBS_ECONFIG;
                 goto out;
             }
@@ -1213,11 +1207,12 @@ int config_load(const char *path, obs_config **out, char *err, size_t errlen)
             break;
     }
     if (ferror(f)) {
-        err_at(&e, 0, 0, NULL, "cannot read: %s", strerror(errno));
+        config_err_at(&e, 0, 0, NULL, "cannot read: %s", strerror(errno));
         goto out;
     }
     if (memchr(text, '\0', len)) {
-        err_at(&e, 0, 0, NULL, "cannot read: the file contains a NUL byte (not a text file?)");
+        config_err_at(&e, 0, 0, NULL,
+                      "cannot read: the file contains a NUL byte (not a text file?)");
         rc = OBS_ECONFIG;
         goto out;
     }
@@ -1255,193 +1250,4 @@ void config_free(obs_config *cfg)
     free(cfg->text);
     free(cfg->dir);
     free(cfg);
-}
-
-/* ------------------------------------------------------ plugin params */
-
-static void fmt_num(char *b, size_t n, double x)
-{
-    if (x == floor(x) && fabs(x) < 1e15)
-        snprintf(b, n, "%.0f", x == 0 ? 0.0 : x);
-    else
-        snprintf(b, n, "%g", x);
-}
-
-/* Parses `text` as parameter `pd` into v; on failure writes the reason. */
-static const char *param_parse(const obs_param_desc *pd, const char *text, obs_param_value *v)
-{
-    char *end;
-    switch (pd->type) {
-    case OBS_PARAM_INT:
-        errno = 0;
-        v->i = strtoll(text, &end, 10);
-        if (!(isdigit((unsigned char)text[0]) || text[0] == '-' || text[0] == '+') || *end)
-            return "expected an integer";
-        if (errno == ERANGE)
-            return "integer out of the 64-bit range";
-        v->d = (double)v->i;
-        break;
-    case OBS_PARAM_DOUBLE:
-        if (parse_double(text, &v->d) != 0)
-            return "expected a number";
-        break;
-    case OBS_PARAM_BOOL: {
-        static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no",
-                                                                               "off"};
-        bool found = false;
-        for (size_t k = 0; k < 3 && !found; k++) {
-            if (strcasecmp(text, yes[k]) == 0)
-                v->i = 1, found = true;
-            else if (strcasecmp(text, no[k]) == 0)
-                v->i = 0, found = true;
-        }
-        if (!found)
-            return "expected a boolean (true/false, yes/no, on/off)";
-        v->d = (double)v->i;
-        break;
-    }
-    case OBS_PARAM_STRING: break;
-    default: return "the plugin declares an unknown parameter type";
-    }
-    return NULL;
-}
-
-/* Checks value v (text as written) against pd's range; writes the error. */
-static bool param_in_range(errbuf *e, int line, int col, const char *path, const obs_param_desc *pd,
-                           const obs_param_value *v)
-{
-    char lo[40], hi[40];
-    fmt_num(lo, sizeof lo, pd->min);
-    fmt_num(hi, sizeof hi, pd->max);
-    if ((pd->type == OBS_PARAM_INT || pd->type == OBS_PARAM_DOUBLE) && pd->min <= pd->max &&
-        !(v->d >= pd->min && v->d <= pd->max)) {
-        err_at(e, line, col, path, "value %s is out of range [%s, %s]", v->s, lo, hi);
-        return false;
-    }
-    size_t len = strlen(v->s);
-    if (pd->type == OBS_PARAM_STRING && pd->max > 0 && pd->min <= pd->max &&
-        ((double)len < pd->min || (double)len > pd->max)) {
-        err_at(e, line, col, path, "length %zu is out of range [%s, %s]", len, lo, hi);
-        return false;
-    }
-    return true;
-}
-
-static const char *param_type_name(uint32_t t)
-{
-    return t == OBS_PARAM_INT      ? "int"
-           : t == OBS_PARAM_DOUBLE ? "double"
-           : t == OBS_PARAM_BOOL   ? "bool"
-                                   : "string";
-}
-
-void config_param_values_free(cfg_param_values *v)
-{
-    if (!v)
-        return;
-    for (uint32_t i = 0; v->values && i < v->n_values; i++) {
-        free((char *)v->values[i].name);
-        free((char *)v->values[i].s);
-    }
-    free(v->values);
-    v->values = NULL;
-    v->n_values = 0;
-}
-
-int config_check_params(const obs_config *cfg, size_t stage_index, const obs_stage_desc *desc,
-                        cfg_param_values *out, char *err, size_t errlen)
-{
-    errbuf e;
-    char path[320];
-    if (out)
-        memset(out, 0, sizeof *out);
-    err_init(&e, err, errlen, cfg && cfg->path ? cfg->path : "<config>");
-    if (!cfg || !desc || !out || stage_index >= cfg->n_stages ||
-        (desc->n_params && !desc->params)) {
-        err_at(&e, 0, 0, NULL, "config_check_params: invalid arguments");
-        return OBS_EINVAL;
-    }
-    const cfg_stage *st = &cfg->stages[stage_index];
-    const char *plugin = desc->name ? desc->name : st->plugin;
-
-    /* Keys the plugin does not declare. */
-    for (size_t j = 0; j < st->n_params; j++) {
-        const cfg_param *cp = &st->params[j];
-        uint32_t k = 0;
-        while (k < desc->n_params && strcmp(desc->params[k].name, cp->key) != 0)
-            k++;
-        if (k < desc->n_params)
-            continue;
-        snprintf(path, sizeof path, "stages[%zu].params.%s", stage_index, cp->key);
-        err_at(&e, cp->key_line, cp->key_column, path, "unknown parameter '%s' for plugin '%s'",
-               cp->key, plugin);
-        if (!desc->n_params) {
-            err_put(&e, "; it takes no parameters");
-            continue;
-        }
-        const char *names[64];
-        size_t n = 0;
-        err_put(&e, "; allowed: ");
-        for (k = 0; k < desc->n_params; k++) {
-            err_put(&e, "%s%s", k ? ", " : "", desc->params[k].name);
-            if (n < 64)
-                names[n++] = desc->params[k].name;
-        }
-        put_suggestion(&e, cp->key, names, n);
-    }
-
-    if (desc->n_params) {
-        out->values = calloc(desc->n_params, sizeof *out->values);
-        if (!out->values) {
-            err_at(&e, 0, 0, NULL, "out of memory");
-            return OBS_ENOMEM;
-        }
-        out->n_values = desc->n_params;
-    }
-    bool oom = false;
-    for (uint32_t k = 0; k < desc->n_params; k++) {
-        const obs_param_desc *pd = &desc->params[k];
-        obs_param_value *v = &out->values[k];
-        const cfg_param *cp = NULL;
-        for (size_t j = 0; j < st->n_params && !cp; j++)
-            if (strcmp(st->params[j].key, pd->name) == 0)
-                cp = &st->params[j];
-        snprintf(path, sizeof path, "stages[%zu].params.%s", stage_index, pd->name);
-        v->type = pd->type;
-        v->name = strdup(pd->name);
-        oom |= v->name == NULL;
-        if (!cp && !pd->default_value) {
-            snprintf(path, sizeof path, "stages[%zu].params", stage_index);
-            err_at(&e, st->line, st->column, path,
-                   "missing required parameter '%s' (%s) for plugin '%s'%s%s", pd->name,
-                   param_type_name(pd->type), plugin, pd->help ? ": " : "",
-                   pd->help ? pd->help : "");
-            continue;
-        }
-        v->is_default = cp == NULL;
-        v->s = strdup(cp ? cp->value : pd->default_value);
-        if (!v->name || !v->s) {
-            oom = true;
-            continue;
-        }
-        const char *why = param_parse(pd, v->s, v);
-        if (why && cp) {
-            err_at(&e, cp->line, cp->column, path, "%s, got '%s'", why, v->s);
-        } else if (why) {
-            err_at(&e, st->line, st->column, path,
-                   "plugin '%s' declares an invalid default '%s' for parameter '%s' (%s): %s",
-                   plugin, v->s, pd->name, param_type_name(pd->type), why);
-        } else {
-            param_in_range(&e, cp ? cp->line : st->line, cp ? cp->column : st->column, path, pd, v);
-        }
-    }
-    if (oom) {
-        err_at(&e, 0, 0, NULL, "out of memory");
-    }
-    if (e.n) {
-        err_finish(&e);
-        config_param_values_free(out);
-        return oom ? OBS_ENOMEM : OBS_ECONFIG;
-    }
-    return 0;
 }

@@ -214,6 +214,38 @@ static void test_missing_plugin_names_dirs(void **state)
                         needles);
 }
 
+static void test_allocation_failure_in_init_is_clean(void **state)
+{
+    (void)state;
+    /* Make the n-th host allocation (and all after it) fail, for every n
+     * until building succeeds: each attempt must either succeed or be
+     * refused cleanly with "init failed" (ASan checks that nothing leaks and
+     * that the stages initialised before the failure were finalised). */
+    char body[2048];
+    snprintf(body, sizeof(body), "%s", chain);
+    obs_config *cfg = load(body);
+    int refused = 0, built = 0;
+    for (uint64_t n = 1; n <= 64 && !built; n++) {
+        pipeline *p = NULL;
+        char err[2048] = "";
+        host_fail_alloc_after(n);
+        int rc = pipeline_create(cfg, NULL, 0, &p, err, sizeof(err));
+        host_fail_alloc_after(0);
+        if (rc == 0) {
+            built = 1;
+            pipeline_destroy(p);
+            continue;
+        }
+        assert_null(p);
+        if (!strstr(err, "init failed"))
+            fail_msg("allocation %u failing: unexpected error: %s", (unsigned)n, err);
+        refused++;
+    }
+    assert_true(refused >= 1); /* at least the first allocation was exercised */
+    assert_true(built);        /* and with enough allocations it builds */
+    config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +257,7 @@ int main(void)
         cmocka_unit_test(test_unknown_param_refused_with_position),
         cmocka_unit_test(test_failing_init_refused),
         cmocka_unit_test(test_missing_plugin_names_dirs),
+        cmocka_unit_test(test_allocation_failure_in_init_is_clean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
