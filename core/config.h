@@ -48,7 +48,7 @@ typedef struct obs_config {
     char *text; /* the whole file, NUL-terminated (recorded with each run) */
     char *dir;  /* directory of the file: relative paths resolve against it */
 
-    char *pipeline; /* pipeline name */
+    char *pipeline;     /* pipeline name */
     char **plugin_dirs; /* absolute or relative-to-dir, as written */
     size_t n_plugin_dirs;
     cfg_stage *stages;
@@ -56,14 +56,14 @@ typedef struct obs_config {
     cfg_load_phase *load;
     size_t n_load;
 
-    uint32_t batch_size;     /* records per batch, default 256, 1..65536 */
-    uint32_t ring_capacity;  /* batches per ring, default 16, power of two 2..4096 */
+    uint32_t batch_size;      /* records per batch, default 256, 1..65536 */
+    uint32_t ring_capacity;   /* batches per ring, default 16, power of two 2..4096 */
     uint64_t max_batch_bytes; /* arena bound per batch, default 64 MiB */
-    uint64_t duration_ns;    /* run.duration, default 0 = until SIGINT/SIGTERM */
-    uint64_t warmup_ns;      /* run.warmup, default 0 */
-    uint64_t seed;           /* run.seed, default 1 */
-    char *http_listen;       /* http.listen, default "127.0.0.1:9464" */
-    char *store_path;        /* store.path, default "observatory-data" */
+    uint64_t duration_ns;     /* run.duration, default 0 = until SIGINT/SIGTERM */
+    uint64_t warmup_ns;       /* run.warmup, default 0 */
+    uint64_t seed;            /* run.seed, default 1 */
+    char *http_listen;        /* http.listen, default "127.0.0.1:9464" */
+    char *store_path;         /* store.path, default "observatory-data" */
 } obs_config;
 
 /* Loads and validates `path`. On success *out owns everything (free with

@@ -15,7 +15,10 @@ static _Atomic uint64_t alloc_fail_countdown; /* 0: off */
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
-void host_set_log_level(int level) { atomic_store(&log_level, level); }
+void host_set_log_level(int level)
+{
+    atomic_store(&log_level, level);
+}
 
 static void vlog(const char *who, int level, const char *fmt, va_list ap)
 {
@@ -70,9 +73,10 @@ static int valid_counter_name(const char *s)
 static int api_counter_register(const obs_host *api, const char *name, int kind, const char *help)
 {
     host_ctx *h = api->host_private;
-    if (!name || !valid_counter_name(name) || (kind != OBS_COUNTER_PLAIN && kind != OBS_COUNTER_ERROR)) {
-        host_log(api->stage_name, OBS_LOG_ERROR, "counter_register: invalid name or kind ('%s', %d)",
-                 name ? name : "(null)", kind);
+    if (!name || !valid_counter_name(name) ||
+        (kind != OBS_COUNTER_PLAIN && kind != OBS_COUNTER_ERROR)) {
+        host_log(api->stage_name, OBS_LOG_ERROR,
+                 "counter_register: invalid name or kind ('%s', %d)", name ? name : "(null)", kind);
         return OBS_EINVAL;
     }
     uint32_t n = atomic_load(&h->n_counters);
@@ -108,7 +112,10 @@ uint64_t host_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void host_fail_alloc_after(uint64_t n) { atomic_store(&alloc_fail_countdown, n); }
+void host_fail_alloc_after(uint64_t n)
+{
+    atomic_store(&alloc_fail_countdown, n);
+}
 
 static int alloc_should_fail(void)
 {

@@ -58,10 +58,14 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},  {"check", no_argument, NULL, 'k'},
-        {"plugin-dir", required_argument, NULL, 'P'}, {"duration", required_argument, NULL, 'd'},
-        {"quiet", no_argument, NULL, 'q'},          {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},           {"version", no_argument, NULL, 'V'},
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 'k'},
+        {"plugin-dir", required_argument, NULL, 'P'},
+        {"duration", required_argument, NULL, 'd'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *duration = NULL;
@@ -79,13 +83,19 @@ int main(int argc, char **argv)
         case 'd': duration = optarg; break;
         case 'q': host_set_log_level(OBS_LOG_ERROR); break;
         case 'v': host_set_log_level(OBS_LOG_DEBUG); break;
-        case 'h': usage(stdout); free(dirs); return 0;
+        case 'h':
+            usage(stdout);
+            free(dirs);
+            return 0;
         case 'V':
             printf("hostd (Observatory) %s, plugin ABI %d.%d\n", OBS_VERSION, OBS_ABI_MAJOR,
                    OBS_ABI_MINOR);
             free(dirs);
             return 0;
-        default: usage(stderr); free(dirs); return 2;
+        default:
+            usage(stderr);
+            free(dirs);
+            return 2;
         }
     }
     if (optind < argc) {

@@ -82,8 +82,8 @@ static uint64_t seed_mix(uint64_t x)
     return x ^ (x >> 31);
 }
 
-int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra,
-                    pipeline **out, char *err, size_t errlen)
+int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra, pipeline **out,
+                    char *err, size_t errlen)
 {
     int rc = OBS_ENOMEM;
     char **cfg_dirs = NULL;
@@ -202,8 +202,8 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
                       cfg->batch_size);
         rc = s->desc->init(&s->host.api, &s->params_view, &s->instance);
         if (rc != 0) {
-            snprintf(err, errlen, "stage '%s': plugin '%s' (%s): init failed: %s (%d)", s->cfg->name,
-                     s->desc->name, s->module->path, obs_strerror(rc), rc);
+            snprintf(err, errlen, "stage '%s': plugin '%s' (%s): init failed: %s (%d)",
+                     s->cfg->name, s->desc->name, s->module->path, obs_strerror(rc), rc);
             rc = rc < 0 ? rc : OBS_EPLUGIN;
             goto fail;
         }
@@ -251,8 +251,8 @@ static void callback_failed(stage *s, const char *what, int rc)
     stat_add(&s->stats.callback_errors, 1);
     /* Logged once per stage and callback kind, then only counted. */
     if (atomic_load_explicit(&s->stats.callback_errors, memory_order_relaxed) == 1)
-        host_log(s->cfg->name, OBS_LOG_WARN, "%s returned %s (%d); counting further failures",
-                 what, obs_strerror(rc), rc);
+        host_log(s->cfg->name, OBS_LOG_WARN, "%s returned %s (%d); counting further failures", what,
+                 obs_strerror(rc), rc);
 }
 
 /* The schedule of intended send times for the load phases (constant rate or
@@ -354,7 +354,8 @@ static void *generator_main(void *arg)
         uint32_t got = b->out.n_records;
         if (got > n) {
             host_log(s->cfg->name, OBS_LOG_ERROR,
-                     "generate emitted %u records, %u were asked for: extra records dropped", got, n);
+                     "generate emitted %u records, %u were asked for: extra records dropped", got,
+                     n);
             got = b->out.n_records = n;
         }
         uint64_t late = 0, max_lag = 0;
@@ -474,7 +475,10 @@ static void *sink_main(void *arg)
     return NULL;
 }
 
-void pipeline_stop(pipeline *p) { atomic_store(&p->stop, 1); }
+void pipeline_stop(pipeline *p)
+{
+    atomic_store(&p->stop, 1);
+}
 
 static void snapshot_all(pipeline *p, int warm)
 {

@@ -82,8 +82,8 @@ typedef struct pipeline {
  * plugin directories (e.g. from the command line) are searched before the
  * configured ones. Returns 0 or a negative code with `err` set; on failure
  * *out is NULL and everything initialised so far has been finalised. */
-int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra,
-                    pipeline **out, char *err, size_t errlen);
+int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra, pipeline **out,
+                    char *err, size_t errlen);
 
 /* Runs until the configured duration, pipeline_stop(), end of data or
  * `stop_check` (may be NULL; polled every 20 ms from the calling thread, e.g.

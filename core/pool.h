@@ -25,8 +25,8 @@
 typedef struct pool pool;
 
 typedef struct batch {
-    obs_out out;             /* out.host_private points back here */
-    struct batch *borrowed;  /* kept alive while `out` references its bytes */
+    obs_out out;            /* out.host_private points back here */
+    struct batch *borrowed; /* kept alive while `out` references its bytes */
     struct batch *next_free;
     pool *pool;
     uint64_t t_pushed_ns; /* when the producer pushed it (set by the pipeline) */
@@ -59,7 +59,10 @@ void pool_put(pool *p, batch *b);
 /* Batches currently free. */
 uint32_t pool_free_count(pool *p);
 
-static inline batch *batch_of(obs_out *out) { return (batch *)out->host_private; }
+static inline batch *batch_of(obs_out *out)
+{
+    return (batch *)out->host_private;
+}
 
 /* The batch's records as a read-only obs_batch. */
 static inline obs_batch batch_view(const batch *b)

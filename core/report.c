@@ -9,7 +9,10 @@
 
 #include "pipeline.h"
 
-static double per_sec(uint64_t n, uint64_t ns) { return ns ? (double)n * 1e9 / (double)ns : 0.0; }
+static double per_sec(uint64_t n, uint64_t ns)
+{
+    return ns ? (double)n * 1e9 / (double)ns : 0.0;
+}
 
 /* Prints n with thousands separators into buf. */
 static const char *group(uint64_t n, char *buf, size_t len)
@@ -30,7 +33,9 @@ void pipeline_report(const pipeline *p, FILE *f)
 {
     uint64_t window = p->t_stop_ns > p->t_warm_ns ? p->t_stop_ns - p->t_warm_ns : 0;
     uint64_t total = p->t_end_ns - p->t_start_ns;
-    fprintf(f, "\npipeline '%s': %.2f s run, %.2f s measured (after %.2f s warm-up), drained in %.1f ms%s\n",
+    fprintf(f,
+            "\npipeline '%s': %.2f s run, %.2f s measured (after %.2f s warm-up), drained in %.1f "
+            "ms%s\n",
             p->cfg->pipeline, (double)total / 1e9, (double)window / 1e9,
             (double)(p->t_warm_ns - p->t_start_ns) / 1e9,
             (double)(p->t_end_ns - p->t_stop_ns) / 1e6, p->failed ? ", FAILED" : ", ended cleanly");
@@ -48,7 +53,9 @@ void pipeline_report(const pipeline *p, FILE *f)
         /* Sinks produce nothing: their rate is what they consumed. */
         uint64_t rate_n = s->kind == OBS_KIND_SINK ? rec_in : rec_out;
         uint64_t rate_b = s->kind == OBS_KIND_SINK ? bytes_in : bytes_out;
-        double busy = window ? 100.0 * (double)(s->stop.callback_ns - s->warm.callback_ns) / (double)window : 0;
+        double busy =
+            window ? 100.0 * (double)(s->stop.callback_ns - s->warm.callback_ns) / (double)window
+                   : 0;
         fprintf(f, "%-14s %-16s %-8s %15s %15s %13.0f %9.1f %10s %7.1f%% %9.3f\n", s->cfg->name,
                 s->desc->name, s->desc->version,
                 s->kind == OBS_KIND_GENERATOR ? "-" : group(end.records_in, in, sizeof(in)),
@@ -66,8 +73,8 @@ void pipeline_report(const pipeline *p, FILE *f)
             continue;
         fprintf(f, "  %s:", s->cfg->name);
         if (s->kind == OBS_KIND_GENERATOR)
-            fprintf(f, " late_records=%" PRIu64 " max_lag_ms=%.3f",
-                    atomic_load(&st->late_records), (double)atomic_load(&st->max_lag_ns) / 1e6);
+            fprintf(f, " late_records=%" PRIu64 " max_lag_ms=%.3f", atomic_load(&st->late_records),
+                    (double)atomic_load(&st->max_lag_ns) / 1e6);
         if (s->kind == OBS_KIND_SINK) {
             uint64_t rin = atomic_load(&st->records_in);
             fprintf(f, " latency_mean_ms=%.3f latency_max_ms=%.3f",
@@ -77,9 +84,9 @@ void pipeline_report(const pipeline *p, FILE *f)
         if (cb_err)
             fprintf(f, " failed_callbacks=%" PRIu64, cb_err);
         for (uint32_t c = 0; c < n; c++)
-            fprintf(f, " %s%s=%" PRIu64, s->host.counters[c].kind == OBS_COUNTER_ERROR ? "error:" : "",
-                    s->host.counters[c].name,
-                    atomic_load(&((stage *)s)->host.counters[c].value));
+            fprintf(f, " %s%s=%" PRIu64,
+                    s->host.counters[c].kind == OBS_COUNTER_ERROR ? "error:" : "",
+                    s->host.counters[c].name, atomic_load(&((stage *)s)->host.counters[c].value));
         fprintf(f, " cpu_s=%.3f\n", (double)atomic_load(&st->cpu_ns) / 1e9);
     }
 }

@@ -19,8 +19,8 @@ typedef struct ring {
     _Alignas(64) _Atomic uint32_t head; /* next slot to write; futex word for the consumer */
     _Atomic uint32_t producer_waiting;
     _Atomic uint32_t consumer_seq; /* futex word the consumer sleeps on */
-    uint64_t blocked_ns;   /* producer time spent waiting on a full ring */
-    uint64_t n_full_waits; /* pushes that had to wait */
+    uint64_t blocked_ns;           /* producer time spent waiting on a full ring */
+    uint64_t n_full_waits;         /* pushes that had to wait */
     /* Consumer-owned line. */
     _Alignas(64) _Atomic uint32_t tail; /* next slot to read; futex word for the producer */
     _Atomic uint32_t consumer_waiting;

@@ -10,6 +10,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the four headers above first. */
 #include <cmocka.h>
 
 #include <pthread.h>
@@ -64,13 +66,12 @@ static void assert_no_loss(pipeline *p)
     assert_int_equal(pool_free_count(&p->pool), p->pool.n_batches);
 }
 
-static const char *chain =
-    "stages:\n"
-    "  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
-    "  - {name: pass1, plugin: xf_pass}\n"
-    "  - {name: echo, plugin: tp_echo}\n"
-    "  - {name: pass2, plugin: xf_pass}\n"
-    "  - {name: check, plugin: sink_seqcheck}\n";
+static const char *chain = "stages:\n"
+                           "  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
+                           "  - {name: pass1, plugin: xf_pass}\n"
+                           "  - {name: echo, plugin: tp_echo}\n"
+                           "  - {name: pass2, plugin: xf_pass}\n"
+                           "  - {name: check, plugin: sink_seqcheck}\n";
 
 static void run_and_check(const char *settings)
 {
@@ -93,7 +94,8 @@ static void run_and_check(const char *settings)
 static void test_drain_small_rings_batch_1(void **state)
 {
     (void)state;
-    run_and_check("batch_size: 1\nring_capacity: 2\nrun: {duration: 300ms}\nload: [{shape: max}]\n");
+    run_and_check(
+        "batch_size: 1\nring_capacity: 2\nrun: {duration: 300ms}\nload: [{shape: max}]\n");
 }
 
 static void test_drain_batch_256(void **state)
@@ -180,8 +182,8 @@ static void test_wrong_kind_refused(void **state)
 static void test_unknown_param_refused_with_position(void **state)
 {
     (void)state;
-    static const char *const needles[] = {"t.yaml:7:14:", "stages[1].params.nope", "unknown parameter",
-                                          NULL};
+    static const char *const needles[] = {"t.yaml:7:14:", "stages[1].params.nope",
+                                          "unknown parameter", NULL};
     expect_create_error("stages:\n"
                         "  - {name: gen, plugin: gen_static}\n"
                         "  - name: mid\n"

@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* cmocka.h needs the four headers above first. */
 #include <cmocka.h>
 
 #include <pthread.h>
@@ -36,7 +38,8 @@ static void test_emit_grows_and_rebases(void **state)
         assert_int_equal(r->len, 1 + i % 100);
         assert_int_equal(r->seq, i);
         assert_int_equal(r->t_intended_ns, 7);
-        assert_true(r->data >= b->out.arena && r->data + r->len <= b->out.arena + b->out.arena_used);
+        assert_true(r->data >= b->out.arena &&
+                    r->data + r->len <= b->out.arena + b->out.arena_used);
         for (uint32_t k = 0; k < r->len; k++)
             assert_int_equal(r->data[k], 'a' + i % 26);
         assert_int_equal((uintptr_t)r->data % 8, 0);

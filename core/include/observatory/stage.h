@@ -58,15 +58,15 @@ extern "C" {
 enum {
     OBS_OK = 0,
     OBS_DONE = 1,
-    OBS_EINVAL = -1,   /* invalid argument or parameter */
-    OBS_ENOMEM = -2,   /* allocation failed or a configured bound reached */
-    OBS_EIO = -3,      /* an I/O error (file, database) */
-    OBS_EABI = -4,     /* ABI mismatch */
-    OBS_ENOENT = -5,   /* no such file, symbol, stage or plugin */
-    OBS_ESTATE = -6,   /* state handover refused */
-    OBS_EPLUGIN = -7,  /* generic plugin failure */
-    OBS_ECONFIG = -8,  /* configuration error */
-    OBS_EAGAIN = -9,   /* try again later */
+    OBS_EINVAL = -1,  /* invalid argument or parameter */
+    OBS_ENOMEM = -2,  /* allocation failed or a configured bound reached */
+    OBS_EIO = -3,     /* an I/O error (file, database) */
+    OBS_EABI = -4,    /* ABI mismatch */
+    OBS_ENOENT = -5,  /* no such file, symbol, stage or plugin */
+    OBS_ESTATE = -6,  /* state handover refused */
+    OBS_EPLUGIN = -7, /* generic plugin failure */
+    OBS_ECONFIG = -8, /* configuration error */
+    OBS_EAGAIN = -9,  /* try again later */
 };
 
 typedef enum obs_kind {
@@ -308,12 +308,15 @@ typedef const obs_stage_desc *(*obs_stage_entry_fn)(void);
  *   OBS_DECLARE_STAGE(my_desc)
  * where my_desc is a `static const obs_stage_desc`. */
 #define OBS_DECLARE_STAGE(desc)                                                                    \
-    OBS_EXPORT const obs_stage_desc *OBS_STAGE_ENTRY(void);                                         \
-    OBS_EXPORT const obs_stage_desc *OBS_STAGE_ENTRY(void) { return &(desc); }
+    OBS_EXPORT const obs_stage_desc *OBS_STAGE_ENTRY(void);                                        \
+    OBS_EXPORT const obs_stage_desc *OBS_STAGE_ENTRY(void)                                         \
+    {                                                                                              \
+        return &(desc);                                                                            \
+    }
 
 /* Fills the header fields of a descriptor initialiser. */
 #define OBS_STAGE_HEADER                                                                           \
-    .magic = OBS_STAGE_MAGIC, .abi_major = OBS_ABI_MAJOR, .abi_minor = OBS_ABI_MINOR,                \
+    .magic = OBS_STAGE_MAGIC, .abi_major = OBS_ABI_MAJOR, .abi_minor = OBS_ABI_MINOR,              \
     .struct_size = sizeof(obs_stage_desc)
 
 #ifdef __cplusplus
