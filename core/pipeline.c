@@ -148,6 +148,10 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
         s->cfg = &cfg->stages[i];
         s->kind = kind_at(i, p->n_stages);
         s->pipeline = p;
+        if (s->kind == OBS_KIND_SINK && !(s->latency = calloc(1, sizeof(histogram)))) {
+            rc = OBS_ENOMEM;
+            goto fail_msg;
+        }
         plugin_request req = {
             .stage_name = s->cfg->name,
             .plugin = s->cfg->plugin,
@@ -457,16 +461,10 @@ static void *sink_main(void *arg)
             callback_failed(s, "consume", rc);
         /* Latency is charged from each record's intended time to the moment
          * the sink finished with it. */
-        uint64_t sum = 0, max = 0;
         for (uint32_t i = 0; i < view.n_records; i++) {
             uint64_t t = view.records[i].t_intended_ns;
-            uint64_t lat = c1 > t ? c1 - t : 0;
-            sum += lat;
-            if (lat > max)
-                max = lat;
+            histogram_record(s->latency, c1 > t ? c1 - t : 0);
         }
-        stat_add(&s->stats.latency_sum_ns, sum);
-        stat_max(&s->stats.latency_max_ns, max);
         pool_put(&p->pool, b);
     }
     if (s->desc->flush) {
@@ -577,6 +575,7 @@ void pipeline_destroy(pipeline *p)
             s->desc->fini(s->instance);
         s->initialised = 0;
         config_param_values_free(&s->params);
+        free(s->latency);
     }
     if (p->rings)
         for (size_t i = 0; i + 1 < p->n_stages; i++)

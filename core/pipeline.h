@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "histogram.h"
 #include "host.h"
 #include "plugin.h"
 #include "pool.h"
@@ -36,8 +37,6 @@ typedef struct stage_stats {
     /* Generator only. */
     _Atomic uint64_t late_records; /* sent more than 1 ms after their intended time */
     _Atomic uint64_t max_lag_ns;
-    /* Sink only: end-to-end latency from the intended send time. */
-    _Atomic uint64_t latency_sum_ns, latency_max_ns;
 } stage_stats;
 
 /* A snapshot of the counters that rates are computed from. */
@@ -61,6 +60,7 @@ typedef struct stage {
     int thread_started;
     struct pipeline *pipeline;
     stage_stats stats;
+    histogram *latency; /* sinks: end-to-end latency, recorded by the sink thread */
     stage_snapshot warm, stop; /* at the end of warm-up and when the stop came */
 } stage;
 

@@ -6,6 +6,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "pipeline.h"
 
@@ -75,11 +76,20 @@ void pipeline_report(const pipeline *p, FILE *f)
         if (s->kind == OBS_KIND_GENERATOR)
             fprintf(f, " late_records=%" PRIu64 " max_lag_ms=%.3f", atomic_load(&st->late_records),
                     (double)atomic_load(&st->max_lag_ns) / 1e6);
-        if (s->kind == OBS_KIND_SINK) {
-            uint64_t rin = atomic_load(&st->records_in);
-            fprintf(f, " latency_mean_ms=%.3f latency_max_ms=%.3f",
-                    rin ? (double)atomic_load(&st->latency_sum_ns) / (double)rin / 1e6 : 0.0,
-                    (double)atomic_load(&st->latency_max_ns) / 1e6);
+        if (s->kind == OBS_KIND_SINK && s->latency) {
+            /* Read through a merged copy: the sink thread owns s->latency. */
+            histogram *h = calloc(1, sizeof(*h));
+            if (h) {
+                histogram_merge(h, s->latency);
+                fprintf(f,
+                        " latency_ms(from intended time): p50=%.3f p99=%.3f p99.9=%.3f max=%.3f "
+                        "mean=%.3f",
+                        (double)histogram_quantile_ns(h, 0.50) / 1e6,
+                        (double)histogram_quantile_ns(h, 0.99) / 1e6,
+                        (double)histogram_quantile_ns(h, 0.999) / 1e6,
+                        (double)histogram_max_ns(h) / 1e6, histogram_mean_ns(h) / 1e6);
+                free(h);
+            }
         }
         if (cb_err)
             fprintf(f, " failed_callbacks=%" PRIu64, cb_err);

@@ -62,6 +62,13 @@ static void assert_no_loss(pipeline *p)
     assert_int_equal(counter(sink, "seq_dups"), 0);
     for (size_t i = 1; i < p->n_stages; i++)
         assert_int_equal(p->stages[i].stats.records_in, sent);
+    /* Every record delivered has its end-to-end latency recorded. */
+    histogram *h = calloc(1, sizeof(*h));
+    assert_non_null(h);
+    histogram_merge(h, sink->latency);
+    assert_int_equal(histogram_count(h), sent);
+    assert_true(histogram_quantile_ns(h, 0.5) <= histogram_max_ns(h));
+    free(h);
     /* Every batch is back in the pool: nothing leaked, nothing held. */
     assert_int_equal(pool_free_count(&p->pool), p->pool.n_batches);
 }
