@@ -14,6 +14,8 @@
  */
 #include "pipeline.h"
 
+#include "alloc.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -27,6 +29,10 @@
 #define GEN_LINGER_NS 200000u
 /* A record sent later than this after its intended time counts as late. */
 #define GEN_LATE_NS 1000000u
+/* Thread CPU time is read around at most one callback per this interval and
+ * stage: a read is a system call (about 2 us on this class of machine), so
+ * reading it around every callback would cost more than most plugins. */
+#define CPU_SAMPLE_INTERVAL_NS 1000000u
 
 static void stat_add(_Atomic uint64_t *v, uint64_t d)
 {
@@ -64,6 +70,24 @@ void stage_snapshot_take(const stage *s, stage_snapshot *snap)
     snap->bytes_out = atomic_load(&st->bytes_out);
     snap->callback_ns = atomic_load(&st->callback_ns);
     snap->errors = atomic_load(&st->callback_errors) + host_error_total(&s->host);
+}
+
+/* The CPU time that two back-to-back reads of the thread CPU clock charge
+ * to the thread (median of 7), subtracted from each sampled callback. */
+static uint64_t calibrate_cpu_read(void)
+{
+    uint64_t d[7];
+    for (int i = 0; i < 7; i++) {
+        uint64_t a = thread_cpu_ns();
+        d[i] = thread_cpu_ns() - a;
+    }
+    for (int i = 1; i < 7; i++)
+        for (int j = i; j > 0 && d[j - 1] > d[j]; j--) {
+            uint64_t t = d[j];
+            d[j] = d[j - 1];
+            d[j - 1] = t;
+        }
+    return d[3];
 }
 
 static obs_kind kind_at(size_t i, size_t n)
@@ -148,7 +172,13 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
         s->cfg = &cfg->stages[i];
         s->kind = kind_at(i, p->n_stages);
         s->pipeline = p;
-        if (s->kind == OBS_KIND_SINK && !(s->latency = calloc(1, sizeof(histogram)))) {
+        s->service = calloc(1, sizeof(histogram));
+        if (s->kind == OBS_KIND_GENERATOR)
+            s->lag = calloc(1, sizeof(histogram));
+        if (s->kind == OBS_KIND_SINK)
+            s->latency = calloc(1, sizeof(histogram));
+        if (!s->service || (s->kind == OBS_KIND_GENERATOR && !s->lag) ||
+            (s->kind == OBS_KIND_SINK && !s->latency)) {
             rc = OBS_ENOMEM;
             goto fail_msg;
         }
@@ -213,6 +243,7 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
         }
         s->initialised = 1;
     }
+    p->cpu_read_ns = calibrate_cpu_read();
     *out = p;
     return OBS_OK;
 
@@ -250,6 +281,59 @@ static void account_in(stage *s, const batch *b)
     for (uint32_t i = 0; i < b->out.n_records; i++)
         bytes += b->out.records[i].len;
     stat_add(&s->stats.bytes_in, bytes);
+}
+
+/* What the stage thread notes when it enters a plugin callback. */
+typedef struct cb_mark {
+    uint64_t wall0, cpu0;
+    int cpu; /* this callback is a CPU sample */
+    alloc_counters a0;
+} cb_mark;
+
+static inline void cb_enter(stage *s, cb_mark *m)
+{
+    m->a0 = alloc_tls;
+    uint64_t now = host_now_ns();
+    m->cpu = now - s->last_cpu_sample_ns >= CPU_SAMPLE_INTERVAL_NS;
+    if (m->cpu)
+        m->cpu0 = thread_cpu_ns();
+    m->wall0 = m->cpu ? host_now_ns() : now;
+}
+
+/* Charges the callback to the stage; returns the clock reading at its end. */
+static inline uint64_t cb_exit(stage *s, cb_mark *m)
+{
+    uint64_t c1 = host_now_ns();
+    uint64_t wall = c1 - m->wall0;
+    if (m->cpu) {
+        uint64_t cpu = thread_cpu_ns() - m->cpu0;
+        uint64_t overhead = s->pipeline->cpu_read_ns;
+        stat_add(&s->stats.sampled_cpu_ns, cpu > overhead ? cpu - overhead : 0);
+        stat_add(&s->stats.sampled_wall_ns, wall);
+        s->last_cpu_sample_ns = c1;
+    }
+    stat_add(&s->stats.callback_ns, wall);
+    histogram_record(s->service, wall);
+    const alloc_counters *a1 = &alloc_tls;
+    if (a1->n_allocs != m->a0.n_allocs || a1->n_frees != m->a0.n_frees) {
+        stat_add(&s->stats.allocs, a1->n_allocs - m->a0.n_allocs);
+        stat_add(&s->stats.frees, a1->n_frees - m->a0.n_frees);
+        stat_add(&s->stats.alloc_bytes, a1->bytes - m->a0.bytes);
+    }
+    return c1;
+}
+
+/* Called first and last on every stage thread. */
+static void thread_begin(stage *s)
+{
+    if (pthread_getcpuclockid(pthread_self(), &s->cpu_clock) == 0)
+        atomic_store(&s->cpu_clock_valid, 1);
+}
+
+static void thread_end(stage *s)
+{
+    atomic_store(&s->stats.cpu_ns, thread_cpu_ns());
+    atomic_store(&s->cpu_clock_valid, 0);
 }
 
 static void callback_failed(stage *s, const char *what, int rc)
@@ -302,6 +386,8 @@ static void *generator_main(void *arg)
     uint64_t *times = malloc(bs * sizeof(uint64_t));
     uint64_t seq = 0;
     schedule sc = {.cfg = cfg};
+    uint64_t sched_base = 0; /* records sent in earlier phases */
+    thread_begin(s);
     if (!times) {
         host_log(s->cfg->name, OBS_LOG_ERROR, "out of memory for the schedule");
         p->failed = 1;
@@ -312,6 +398,7 @@ static void *generator_main(void *arg)
     while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
         uint64_t now = host_now_ns();
         if (sc.phase_end_ns && now >= sc.phase_end_ns) {
+            sched_base += sc.k;
             schedule_enter(&sc, sc.phase + 1, sc.phase_end_ns);
             continue;
         }
@@ -330,10 +417,16 @@ static void *generator_main(void *arg)
                 /* Sleep in slices so a stop request is seen within 20 ms. */
                 uint64_t until = wake - now > 20000000u ? now + 20000000u : wake;
                 sleep_until(until);
+                uint64_t woke = host_now_ns();
+                stat_add(&s->stats.idle_ns, woke - now);
                 if (until != wake)
                     continue;
-                now = host_now_ns();
+                now = woke;
             }
+            /* Records due by now, whether or not they fit in this batch. */
+            double due = (double)(now - sc.phase_start_ns) * ph->rate / 1e9;
+            atomic_store_explicit(&s->stats.scheduled, sched_base + (uint64_t)due + 1,
+                                  memory_order_relaxed);
             while (n < bs) {
                 uint64_t t = schedule_time(&sc, sc.k + n);
                 if (t > now || (sc.phase_end_ns && t >= sc.phase_end_ns))
@@ -346,10 +439,10 @@ static void *generator_main(void *arg)
 
         batch *b = pool_get(&p->pool);
         obs_gen_request req = {.n_records = n, .first_seq = seq, .t_intended_ns = times};
-        uint64_t c0 = host_now_ns();
+        cb_mark m;
+        cb_enter(s, &m);
         int rc = s->desc->generate(s->instance, &req, &b->out);
-        uint64_t c1 = host_now_ns();
-        stat_add(&s->stats.callback_ns, c1 - c0);
+        uint64_t c1 = cb_exit(s, &m);
         if (rc < 0) {
             callback_failed(s, "generate", rc);
             host_log(s->cfg->name, OBS_LOG_ERROR, "generator failed: ending the stream");
@@ -369,12 +462,15 @@ static void *generator_main(void *arg)
             b->out.records[i].seq = seq + i;
             b->out.records[i].t_intended_ns = times[i];
             uint64_t lag = c1 > times[i] ? c1 - times[i] : 0;
+            histogram_record(s->lag, lag);
             late += lag > GEN_LATE_NS;
             if (lag > max_lag)
                 max_lag = lag;
         }
         seq += got;
         sc.k += got;
+        if (ph->shape == CFG_SHAPE_MAX)
+            atomic_store_explicit(&s->stats.scheduled, sched_base + sc.k, memory_order_relaxed);
         stat_add(&s->stats.late_records, late);
         stat_max(&s->stats.max_lag_ns, max_lag);
         if (got)
@@ -390,13 +486,16 @@ static void *generator_main(void *arg)
         }
     }
     if (s->desc->flush) {
+        cb_mark m;
+        cb_enter(s, &m);
         int rc = s->desc->flush(s->instance, NULL);
+        cb_exit(s, &m);
         if (rc < 0)
             callback_failed(s, "flush", rc);
     }
 out:
     free(times);
-    atomic_store(&s->stats.cpu_ns, thread_cpu_ns());
+    thread_end(s);
     ring_close(s->out);
     return NULL;
 }
@@ -407,7 +506,8 @@ static void transform_step(stage *s, batch *in)
 {
     pipeline *p = s->pipeline;
     batch *o = pool_get(&p->pool);
-    uint64_t c0 = host_now_ns();
+    cb_mark m;
+    cb_enter(s, &m);
     int rc;
     if (in) {
         obs_batch view = batch_view(in);
@@ -415,8 +515,7 @@ static void transform_step(stage *s, batch *in)
     } else {
         rc = s->desc->flush ? s->desc->flush(s->instance, &o->out) : OBS_OK;
     }
-    uint64_t c1 = host_now_ns();
-    stat_add(&s->stats.callback_ns, c1 - c0);
+    uint64_t c1 = cb_exit(s, &m);
     if (rc < 0)
         callback_failed(s, in ? "process" : "flush", rc);
     if (in) {
@@ -435,12 +534,13 @@ static void *transform_main(void *arg)
 {
     stage *s = arg;
     batch *b;
+    thread_begin(s);
     while ((b = ring_pop(s->in)) != NULL) {
         account_in(s, b);
         transform_step(s, b);
     }
     transform_step(s, NULL);
-    atomic_store(&s->stats.cpu_ns, thread_cpu_ns());
+    thread_end(s);
     ring_close(s->out);
     return NULL;
 }
@@ -450,13 +550,14 @@ static void *sink_main(void *arg)
     stage *s = arg;
     pipeline *p = s->pipeline;
     batch *b;
+    thread_begin(s);
     while ((b = ring_pop(s->in)) != NULL) {
         account_in(s, b);
         obs_batch view = batch_view(b);
-        uint64_t c0 = host_now_ns();
+        cb_mark m;
+        cb_enter(s, &m);
         int rc = s->desc->consume(s->instance, &view);
-        uint64_t c1 = host_now_ns();
-        stat_add(&s->stats.callback_ns, c1 - c0);
+        uint64_t c1 = cb_exit(s, &m);
         if (rc < 0)
             callback_failed(s, "consume", rc);
         /* Latency is charged from each record's intended time to the moment
@@ -468,11 +569,14 @@ static void *sink_main(void *arg)
         pool_put(&p->pool, b);
     }
     if (s->desc->flush) {
+        cb_mark m;
+        cb_enter(s, &m);
         int rc = s->desc->flush(s->instance, NULL);
+        cb_exit(s, &m);
         if (rc < 0)
             callback_failed(s, "flush", rc);
     }
-    atomic_store(&s->stats.cpu_ns, thread_cpu_ns());
+    thread_end(s);
     return NULL;
 }
 
@@ -514,6 +618,7 @@ int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg)
         pthread_setname_np(s->thread, name);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    atomic_store(&p->running, 1);
 
     if (rc == OBS_OK) {
         int warmed = cfg->warmup_ns == 0;
@@ -559,6 +664,7 @@ int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg)
             pthread_join(p->stages[j].thread, NULL);
             p->stages[j].thread_started = 0;
         }
+    atomic_store(&p->running, 0);
     p->t_end_ns = host_now_ns();
     if (p->failed && rc == OBS_OK)
         rc = OBS_EPLUGIN;
@@ -575,6 +681,8 @@ void pipeline_destroy(pipeline *p)
             s->desc->fini(s->instance);
         s->initialised = 0;
         config_param_values_free(&s->params);
+        free(s->service);
+        free(s->lag);
         free(s->latency);
     }
     if (p->rings)

@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "config.h"
 #include "histogram.h"
@@ -32,11 +33,18 @@ typedef struct stage_stats {
     _Atomic uint64_t batches_in, batches_out;
     _Atomic uint64_t callback_errors; /* callbacks that returned a negative code */
     _Atomic uint64_t callback_ns;     /* wall time inside the plugin's callbacks */
-    _Atomic uint64_t cpu_ns;          /* thread CPU time of the stage thread */
+    /* Thread CPU time is read around a sample of callbacks (a read costs
+     * microseconds here): the CPU and wall time of the sampled callbacks. */
+    _Atomic uint64_t sampled_cpu_ns, sampled_wall_ns;
+    _Atomic uint64_t cpu_ns; /* thread CPU time of the stage thread, stored at exit */
+    /* Allocations made inside callbacks (alloc.h), freed blocks and bytes. */
+    _Atomic uint64_t allocs, frees, alloc_bytes;
     _Atomic uint64_t blocked_ns;      /* time blocked pushing into a full ring */
     /* Generator only. */
     _Atomic uint64_t late_records; /* sent more than 1 ms after their intended time */
     _Atomic uint64_t max_lag_ns;
+    _Atomic uint64_t scheduled; /* records whose intended time has come */
+    _Atomic uint64_t idle_ns;   /* time asleep waiting for the schedule */
 } stage_stats;
 
 /* A snapshot of the counters that rates are computed from. */
@@ -60,7 +68,13 @@ typedef struct stage {
     int thread_started;
     struct pipeline *pipeline;
     stage_stats stats;
-    histogram *latency; /* sinks: end-to-end latency, recorded by the sink thread */
+    /* Histograms, each recorded only by the stage thread (histogram.h). */
+    histogram *service; /* every stage: wall time of each batch callback */
+    histogram *lag;     /* generator: send time - intended time, per record */
+    histogram *latency; /* sink: end-to-end latency from the intended time */
+    uint64_t last_cpu_sample_ns; /* stage thread only */
+    clockid_t cpu_clock;         /* the stage thread's CPU clock, valid while running */
+    _Atomic int cpu_clock_valid;
     stage_snapshot warm, stop; /* at the end of warm-up and when the stop came */
 } stage;
 
@@ -74,8 +88,10 @@ typedef struct pipeline {
     pool pool;
     _Atomic int stop;
     _Atomic int generator_done; /* end of data or a fatal generator error */
-    int failed;                 /* a fatal error occurred during the run */
-    uint64_t t_start_ns, t_warm_ns, t_stop_ns, t_end_ns;
+    _Atomic int failed;         /* a fatal error occurred during the run */
+    _Atomic uint64_t t_start_ns, t_warm_ns, t_stop_ns, t_end_ns;
+    _Atomic int running;     /* threads started and not yet joined */
+    uint64_t cpu_read_ns;    /* CPU cost of reading the thread CPU clock twice */
 } pipeline;
 
 /* Builds the pipeline described by cfg (borrowed; must outlive it). Extra

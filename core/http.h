@@ -1,0 +1,42 @@
+/*
+ * http.h - hostd's HTTP surface (libmicrohttpd): Prometheus /metrics, the
+ * JSON API under /api/v1/, /healthz and /readyz (docs/http-api.md).
+ *
+ * Handlers never touch stage counters directly: they take a snapshot
+ * (snapshot.h) or read the store (store.h). Every response other than
+ * /metrics is JSON; errors are 4xx/5xx with {"error": {"code", "message"}}.
+ * The server listens on 127.0.0.1:9464 unless configured otherwise.
+ */
+#ifndef OBS_HTTP_H
+#define OBS_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pipeline;
+struct store;
+
+typedef struct http_server http_server;
+
+typedef struct http_options {
+    const char *listen;        /* "host:port" or "[v6]:port"; port 0 picks a free one */
+    struct pipeline *pipeline; /* may be NULL (then stage endpoints answer 503) */
+    struct store *store;       /* may be NULL (then run endpoints answer 503) */
+    uint64_t run_id;           /* the current run in the store, 0 if none */
+} http_options;
+
+/* Starts serving in libmicrohttpd's own thread(s). Returns 0 or a negative
+ * OBS_E* code with `err` set (e.g. address in use). */
+int http_start(const http_options *opt, http_server **out, char *err, size_t errlen);
+/* The port actually bound (useful with port 0). */
+uint16_t http_port(const http_server *h);
+/* Stops accepting, finishes requests in progress, frees. NULL is a no-op. */
+void http_stop(http_server *h);
+
+/* Renders Prometheus text exposition format of a snapshot into a malloc'd,
+ * NUL-terminated buffer (*out, length *len). Separate from the server so
+ * tests and benchmarks can call it directly. */
+struct obs_snapshot;
+int metrics_render(const struct obs_snapshot *snap, char **out, size_t *len);
+
+#endif /* OBS_HTTP_H */

@@ -1,0 +1,173 @@
+/*
+ * snapshot.c - pipeline_snapshot(): a consistent, caller-owned copy of every
+ * stage's counters and histograms (see snapshot.h).
+ *
+ * Counters are single-writer relaxed atomics, read here with atomic loads;
+ * histograms are copied with histogram_merge(), which never blocks the
+ * recording thread. The thread CPU time of a running stage is read from its
+ * CPU clock here, on the reader's thread, so the stage thread pays nothing.
+ */
+#include "snapshot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pipeline.h"
+
+static uint64_t ld(const _Atomic uint64_t *v)
+{
+    return atomic_load_explicit((_Atomic uint64_t *)v, memory_order_relaxed);
+}
+
+static uint64_t realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+const char *snapshot_state_name(snapshot_state s)
+{
+    switch (s) {
+    case SNAPSHOT_STARTING: return "starting";
+    case SNAPSHOT_RUNNING: return "running";
+    case SNAPSHOT_DRAINING: return "draining";
+    case SNAPSHOT_DONE: return "done";
+    }
+    return "unknown";
+}
+
+/* A copy of `src` (NULL stays NULL); returns -1 when out of memory. */
+static int copy_histogram(const histogram *src, histogram **dst)
+{
+    *dst = NULL;
+    if (!src)
+        return 0;
+    *dst = calloc(1, sizeof(histogram));
+    if (!*dst)
+        return -1;
+    histogram_merge(*dst, src);
+    return 0;
+}
+
+static uint64_t stage_thread_cpu(const stage *s)
+{
+    stage *w = (stage *)s;
+    if (atomic_load(&w->cpu_clock_valid)) {
+        struct timespec ts;
+        /* Fails once the thread has exited; its final figure is then stored. */
+        if (clock_gettime(s->cpu_clock, &ts) == 0 && atomic_load(&w->cpu_clock_valid))
+            return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    }
+    return ld(&s->stats.cpu_ns);
+}
+
+static int sample_stage(const stage *s, stage_sample *o)
+{
+    const stage_stats *st = &s->stats;
+    snprintf(o->name, sizeof(o->name), "%s", s->cfg->name);
+    snprintf(o->plugin, sizeof(o->plugin), "%s", s->desc->name);
+    snprintf(o->version, sizeof(o->version), "%s", s->desc->version);
+    snprintf(o->kind, sizeof(o->kind), "%s", plugin_kind_name(s->kind));
+    plugin_build_id_hex(s->module, o->build_id, sizeof(o->build_id));
+
+    o->records_in = ld(&st->records_in);
+    o->records_out = ld(&st->records_out);
+    o->bytes_in = ld(&st->bytes_in);
+    o->bytes_out = ld(&st->bytes_out);
+    o->batches_in = ld(&st->batches_in);
+    o->batches_out = ld(&st->batches_out);
+    o->callback_errors = ld(&st->callback_errors);
+    o->errors = o->callback_errors + host_error_total(&s->host);
+    o->callback_wall_ns = ld(&st->callback_ns);
+    /* Ratio estimate from the sampled callbacks (see CPU_SAMPLE_INTERVAL_NS
+     * in pipeline.c): CPU inside a callback can never exceed its wall time. */
+    uint64_t sc = ld(&st->sampled_cpu_ns), sw = ld(&st->sampled_wall_ns);
+    double ratio = sw ? (double)sc / (double)sw : 0.0;
+    if (ratio > 1.0)
+        ratio = 1.0;
+    o->callback_cpu_ns = (uint64_t)((double)o->callback_wall_ns * ratio);
+    o->thread_cpu_ns = stage_thread_cpu(s);
+    o->allocs = ld(&st->allocs);
+    o->frees = ld(&st->frees);
+    o->alloc_bytes = ld(&st->alloc_bytes);
+    o->blocked_ns = ld(&st->blocked_ns);
+    if (s->out) {
+        o->ring_occupancy = ring_occupancy(s->out);
+        o->ring_capacity = s->out->cap;
+    }
+    o->records_scheduled = ld(&st->scheduled);
+    o->late_records = ld(&st->late_records);
+    o->idle_ns = ld(&st->idle_ns);
+
+    if (copy_histogram(s->service, &o->service) < 0 || copy_histogram(s->lag, &o->lag) < 0 ||
+        copy_histogram(s->latency, &o->latency) < 0)
+        return OBS_ENOMEM;
+
+    uint32_t n = atomic_load(&((stage *)s)->host.n_counters);
+    if (n) {
+        o->counters = calloc(n, sizeof(snapshot_counter));
+        if (!o->counters)
+            return OBS_ENOMEM;
+        for (uint32_t i = 0; i < n; i++) {
+            const host_counter *c = &s->host.counters[i];
+            snprintf(o->counters[i].name, sizeof(o->counters[i].name), "%s", c->name);
+            snprintf(o->counters[i].help, sizeof(o->counters[i].help), "%s", c->help);
+            o->counters[i].kind = c->kind;
+            o->counters[i].value = ld(&c->value);
+        }
+        o->n_counters = n;
+    }
+    return OBS_OK;
+}
+
+int pipeline_snapshot(const pipeline *p, obs_snapshot *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->pipeline, sizeof(out->pipeline), "%s", p->cfg->pipeline);
+    out->t_mono_ns = host_now_ns();
+    out->t_wall_ns = realtime_ns();
+    out->t_start_ns = p->t_start_ns;
+    out->t_warm_ns = p->t_warm_ns;
+    out->t_stop_ns = p->t_stop_ns;
+    out->t_end_ns = p->t_end_ns;
+    out->duration_ns = p->cfg->duration_ns;
+    out->failed = p->failed;
+    if (out->t_end_ns)
+        out->state = SNAPSHOT_DONE;
+    else if (atomic_load(&((pipeline *)p)->stop))
+        out->state = SNAPSHOT_DRAINING;
+    else if (atomic_load(&((pipeline *)p)->running))
+        out->state = SNAPSHOT_RUNNING;
+    else
+        out->state = SNAPSHOT_STARTING;
+
+    out->stages = calloc(p->n_stages ? p->n_stages : 1, sizeof(stage_sample));
+    if (!out->stages)
+        return OBS_ENOMEM;
+    out->n_stages = p->n_stages;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        if (sample_stage(&p->stages[i], &out->stages[i]) < 0) {
+            snapshot_free(out);
+            return OBS_ENOMEM;
+        }
+    }
+    return OBS_OK;
+}
+
+void snapshot_free(obs_snapshot *s)
+{
+    if (!s || !s->stages)
+        return;
+    for (size_t i = 0; i < s->n_stages; i++) {
+        free(s->stages[i].service);
+        free(s->stages[i].lag);
+        free(s->stages[i].latency);
+        free(s->stages[i].counters);
+    }
+    free(s->stages);
+    s->stages = NULL;
+    s->n_stages = 0;
+}
