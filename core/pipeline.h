@@ -92,6 +92,10 @@ typedef struct pipeline {
     _Atomic uint64_t t_start_ns, t_warm_ns, t_stop_ns, t_end_ns;
     _Atomic int running;     /* threads started and not yet joined */
     uint64_t cpu_read_ns;    /* CPU cost of reading the thread CPU clock twice */
+    /* 1 (default): charge allocations, sampled CPU time and a service-time
+     * histogram to each callback. 0: only counts and wall time (to measure
+     * what the cost account itself costs). Set before pipeline_run(). */
+    int cost_account;
 } pipeline;
 
 /* Builds the pipeline described by cfg (borrowed; must outlive it). Extra
