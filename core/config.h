@@ -34,13 +34,50 @@ typedef struct cfg_stage {
     int line, column; /* position of the stage's mapping */
 } cfg_stage;
 
-/* One phase of the generator's load (issue: load shapes extend this). */
-typedef enum cfg_shape { CFG_SHAPE_CONSTANT = 1, CFG_SHAPE_MAX = 2 } cfg_shape;
+/* One phase of the generator's load. A phase is a rate function r(t)
+ * (constant, ramp, steps, sine/diurnal, optionally with on/off bursts laid
+ * over it) and an arrival process (uniform spacing or Poisson), or a replay
+ * of timestamps, or "as fast as possible" (max). core/schedule.c turns a list
+ * of phases into intended send times; docs/load.md describes every shape. */
+typedef enum cfg_shape {
+    CFG_SHAPE_CONSTANT = 1,
+    CFG_SHAPE_MAX = 2,
+    CFG_SHAPE_POISSON = 3, /* constant rate, Poisson arrivals */
+    CFG_SHAPE_RAMP = 4,    /* linear from `from` to `to` over the duration */
+    CFG_SHAPE_STEPS = 5,   /* steps[i] for `step_ns` each; the last one holds */
+    CFG_SHAPE_SINE = 6,    /* rate * (1 + amplitude * sin(2 pi t / period)) */
+    CFG_SHAPE_DIURNAL = 7, /* rate * (1 - amplitude * cos(2 pi t / period)): starts at the trough */
+    CFG_SHAPE_BURSTS = 8,  /* `rate` between bursts (0: on/off), burst_rate/factor during them */
+    CFG_SHAPE_REPLAY = 9,  /* the timestamps of a file */
+} cfg_shape;
+
+typedef enum cfg_arrival { CFG_ARRIVAL_UNIFORM = 1, CFG_ARRIVAL_POISSON = 2 } cfg_arrival;
+typedef enum cfg_dist { CFG_DIST_FIXED = 1, CFG_DIST_PARETO = 2 } cfg_dist;
 
 typedef struct cfg_load_phase {
     cfg_shape shape;
-    double rate;          /* records per second (CONSTANT) */
-    uint64_t duration_ns; /* 0: until the run ends */
+    double rate;          /* records per second: CONSTANT, POISSON; mean of SINE/DIURNAL;
+                           * between bursts for BURSTS (may be 0) */
+    uint64_t duration_ns; /* 0: until the run ends (last phase only) */
+    /* Added with the load shapes (issue 6); all zero when not given. */
+    cfg_arrival arrival; /* uniform or Poisson; POISSON implies Poisson */
+    double from, to;     /* RAMP: rates at the start and at the end */
+    double *steps;       /* STEPS: rates, n_steps >= 1 (owned) */
+    size_t n_steps;
+    uint64_t step_ns;    /* STEPS: length of each step */
+    uint64_t period_ns;  /* SINE, DIURNAL */
+    double amplitude;    /* SINE, DIURNAL: 0..1 of the mean rate */
+    /* On/off bursts over any rate shape but MAX and REPLAY: active when
+     * burst_ns > 0. During a burst the rate is burst_rate when > 0, else the
+     * shape's rate times burst_factor. Bursts and gaps alternate, a gap first;
+     * their lengths are fixed or Pareto distributed with these means. */
+    double burst_rate, burst_factor;
+    uint64_t burst_ns, gap_ns;
+    cfg_dist burst_dist;
+    double alpha;         /* Pareto shape (> 1) */
+    char *replay_path;    /* REPLAY: the file as resolved (owned) */
+    uint64_t *replay_ns;  /* REPLAY: offsets from the first timestamp, non-decreasing (owned) */
+    size_t n_replay;
 } cfg_load_phase;
 
 typedef struct obs_config {

@@ -4,15 +4,21 @@
  * (everything accepted drains); a second one exits at once.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cli_runs.h"
 #include "config.h"
 #include "host.h"
+#include "http.h"
 #include "pipeline.h"
+#include "report.h"
+#include "store.h"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -26,18 +32,89 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
+/* Progress display: a one-line status, rewritten once a second, when
+ * stdout is a terminal. Called every 20 ms from pipeline_run on the main
+ * thread, which also checks for a stop signal here. */
+typedef struct progress {
+    const pipeline *p;
+    int tty;
+    uint64_t next_ns, last_ns, last_records;
+} progress;
+
+static void progress_tick(progress *pr)
+{
+    const pipeline *p = pr->p;
+    uint64_t now = host_now_ns();
+    if (!pr->tty || now < pr->next_ns || !p->t_start_ns)
+        return;
+    const stage *sink = &p->stages[p->n_stages - 1];
+    uint64_t n = atomic_load_explicit(&((stage *)sink)->stats.records_in, memory_order_relaxed);
+    double elapsed = (double)(now - p->t_start_ns) / 1e9;
+    double rate = pr->last_ns ? (double)(n - pr->last_records) * 1e9 / (double)(now - pr->last_ns) : 0;
+    if (p->cfg->duration_ns)
+        printf("\r[%6.1f s / %.1f s] %14" PRIu64 " records at the sink, %12.0f records/s ", elapsed,
+               (double)p->cfg->duration_ns / 1e9, n, rate);
+    else
+        printf("\r[%6.1f s, until signal] %14" PRIu64 " records at the sink, %12.0f records/s ",
+               elapsed, n, rate);
+    fflush(stdout);
+    pr->last_ns = now;
+    pr->last_records = n;
+    pr->next_ns = now + 1000000000u;
+}
+
 static int check_stop(void *arg)
 {
-    (void)arg;
+    progress_tick(arg);
     return stop_signal != 0;
+}
+
+/* Records a new run in the store with what makes it reproducible. */
+static int begin_run(store *st, const obs_config *cfg, const pipeline *p, uint64_t *run_id)
+{
+    size_t n = p->n_stages;
+    const char **v = calloc(5 * (n ? n : 1), sizeof(char *));
+    char(*ids)[2 * OBS_BUILD_ID_MAX + 1] = calloc(n ? n : 1, sizeof(*ids));
+    int rc = OBS_ENOMEM;
+    if (v && ids) {
+        for (size_t i = 0; i < n; i++) {
+            const stage *s = &p->stages[i];
+            plugin_build_id_hex(s->module, ids[i], sizeof(ids[i]));
+            v[i] = s->cfg->name;
+            v[n + i] = s->desc->name;
+            v[2 * n + i] = s->desc->version;
+            v[3 * n + i] = s->module->path;
+            v[4 * n + i] = ids[i];
+        }
+        run_info info = {
+            .pipeline = cfg->pipeline,
+            .config_path = cfg->path,
+            .config_text = cfg->text,
+            .seed = cfg->seed,
+            .n_stages = n,
+            .stage_names = v,
+            .plugin_names = v + n,
+            .plugin_versions = v + 2 * n,
+            .plugin_paths = v + 3 * n,
+            .plugin_build_ids = v + 4 * n,
+        };
+        rc = store_run_begin(st, &info, run_id);
+    }
+    free(v);
+    free(ids);
+    return rc;
 }
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: hostd --config FILE [options]\n"
+            "       hostd runs [--store DIR | --config FILE] [--json]\n"
+            "       hostd report RUN [--store DIR | --config FILE] [--json]\n"
+            "       hostd compare RUN_A RUN_B [--store DIR | --config FILE]\n"
             "\n"
-            "Runs the stage pipeline described by FILE (YAML) and prints per-stage figures.\n"
+            "Runs the stage pipeline described by FILE (YAML), serves its metrics over HTTP,\n"
+            "records the run in the store and prints per-stage figures at the end.\n"
             "\n"
             "options:\n"
             "  -c, --config FILE      pipeline configuration (required)\n"
@@ -45,6 +122,11 @@ static void usage(FILE *f)
             "  -P, --plugin-dir DIR   search DIR for plugins before the configured plugin_dirs\n"
             "                         (may be repeated)\n"
             "  -d, --duration DUR     override run.duration (e.g. 10s, 500ms, 0 = until signal)\n"
+            "  -l, --listen ADDR      override http.listen (host:port, [v6]:port; port 0: any)\n"
+            "      --no-http          do not serve HTTP\n"
+            "  -s, --store DIR        override store.path\n"
+            "      --no-store         do not record the run\n"
+            "      --linger DUR       keep serving HTTP this long after the run ended\n"
             "  -q, --quiet            only errors on stderr\n"
             "  -v, --verbose          debug messages\n"
             "  -h, --help             this text\n"
@@ -55,32 +137,52 @@ static void usage(FILE *f)
             "configuration.\n");
 }
 
+enum { OPT_CHECK = 256, OPT_NO_HTTP, OPT_NO_STORE, OPT_LINGER };
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "runs") == 0)
+        return cli_runs(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "report") == 0)
+        return cli_report(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "compare") == 0)
+        return cli_compare(argc - 1, argv + 1);
+
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
-        {"check", no_argument, NULL, 'k'},
+        {"check", no_argument, NULL, OPT_CHECK},
         {"plugin-dir", required_argument, NULL, 'P'},
         {"duration", required_argument, NULL, 'd'},
+        {"listen", required_argument, NULL, 'l'},
+        {"no-http", no_argument, NULL, OPT_NO_HTTP},
+        {"store", required_argument, NULL, 's'},
+        {"no-store", no_argument, NULL, OPT_NO_STORE},
+        {"linger", required_argument, NULL, OPT_LINGER},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
-    const char *config_path = NULL, *duration = NULL;
-    int check_only = 0;
+    const char *config_path = NULL, *duration = NULL, *listen = NULL, *store_path = NULL;
+    const char *linger = NULL;
+    int check_only = 0, no_http = 0, no_store = 0;
     char **dirs = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_dirs = 0;
     int c, status = 2;
     if (!dirs)
         return 1;
-    while ((c = getopt_long(argc, argv, "c:P:d:qvhV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:P:d:l:s:qvhV", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config_path = optarg; break;
-        case 'k': check_only = 1; break;
+        case OPT_CHECK: check_only = 1; break;
         case 'P': dirs[n_dirs++] = optarg; break;
         case 'd': duration = optarg; break;
+        case 'l': listen = optarg; break;
+        case OPT_NO_HTTP: no_http = 1; break;
+        case 's': store_path = optarg; break;
+        case OPT_NO_STORE: no_store = 1; break;
+        case OPT_LINGER: linger = optarg; break;
         case 'q': host_set_log_level(OBS_LOG_ERROR); break;
         case 'v': host_set_log_level(OBS_LOG_DEBUG); break;
         case 'h':
@@ -114,6 +216,10 @@ int main(int argc, char **argv)
     char err[8192];
     obs_config *cfg = NULL;
     pipeline *p = NULL;
+    store *st = NULL;
+    recorder *rec = NULL;
+    http_server *http = NULL;
+    uint64_t run_id = 0, linger_ns = 0;
     if (config_load(config_path, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
         goto out;
@@ -121,6 +227,11 @@ int main(int argc, char **argv)
     if (duration && config_parse_duration(duration, &cfg->duration_ns) < 0) {
         fprintf(stderr, "hostd: --duration '%s': expected a duration like 10s, 500ms or 2m\n",
                 duration);
+        goto out;
+    }
+    if (linger && config_parse_duration(linger, &linger_ns) < 0) {
+        fprintf(stderr, "hostd: --linger '%s': expected a duration like 10s, 500ms or 2m\n",
+                linger);
         goto out;
     }
     if (pipeline_create(cfg, dirs, n_dirs, &p, err, sizeof(err)) < 0) {
@@ -137,21 +248,84 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    /* From here on, failures are of the run (exit 1), not of the input. */
+    status = 1;
+    if (!no_store) {
+        const char *path = store_path ? store_path : cfg->store_path;
+        if (store_open(path, &st, err, sizeof(err)) < 0) {
+            fprintf(stderr, "hostd: %s\n", err);
+            goto out;
+        }
+        if (begin_run(st, cfg, p, &run_id) < 0) {
+            fprintf(stderr, "hostd: store '%s': cannot record the run\n", path);
+            goto out;
+        }
+    }
+    if (!no_http) {
+        http_options ho = {
+            .listen = listen ? listen : cfg->http_listen,
+            .pipeline = p,
+            .store = st,
+            .run_id = run_id,
+        };
+        if (http_start(&ho, &http, err, sizeof(err)) < 0) {
+            fprintf(stderr, "hostd: %s\n", err);
+            goto out;
+        }
+        host_log(NULL, OBS_LOG_INFO, "serving HTTP on %s, port %u (metrics at /metrics)",
+                 ho.listen, (unsigned)http_port(http));
+    }
+
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
+    if (st) {
+        if (recorder_start(st, run_id, p, 1000000000u, &rec) < 0)
+            host_log(NULL, OBS_LOG_ERROR, "recorder: cannot start; run %" PRIu64 " gets no series",
+                     run_id);
+        host_log(NULL, OBS_LOG_INFO, "run %" PRIu64 " recorded in store '%s'", run_id,
+                 store_path ? store_path : cfg->store_path);
+    }
     host_log(NULL, OBS_LOG_INFO, "running pipeline '%s' (%zu stages)%s", cfg->pipeline, p->n_stages,
              cfg->duration_ns ? "" : " until SIGINT/SIGTERM");
-    int rc = pipeline_run(p, check_stop, NULL);
+    progress pr = {.p = p, .tty = isatty(STDOUT_FILENO)};
+    int rc = pipeline_run(p, check_stop, &pr);
+    if (pr.tty && pr.last_ns)
+        printf("\n");
+    recorder_stop(rec);
+    rec = NULL;
     if (stop_signal)
         host_log(NULL, OBS_LOG_INFO, "%s received: drained and stopped",
                  stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
-    pipeline_report(p, stdout);
+    json_t *extra = json_pack("{s:I}", "run_id", (json_int_t)run_id);
+    json_t *report = report_pipeline_json(p, extra);
+    json_decref(extra);
+    if (report)
+        report_print(report, stdout);
+    else
+        fprintf(stdout, "report: out of memory\n");
     fflush(stdout);
+    if (st && store_run_end(st, run_id, rc == 0, report) < 0)
+        fprintf(stderr, "hostd: store: cannot record the end of run %" PRIu64 "\n", run_id);
+    json_decref(report);
     status = rc < 0 ? 1 : 0;
+
+    if (http && linger_ns && !stop_signal) {
+        /* Keep the final figures available to scrapers for a while. */
+        host_log(NULL, OBS_LOG_INFO, "run ended; serving HTTP for %.1f s more (SIGINT ends it)",
+                 (double)linger_ns / 1e9);
+        uint64_t until = host_now_ns() + linger_ns;
+        while (!stop_signal && host_now_ns() < until) {
+            struct timespec ts = {0, 20000000};
+            nanosleep(&ts, NULL);
+        }
+    }
 out:
+    recorder_stop(rec);
+    http_stop(http);
+    store_close(st);
     pipeline_destroy(p);
     config_free(cfg);
     free(dirs);

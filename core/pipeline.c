@@ -15,6 +15,7 @@
 #include "pipeline.h"
 
 #include "alloc.h"
+#include "schedule.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -355,38 +356,6 @@ static void callback_failed(stage *s, const char *what, int rc)
                  obs_strerror(rc), rc);
 }
 
-/* The schedule of intended send times for the load phases (constant rate or
- * as fast as possible). */
-typedef struct schedule {
-    const obs_config *cfg;
-    size_t phase;
-    uint64_t phase_start_ns, phase_end_ns; /* end 0: open */
-    uint64_t k;                            /* records scheduled in this phase */
-} schedule;
-
-/* The phase in force; a config without load phases runs as fast as possible. */
-static const cfg_load_phase *schedule_phase(const schedule *sc)
-{
-    static const cfg_load_phase max_phase = {.shape = CFG_SHAPE_MAX};
-    return sc->cfg->n_load ? &sc->cfg->load[sc->phase] : &max_phase;
-}
-
-static void schedule_enter(schedule *sc, size_t phase, uint64_t start_ns)
-{
-    sc->phase = phase;
-    sc->phase_start_ns = start_ns;
-    sc->k = 0;
-    const cfg_load_phase *ph = schedule_phase(sc);
-    int last = phase + 1 >= sc->cfg->n_load;
-    sc->phase_end_ns = (ph->duration_ns && !last) ? start_ns + ph->duration_ns : 0;
-}
-
-static uint64_t schedule_time(const schedule *sc, uint64_t k)
-{
-    double rate = schedule_phase(sc)->rate;
-    return sc->phase_start_ns + (uint64_t)((double)k * 1e9 / rate);
-}
-
 static void *generator_main(void *arg)
 {
     stage *s = arg;
@@ -395,57 +364,53 @@ static void *generator_main(void *arg)
     uint32_t bs = cfg->batch_size;
     uint64_t *times = malloc(bs * sizeof(uint64_t));
     uint64_t seq = 0;
-    schedule sc = {.cfg = cfg};
-    uint64_t sched_base = 0; /* records sent in earlier phases */
+    /* sc hands out the intended times; `due` runs ahead of it to count the
+     * records whose time has come even when the plugin is too slow to take
+     * them (schedule.h), so `scheduled` stays honest when we fall behind. */
+    schedule sc, due;
     thread_begin(s);
     if (!times) {
         host_log(s->cfg->name, OBS_LOG_ERROR, "out of memory for the schedule");
         p->failed = 1;
         goto out;
     }
-    schedule_enter(&sc, 0, host_now_ns());
+    schedule_init(&sc, cfg->load, cfg->n_load, cfg->seed, host_now_ns());
+    due = sc;
 
     while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
         uint64_t now = host_now_ns();
-        if (sc.phase_end_ns && now >= sc.phase_end_ns) {
-            sched_base += sc.k;
-            schedule_enter(&sc, sc.phase + 1, sc.phase_end_ns);
-            continue;
+        uint64_t t_first = schedule_peek(&sc, now);
+        if (t_first == SCHEDULE_NEVER) {
+            /* The load has ended (its last phase's duration, or a replay's
+             * last timestamp): end the stream as a generator's OBS_DONE does. */
+            atomic_store(&p->generator_done, 1);
+            break;
         }
-        const cfg_load_phase *ph = schedule_phase(&sc);
-        uint32_t n = 0;
-        if (ph->shape == CFG_SHAPE_MAX) {
-            for (n = 0; n < bs; n++)
-                times[n] = now;
-        } else {
-            uint64_t t_first = schedule_time(&sc, sc.k);
-            uint64_t t_full = schedule_time(&sc, sc.k + bs - 1);
-            uint64_t wake = t_first + GEN_LINGER_NS < t_full ? t_first + GEN_LINGER_NS : t_full;
-            if (sc.phase_end_ns && wake > sc.phase_end_ns)
-                wake = sc.phase_end_ns;
-            if (now < wake) {
-                /* Sleep in slices so a stop request is seen within 20 ms. */
-                uint64_t until = wake - now > 20000000u ? now + 20000000u : wake;
-                sleep_until(until);
-                uint64_t woke = host_now_ns();
-                stat_add(&s->stats.idle_ns, woke - now);
-                if (until != wake)
-                    continue;
-                now = woke;
+        if (t_first > now) {
+            /* Wake when a full batch is due or the first record has waited
+             * GEN_LINGER_NS, whichever comes first (looking ahead on a copy). */
+            uint64_t wake = schedule_is_max(&sc) ? t_first : t_first + GEN_LINGER_NS;
+            if (!schedule_is_max(&sc)) {
+                schedule look = sc;
+                if (schedule_fill(&look, wake, times, bs) == bs && times[bs - 1] < wake)
+                    wake = times[bs - 1];
             }
-            /* Records due by now, whether or not they fit in this batch. */
-            double due = (double)(now - sc.phase_start_ns) * ph->rate / 1e9;
-            atomic_store_explicit(&s->stats.scheduled, sched_base + (uint64_t)due + 1,
-                                  memory_order_relaxed);
-            while (n < bs) {
-                uint64_t t = schedule_time(&sc, sc.k + n);
-                if (t > now || (sc.phase_end_ns && t >= sc.phase_end_ns))
-                    break;
-                times[n++] = t;
-            }
-            if (n == 0)
+            /* Sleep in slices so a stop request is seen within 20 ms. */
+            uint64_t until = wake - now > 20000000u ? now + 20000000u : wake;
+            sleep_until(until);
+            uint64_t woke = host_now_ns();
+            stat_add(&s->stats.idle_ns, woke - now);
+            if (until != wake)
                 continue;
+            now = woke;
         }
+        /* Records due by now, whether or not they fit in this batch. */
+        schedule_skip(&due, now, 1u << 20);
+        uint32_t n = schedule_fill(&sc, now, times, bs);
+        uint64_t timed = due.n_timed > sc.n_timed ? due.n_timed : sc.n_timed;
+        atomic_store_explicit(&s->stats.scheduled, sc.n_max + timed, memory_order_relaxed);
+        if (n == 0)
+            continue;
 
         batch *b = pool_get(&p->pool);
         obs_gen_request req = {.n_records = n, .first_seq = seq, .t_intended_ns = times};
@@ -478,9 +443,6 @@ static void *generator_main(void *arg)
                 max_lag = lag;
         }
         seq += got;
-        sc.k += got;
-        if (ph->shape == CFG_SHAPE_MAX)
-            atomic_store_explicit(&s->stats.scheduled, sched_base + sc.k, memory_order_relaxed);
         stat_add(&s->stats.late_records, late);
         stat_max(&s->stats.max_lag_ns, max_lag);
         if (got)

@@ -1,28 +1,235 @@
 /*
- * report.c - the end-of-run report hostd prints: one row per stage with
- * records, rates over the measured window (after warm-up, until the stop),
- * errors, time inside the plugin and time blocked on a full ring, then the
- * plugins' own counters and the end-to-end latency seen at the sink.
+ * report.c - the end-of-run report (see report.h): one row per stage with
+ * records, rate over the measured window (after warm-up, until the stop),
+ * errors, time inside the plugin, CPU and allocations per record, time
+ * blocked on a full ring, late sends and end-to-end latency percentiles,
+ * then a detail line per stage with errors by reason and plugin counters.
+ *
+ * The report exists as JSON first and is printed from the JSON only, so the
+ * table at the end of a run and `hostd report RUN` (which reads the stored
+ * JSON) are the same text.
  */
+#include "report.h"
+
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "pipeline.h"
+#include <string.h>
 
 static double per_sec(uint64_t n, uint64_t ns)
 {
     return ns ? (double)n * 1e9 / (double)ns : 0.0;
 }
 
-/* Prints n with thousands separators into buf. */
-static const char *group(uint64_t n, char *buf, size_t len)
+static uint64_t sub0(uint64_t a, uint64_t b)
 {
+    return a > b ? a - b : 0;
+}
+
+/* Sets obj[key] to a new value; a failed allocation is remembered in *ok. */
+static void set(json_t *obj, const char *key, json_t *v, int *ok)
+{
+    if (!v || json_object_set_new(obj, key, v) < 0)
+        *ok = 0;
+}
+
+static json_t *jint(uint64_t v)
+{
+    return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+/* Rounds to a few significant decimals, so stored figures read well. */
+static json_t *jreal(double v, int decimals)
+{
+    double m = pow(10, decimals);
+    return json_real(round(v * m) / m);
+}
+
+static json_t *latency_json(const histogram *h)
+{
+    if (!h || histogram_count(h) == 0)
+        return json_null();
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "count", jint(histogram_count(h)), "p50",
+                     jreal((double)histogram_quantile_ns(h, 0.50) / 1e6, 3), "p99",
+                     jreal((double)histogram_quantile_ns(h, 0.99) / 1e6, 3), "p99_9",
+                     jreal((double)histogram_quantile_ns(h, 0.999) / 1e6, 3), "max",
+                     jreal((double)histogram_max_ns(h) / 1e6, 3), "mean",
+                     jreal(histogram_mean_ns(h) / 1e6, 3));
+}
+
+static json_t *stage_json(const obs_snapshot *snap, const stage_sample *s, const stage_snapshot *w,
+                          const stage_snapshot *st, uint64_t window_ns)
+{
+    int ok = 1;
+    int gen = strcmp(s->kind, "generator") == 0, sink = strcmp(s->kind, "sink") == 0;
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    set(o, "name", json_string(s->name), &ok);
+    set(o, "plugin", json_string(s->plugin), &ok);
+    set(o, "version", json_string(s->version), &ok);
+    set(o, "kind", json_string(s->kind), &ok);
+    set(o, "build_id", json_string(s->build_id), &ok);
+    set(o, "records_in", jint(s->records_in), &ok);
+    set(o, "records_out", jint(s->records_out), &ok);
+    set(o, "bytes_in", jint(s->bytes_in), &ok);
+    set(o, "bytes_out", jint(s->bytes_out), &ok);
+
+    /* Sinks produce nothing: their rate is what they consumed. */
+    uint64_t n_rate, b_rate, cb_ns;
+    if (w && st) {
+        n_rate = sink ? sub0(st->records_in, w->records_in) : sub0(st->records_out, w->records_out);
+        b_rate = sink ? sub0(st->bytes_in, w->bytes_in) : sub0(st->bytes_out, w->bytes_out);
+        cb_ns = sub0(st->callback_ns, w->callback_ns);
+    } else {
+        n_rate = sink ? s->records_in : s->records_out;
+        b_rate = sink ? s->bytes_in : s->bytes_out;
+        cb_ns = s->callback_wall_ns;
+    }
+    set(o, "rate_per_s", jreal(per_sec(n_rate, window_ns), 1), &ok);
+    set(o, "mb_per_s", jreal(per_sec(b_rate, window_ns) / 1e6, 3), &ok);
+    set(o, "busy_pct", jreal(window_ns ? 100.0 * (double)cb_ns / (double)window_ns : 0, 2), &ok);
+
+    /* Per record handled: what a generator emits, what others consume. */
+    uint64_t n = gen ? s->records_out : s->records_in;
+    set(o, "cpu_ns_per_record", n ? jreal((double)s->callback_cpu_ns / (double)n, 1) : json_null(),
+        &ok);
+    set(o, "allocs_per_record", n ? jreal((double)s->allocs / (double)n, 4) : json_null(), &ok);
+    set(o, "alloc_bytes_per_record", n ? jreal((double)s->alloc_bytes / (double)n, 1) : json_null(),
+        &ok);
+    set(o, "blocked_s", jreal((double)s->blocked_ns / 1e9, 3), &ok);
+    set(o, "cpu_s", jreal((double)s->thread_cpu_ns / 1e9, 3), &ok);
+    if (gen) {
+        set(o, "late_records", jint(s->late_records), &ok);
+        set(o, "max_lag_ms", jreal(s->lag ? (double)histogram_max_ns(s->lag) / 1e6 : 0, 3), &ok);
+        set(o, "idle_s", jreal((double)s->idle_ns / 1e9, 3), &ok);
+    } else {
+        set(o, "late_records", json_null(), &ok);
+    }
+    set(o, "latency_ms", sink ? latency_json(s->latency) : json_null(), &ok);
+
+    json_t *by = json_object(), *counters = json_object();
+    if (by && s->callback_errors)
+        set(by, "failed_callbacks", jint(s->callback_errors), &ok);
+    for (uint32_t c = 0; by && counters && c < s->n_counters; c++)
+        set(s->counters[c].kind == OBS_COUNTER_ERROR ? by : counters, s->counters[c].name,
+            jint(s->counters[c].value), &ok);
+    set(o, "errors", jint(s->errors), &ok);
+    set(o, "errors_by_reason", by, &ok);
+    set(o, "counters", counters, &ok);
+    (void)snap;
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+json_t *report_json(const obs_snapshot *snap, const stage_snapshot *warm,
+                    const stage_snapshot *stop, const json_t *extra)
+{
+    int ok = 1;
+    uint64_t window;
+    if (warm && stop)
+        window = sub0(snap->t_stop_ns, snap->t_warm_ns);
+    else
+        window = sub0(snap->t_end_ns ? snap->t_end_ns : snap->t_mono_ns, snap->t_start_ns);
+    uint64_t end = snap->t_end_ns ? snap->t_end_ns : snap->t_mono_ns;
+    json_t *r = json_object(), *stages = json_array();
+    if (!r || !stages) {
+        json_decref(r);
+        json_decref(stages);
+        return NULL;
+    }
+    set(r, "format", json_integer(REPORT_FORMAT), &ok);
+    set(r, "pipeline", json_string(snap->pipeline), &ok);
+    set(r, "state", json_string(snapshot_state_name(snap->state)), &ok);
+    set(r, "failed", json_boolean(snap->failed), &ok);
+    set(r, "run_s", jreal((double)sub0(end, snap->t_start_ns) / 1e9, 3), &ok);
+    set(r, "measured_s", jreal((double)window / 1e9, 3), &ok);
+    set(r, "warmup_s", jreal((double)sub0(snap->t_warm_ns, snap->t_start_ns) / 1e9, 3), &ok);
+    set(r, "drain_ms",
+        snap->t_end_ns && snap->t_stop_ns
+            ? jreal((double)sub0(snap->t_end_ns, snap->t_stop_ns) / 1e6, 1)
+            : json_null(),
+        &ok);
+    set(r, "window", json_string(warm && stop ? "measured" : "whole_run"), &ok);
+    for (size_t i = 0; i < snap->n_stages; i++) {
+        json_t *s = stage_json(snap, &snap->stages[i], warm ? &warm[i] : NULL,
+                               stop ? &stop[i] : NULL, window);
+        if (!s || json_array_append_new(stages, s) < 0)
+            ok = 0;
+    }
+    set(r, "stages", stages, &ok);
+    if (extra && json_is_object(extra) && json_object_update(r, (json_t *)extra) < 0)
+        ok = 0;
+    if (!ok) {
+        json_decref(r);
+        return NULL;
+    }
+    return r;
+}
+
+json_t *report_pipeline_json(const pipeline *p, const json_t *extra)
+{
+    obs_snapshot snap;
+    json_t *r = NULL;
+    stage_snapshot *warm = calloc(p->n_stages ? p->n_stages : 1, sizeof(*warm));
+    stage_snapshot *stop = calloc(p->n_stages ? p->n_stages : 1, sizeof(*stop));
+    if (!warm || !stop || pipeline_snapshot(p, &snap) < 0)
+        goto out;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        warm[i] = p->stages[i].warm;
+        stop[i] = p->stages[i].stop;
+    }
+    /* Before the stop there is no measured window yet: whole run so far. */
+    int marks = snap.t_stop_ns != 0 && snap.t_warm_ns != 0;
+    r = report_json(&snap, marks ? warm : NULL, marks ? stop : NULL, extra);
+    snapshot_free(&snap);
+out:
+    free(warm);
+    free(stop);
+    return r;
+}
+
+void pipeline_report(const pipeline *p, FILE *f)
+{
+    json_t *r = report_pipeline_json(p, NULL);
+    if (!r) {
+        fprintf(f, "report: out of memory\n");
+        return;
+    }
+    report_print(r, f);
+    json_decref(r);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Printing (from JSON only)                                                 */
+
+static const char *str(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "-";
+}
+
+/* A number, or NAN when missing or null. */
+static double num(const json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+/* Prints n with thousands separators into buf; "-" when NAN. */
+static const char *group(double v, char *buf, size_t len)
+{
+    if (isnan(v))
+        return "-";
     char tmp[32];
-    int k = snprintf(tmp, sizeof(tmp), "%" PRIu64, n);
+    int k = snprintf(tmp, sizeof(tmp), "%.0f", v);
     size_t o = 0;
     for (int i = 0; i < k && o + 2 < len; i++) {
-        if (i && (k - i) % 3 == 0)
+        if (i && (k - i) % 3 == 0 && tmp[i - 1] != '-')
             buf[o++] = ',';
         buf[o++] = tmp[i];
     }
@@ -30,73 +237,177 @@ static const char *group(uint64_t n, char *buf, size_t len)
     return buf;
 }
 
-void pipeline_report(const pipeline *p, FILE *f)
+/* Formats v with `prec` decimals into buf; "-" when NAN. */
+static const char *fmt(double v, int prec, char *buf, size_t len)
 {
-    uint64_t window = p->t_stop_ns > p->t_warm_ns ? p->t_stop_ns - p->t_warm_ns : 0;
-    uint64_t total = p->t_end_ns - p->t_start_ns;
-    fprintf(f,
-            "\npipeline '%s': %.2f s run, %.2f s measured (after %.2f s warm-up), drained in %.1f "
-            "ms%s\n",
-            p->cfg->pipeline, (double)total / 1e9, (double)window / 1e9,
-            (double)(p->t_warm_ns - p->t_start_ns) / 1e9,
-            (double)(p->t_end_ns - p->t_stop_ns) / 1e6, p->failed ? ", FAILED" : ", ended cleanly");
-    fprintf(f, "%-14s %-16s %-8s %15s %15s %13s %9s %10s %8s %9s\n", "stage", "plugin", "version",
-            "records_in", "records_out", "out/s", "MB/s", "errors", "busy%", "blocked_s");
-    for (size_t i = 0; i < p->n_stages; i++) {
-        const stage *s = &p->stages[i];
-        stage_snapshot end;
-        stage_snapshot_take(s, &end);
-        char in[32], outb[32], errs[32];
-        uint64_t rec_out = s->stop.records_out - s->warm.records_out;
-        uint64_t bytes_out = s->stop.bytes_out - s->warm.bytes_out;
-        uint64_t rec_in = s->stop.records_in - s->warm.records_in;
-        uint64_t bytes_in = s->stop.bytes_in - s->warm.bytes_in;
-        /* Sinks produce nothing: their rate is what they consumed. */
-        uint64_t rate_n = s->kind == OBS_KIND_SINK ? rec_in : rec_out;
-        uint64_t rate_b = s->kind == OBS_KIND_SINK ? bytes_in : bytes_out;
-        double busy =
-            window ? 100.0 * (double)(s->stop.callback_ns - s->warm.callback_ns) / (double)window
-                   : 0;
-        fprintf(f, "%-14s %-16s %-8s %15s %15s %13.0f %9.1f %10s %7.1f%% %9.3f\n", s->cfg->name,
-                s->desc->name, s->desc->version,
-                s->kind == OBS_KIND_GENERATOR ? "-" : group(end.records_in, in, sizeof(in)),
-                s->kind == OBS_KIND_SINK ? "-" : group(end.records_out, outb, sizeof(outb)),
-                per_sec(rate_n, window), per_sec(rate_b, window) / 1e6,
-                group(end.errors, errs, sizeof(errs)), busy,
-                (double)atomic_load(&((stage *)s)->stats.blocked_ns) / 1e9);
+    if (isnan(v))
+        return "-";
+    snprintf(buf, len, "%.*f", prec, v);
+    return buf;
+}
+
+#define TABLE_HEAD "%-14s %-16s %-8s %13s %13s %11s %8s %8s %6s %10s %10s %9s %8s %8s %8s %9s\n"
+
+void report_print(const json_t *r, FILE *f)
+{
+    char b[16][40];
+    double drain = num(r, "drain_ms");
+    json_t *run_id = json_object_get(r, "run_id");
+    char run[48] = "";
+    if (json_is_integer(run_id))
+        snprintf(run, sizeof(run), " (run %" JSON_INTEGER_FORMAT ")", json_integer_value(run_id));
+    fprintf(f, "\npipeline '%s'%s: %.2f s run, %.2f s measured (after %.2f s warm-up), ",
+            str(r, "pipeline"), run, num(r, "run_s"), num(r, "measured_s"), num(r, "warmup_s"));
+    if (isnan(drain))
+        fprintf(f, "%s", str(r, "state"));
+    else
+        fprintf(f, "drained in %.1f ms", drain);
+    fprintf(f, "%s\n", json_is_true(json_object_get(r, "failed")) ? ", FAILED" : ", ended cleanly");
+    fprintf(f, TABLE_HEAD, "stage", "plugin", "version", "records_in", "records_out", "rec/s",
+            "MB/s", "errors", "busy%", "cpu_ns/rec", "allocs/rec", "blocked_s", "late", "p50_ms",
+            "p99_ms", "p99.9_ms");
+    json_t *stages = json_object_get(r, "stages");
+    size_t i;
+    json_t *s;
+    json_array_foreach(stages, i, s)
+    {
+        const char *kind = str(s, "kind");
+        json_t *lat = json_object_get(s, "latency_ms");
+        char busy[48];
+        snprintf(busy, sizeof(busy), "%s%%", fmt(num(s, "busy_pct"), 1, b[0], sizeof(b[0])));
+        fprintf(
+            f, TABLE_HEAD, str(s, "name"), str(s, "plugin"), str(s, "version"),
+            strcmp(kind, "generator") == 0 ? "-" : group(num(s, "records_in"), b[1], 40),
+            strcmp(kind, "sink") == 0 ? "-" : group(num(s, "records_out"), b[2], 40),
+            fmt(num(s, "rate_per_s"), 0, b[3], 40), fmt(num(s, "mb_per_s"), 1, b[4], 40),
+            group(num(s, "errors"), b[5], 40), busy, fmt(num(s, "cpu_ns_per_record"), 1, b[6], 40),
+            fmt(num(s, "allocs_per_record"), 3, b[7], 40), fmt(num(s, "blocked_s"), 3, b[8], 40),
+            group(num(s, "late_records"), b[9], 40), fmt(num(lat, "p50"), 3, b[10], 40),
+            fmt(num(lat, "p99"), 3, b[11], 40), fmt(num(lat, "p99_9"), 3, b[12], 40));
     }
-    for (size_t i = 0; i < p->n_stages; i++) {
-        const stage *s = &p->stages[i];
-        stage_stats *st = (stage_stats *)&s->stats;
-        uint32_t n = atomic_load(&((stage *)s)->host.n_counters);
-        uint64_t cb_err = atomic_load(&st->callback_errors);
-        if (n == 0 && cb_err == 0 && s->kind != OBS_KIND_GENERATOR && s->kind != OBS_KIND_SINK)
+    json_array_foreach(stages, i, s)
+    {
+        fprintf(f, "  %s:", str(s, "name"));
+        if (strcmp(str(s, "kind"), "generator") == 0)
+            fprintf(f, " late_records=%s max_lag_ms=%s idle_s=%s",
+                    group(num(s, "late_records"), b[0], 40), fmt(num(s, "max_lag_ms"), 3, b[1], 40),
+                    fmt(num(s, "idle_s"), 3, b[2], 40));
+        json_t *lat = json_object_get(s, "latency_ms");
+        if (json_is_object(lat))
+            fprintf(f,
+                    " latency_ms(from intended time): p50=%.3f p99=%.3f p99.9=%.3f max=%.3f "
+                    "mean=%.3f",
+                    num(lat, "p50"), num(lat, "p99"), num(lat, "p99_9"), num(lat, "max"),
+                    num(lat, "mean"));
+        const char *k;
+        json_t *v;
+        json_object_foreach(json_object_get(s, "errors_by_reason"), k, v)
+            fprintf(f, " error:%s=%" JSON_INTEGER_FORMAT, k, json_integer_value(v));
+        json_object_foreach(json_object_get(s, "counters"), k, v)
+            fprintf(f, " %s=%" JSON_INTEGER_FORMAT, k, json_integer_value(v));
+        fprintf(f, " alloc_bytes/rec=%s cpu_s=%s\n",
+                fmt(num(s, "alloc_bytes_per_record"), 1, b[3], 40),
+                fmt(num(s, "cpu_s"), 3, b[4], 40));
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Comparison                                                                */
+
+/* The figures compared, with how they print. */
+static const struct figure {
+    const char *label;
+    const char *key; /* in the stage object */
+    const char *sub; /* in its "latency_ms" object, when set */
+    int prec;
+} figures[] = {
+    {"rec/s", "rate_per_s", NULL, 0},
+    {"MB/s", "mb_per_s", NULL, 3},
+    {"busy%", "busy_pct", NULL, 2},
+    {"cpu_ns/rec", "cpu_ns_per_record", NULL, 1},
+    {"allocs/rec", "allocs_per_record", NULL, 4},
+    {"alloc_bytes/rec", "alloc_bytes_per_record", NULL, 1},
+    {"blocked_s", "blocked_s", NULL, 3},
+    {"late", "late_records", NULL, 0},
+    {"errors", "errors", NULL, 0},
+    {"p50_ms", "latency_ms", "p50", 3},
+    {"p99_ms", "latency_ms", "p99", 3},
+    {"p99.9_ms", "latency_ms", "p99_9", 3},
+    {"cpu_s", "cpu_s", NULL, 3},
+};
+
+static double figure_value(const json_t *stage, const struct figure *fg)
+{
+    if (!stage)
+        return NAN;
+    return fg->sub ? num(json_object_get(stage, fg->key), fg->sub) : num(stage, fg->key);
+}
+
+static const json_t *stage_named(const json_t *report, const char *name)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(report, "stages"), i,
+                       s) if (strcmp(str(s, "name"), name) == 0) return s;
+    return NULL;
+}
+
+static void name_run(const json_t *r, const char *letter, FILE *f)
+{
+    json_t *id = json_object_get(r, "run_id");
+    fprintf(f, "%s = ", letter);
+    if (json_is_integer(id))
+        fprintf(f, "run %" JSON_INTEGER_FORMAT " ", json_integer_value(id));
+    fprintf(f, "(pipeline '%s'", str(r, "pipeline"));
+    if (json_is_string(json_object_get(r, "start")))
+        fprintf(f, ", started %s", str(r, "start"));
+    fprintf(f, ", %.2f s measured%s)\n", num(r, "measured_s"),
+            json_is_true(json_object_get(r, "failed")) ? ", FAILED" : "");
+}
+
+static void compare_stage(const char *name, const json_t *sa, const json_t *sb, FILE *f)
+{
+    char x[40], y[40], d[40];
+    for (size_t k = 0; k < sizeof(figures) / sizeof(figures[0]); k++) {
+        const struct figure *fg = &figures[k];
+        double a = figure_value(sa, fg), b = figure_value(sb, fg);
+        if (isnan(a) && isnan(b))
             continue;
-        fprintf(f, "  %s:", s->cfg->name);
-        if (s->kind == OBS_KIND_GENERATOR)
-            fprintf(f, " late_records=%" PRIu64 " max_lag_ms=%.3f", atomic_load(&st->late_records),
-                    (double)atomic_load(&st->max_lag_ns) / 1e6);
-        if (s->kind == OBS_KIND_SINK && s->latency) {
-            /* Read through a merged copy: the sink thread owns s->latency. */
-            histogram *h = calloc(1, sizeof(*h));
-            if (h) {
-                histogram_merge(h, s->latency);
-                fprintf(f,
-                        " latency_ms(from intended time): p50=%.3f p99=%.3f p99.9=%.3f max=%.3f "
-                        "mean=%.3f",
-                        (double)histogram_quantile_ns(h, 0.50) / 1e6,
-                        (double)histogram_quantile_ns(h, 0.99) / 1e6,
-                        (double)histogram_quantile_ns(h, 0.999) / 1e6,
-                        (double)histogram_max_ns(h) / 1e6, histogram_mean_ns(h) / 1e6);
-                free(h);
-            }
-        }
-        if (cb_err)
-            fprintf(f, " failed_callbacks=%" PRIu64, cb_err);
-        for (uint32_t c = 0; c < n; c++)
-            fprintf(f, " %s%s=%" PRIu64,
-                    s->host.counters[c].kind == OBS_COUNTER_ERROR ? "error:" : "",
-                    s->host.counters[c].name, atomic_load(&((stage *)s)->host.counters[c].value));
-        fprintf(f, " cpu_s=%.3f\n", (double)atomic_load(&st->cpu_ns) / 1e9);
+        if (isnan(a) || isnan(b))
+            snprintf(d, sizeof(d), "-");
+        else if (a == b)
+            snprintf(d, sizeof(d), "0.0%%");
+        else if (a == 0)
+            snprintf(d, sizeof(d), "new");
+        else
+            snprintf(d, sizeof(d), "%+.1f%%", 100.0 * (b - a) / fabs(a));
+        fprintf(f, "%-14s %-16s %16s %16s %9s\n", name, fg->label,
+                fg->prec == 0 ? group(a, x, sizeof(x)) : fmt(a, fg->prec, x, sizeof(x)),
+                fg->prec == 0 ? group(b, y, sizeof(y)) : fmt(b, fg->prec, y, sizeof(y)), d);
+        name = "";
+    }
+}
+
+void report_compare(const json_t *a, const json_t *b, FILE *f)
+{
+    name_run(a, "A", f);
+    name_run(b, "B", f);
+    fprintf(f, "%-14s %-16s %16s %16s %9s\n", "stage", "figure", "A", "B", "change");
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(a, "stages"), i, s)
+    {
+        const char *name = str(s, "name");
+        const json_t *sb = stage_named(b, name);
+        compare_stage(name, s, sb, f);
+        if (sb && (strcmp(str(s, "plugin"), str(sb, "plugin")) != 0 ||
+                   strcmp(str(s, "version"), str(sb, "version")) != 0))
+            fprintf(f, "%-14s (A: %s %s, B: %s %s)\n", "", str(s, "plugin"), str(s, "version"),
+                    str(sb, "plugin"), str(sb, "version"));
+    }
+    json_array_foreach(json_object_get(b, "stages"), i, s)
+    {
+        if (!stage_named(a, str(s, "name")))
+            compare_stage(str(s, "name"), NULL, s, f);
     }
 }

@@ -44,7 +44,29 @@ typedef struct run_info {
  * ended as incomplete. Returns 0 or a negative OBS_E* code with `err` set
  * ("store 'path': <rocksdb message>"). */
 int store_open(const char *path, store **out, char *err, size_t errlen);
+
+/* store_open with flags: STORE_CREATE creates a missing database (store_open
+ * passes it); without it a missing one is an error (the `hostd runs`
+ * readers, so a typo does not create an empty store). STORE_READONLY opens
+ * without taking RocksDB's lock, so it works while a hostd has the store
+ * open; it sees everything written before the open, marks nothing, and
+ * every write fails with OBS_EINVAL. */
+enum { STORE_CREATE = 1, STORE_READONLY = 2 };
+int store_open_flags(const char *path, int flags, store **out, char *err, size_t errlen);
+
+/* Closes and frees; NULL is a no-op. Everything returned by the store
+ * stays valid (it is owned by the caller). */
 void store_close(store *s);
+
+/* The path the store was opened with; valid until store_close(). */
+const char *store_path(const store *s);
+
+/* Fault injection for tests: the n-th fallible step of the store from now
+ * (1 = the next; a step is one allocation, one database write, or opening
+ * the database) and every one after it fails, with OBS_ENOMEM or OBS_EIO;
+ * 0 turns it off. Process-wide. A failed write writes nothing: each
+ * logical write is one atomic RocksDB WriteBatch. */
+void store_fail_after(uint64_t n);
 
 /* Starts a run: assigns the next run id (1, 2, ...) and records `info`
  * plus host facts gathered here (hostname, kernel, CPU model, compiler and
@@ -56,22 +78,39 @@ int store_run_begin(store *s, const run_info *info, uint64_t *run_id);
 int store_put_snapshot(store *s, uint64_t run_id, const obs_snapshot *snap);
 
 /* Ends a run: end time, whether it ended cleanly, and the report (JSON
- * object; borrowed). */
+ * object, borrowed; may be NULL), in one synced write. */
 int store_run_end(store *s, uint64_t run_id, int clean, json_t *report);
 
 /* Readers. Each returns 0 and a new reference in *out, OBS_ENOENT for an
- * unknown run, or another negative code. */
-int store_runs_json(store *s, json_t **out);                   /* array, newest first */
-int store_run_json(store *s, uint64_t run_id, json_t **out);   /* facts + report */
+ * unknown run, or another negative code. A run's facts (docs/storage.md)
+ * carry "status": "running", "complete", "failed" (ended, not cleanly) or
+ * "incomplete" (hostd died; marked by the next store_open), and the
+ * progress figures "n_snapshots", "first_snapshot_ns", "last_snapshot_ns".
+ * The listing leaves out "config_text" and adds "has_report". */
+int store_runs_json(store *s, json_t **out);                 /* array, newest first */
+int store_run_json(store *s, uint64_t run_id, json_t **out); /* facts + "report" (or null) */
 /* Points of one metric ("stage/<name>/<metric>", see docs/storage.md) with
- * from_ns <= t < to_ns (wall-clock ns; 0/UINT64_MAX for open ends). */
+ * from_ns <= t < to_ns (wall-clock ns; 0/UINT64_MAX for open ends), as an
+ * array of [t_ns, value] pairs in time order. An unknown metric of a known
+ * run gives an empty array. */
 int store_series_json(store *s, uint64_t run_id, const char *metric, uint64_t from_ns,
                       uint64_t to_ns, json_t **out);
-/* Names of the metrics stored for a run (array of strings). */
+/* Names of the metrics stored for a run (array of strings, sorted). */
 int store_metrics_json(store *s, uint64_t run_id, json_t **out);
 
+/* Reads histogram `name` ("stage/<name>/service|lag|latency") of a run as
+ * stored by the last snapshot at or before `at_ns` (UINT64_MAX: the last
+ * one) into `h` (caller's memory, overwritten), and that snapshot's time
+ * into *t_ns (may be NULL). Returns 0, OBS_ENOENT when there is none, or
+ * OBS_EIO for a malformed value. */
+int store_histogram_get(store *s, uint64_t run_id, const char *name, uint64_t at_ns, histogram *h,
+                        uint64_t *t_ns);
+
 /* The recorder: a thread that takes a pipeline snapshot every
- * `interval_ns` and stores it, until recorder_stop(). */
+ * `interval_ns` and stores it, until recorder_stop(). `s` and `p` are
+ * borrowed and must outlive the recorder. A failed snapshot or write is
+ * logged (once) and counted; the run goes on. Returns 0, OBS_ENOMEM, or
+ * OBS_EINVAL (interval 0). */
 typedef struct recorder recorder;
 int recorder_start(store *s, uint64_t run_id, const struct pipeline *p, uint64_t interval_ns,
                    recorder **out);

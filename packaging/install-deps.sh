@@ -10,9 +10,10 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake ninja-build pkg-config
   libcyaml-dev libyaml-dev libjansson-dev librocksdb-dev libmicrohttpd-dev
-  libunwind-dev libgoogle-perftools-dev
+  libunwind-dev libgoogle-perftools-dev libcurl4-openssl-dev
+  libprotobuf-c-dev protobuf-c-compiler google-perftools
 )
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev binutils)
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev binutils prometheus curl jq)
 runtime_pkgs=(libcyaml1 libyaml-0-2 libjansson4 librocksdb7.8 libmicrohttpd12 libunwind8 libgoogle-perftools4)
 
 case "${1:-}" in

@@ -17,6 +17,20 @@
  * fixed-point int64 (units of 1e-4) and printed by hand with exactly four
  * decimals: no floating point and no snprintf on the data path, and no
  * allocation after init.
+ *
+ * News (off by default): with news_rate > 0, news events arrive as a
+ * Poisson process in intended time, counted from the first record's
+ * intended time; each lasts news_ms and concerns one of the ten most
+ * popular symbols. During it, news_share of the ticks are for that symbol,
+ * half of those that would be quotes become trades, and its price moves
+ * news_volatility times as far per tick. News decisions use a second PRNG
+ * stream, so the main stream is consumed exactly as without news and the
+ * default output stays byte for byte what it always was. The rate of
+ * records is the host's business: lay bursts over the load (docs/load.md)
+ * to make the stream itself denser around the news.
+ *
+ * format=binary emits the 48-byte market_tick (market.h) that the JSON
+ * transforms produce, for pipelines that skip parsing (e.g. into xf_window).
  */
 #include <math.h>
 #include <stdbool.h>
@@ -38,6 +52,16 @@ static const obs_param_desc gen_market_params[] = {
      .help = "Zipf exponent of symbol popularity (0: uniform; larger: more skewed)"},
     {.name = "trade_ratio", .type = OBS_PARAM_DOUBLE, .default_value = "0.3", .min = 0, .max = 1,
      .help = "fraction of ticks that are trades; the rest are quotes"},
+    {.name = "format", .type = OBS_PARAM_STRING, .default_value = "json", .min = 1, .max = 8,
+     .help = "json (text ticks) or binary (48-byte market_tick)"},
+    {.name = "news_rate", .type = OBS_PARAM_DOUBLE, .default_value = "0", .min = 0, .max = 1000,
+     .help = "news events per second of intended time (Poisson); 0: no news"},
+    {.name = "news_ms", .type = OBS_PARAM_INT, .default_value = "2000", .min = 1, .max = 3600000,
+     .help = "length of a news event in ms"},
+    {.name = "news_share", .type = OBS_PARAM_DOUBLE, .default_value = "0.5", .min = 0, .max = 1,
+     .help = "share of ticks on the news symbol during a news event"},
+    {.name = "news_volatility", .type = OBS_PARAM_INT, .default_value = "10", .min = 1,
+     .max = 1000, .help = "price steps of the news symbol are this many times larger"},
 };
 
 typedef struct gen_market {
@@ -49,6 +73,15 @@ typedef struct gen_market {
     char (*names)[MARKET_SYM_MAX];
     uint8_t *name_len;
     int64_t *px_e4; /* last price per symbol */
+    int binary;
+    /* News (news_rate > 0 only). */
+    double news_rate;
+    uint64_t news_ns, news_share; /* share: threshold on 53 random bits */
+    int64_t news_vol;
+    rng news_rng;
+    int news_started;
+    uint64_t news_start, news_end;
+    uint32_t news_sym;
 } gen_market;
 
 static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
@@ -168,8 +201,14 @@ static int gen_market_init(const obs_host *host, const obs_params *params, void 
     const obs_param_value *p_syms = obs_param_get(params, "symbols");
     const obs_param_value *p_s = obs_param_get(params, "zipf_s");
     const obs_param_value *p_tr = obs_param_get(params, "trade_ratio");
+    const obs_param_value *p_fmt = obs_param_get(params, "format");
+    const obs_param_value *p_nr = obs_param_get(params, "news_rate");
+    const obs_param_value *p_nms = obs_param_get(params, "news_ms");
+    const obs_param_value *p_nsh = obs_param_get(params, "news_share");
+    const obs_param_value *p_nv = obs_param_get(params, "news_volatility");
     if (!p_syms || !p_s || !p_tr || p_syms->i < 1 || p_syms->i > 100000 || !(p_s->d >= 0) ||
-        !(p_tr->d >= 0 && p_tr->d <= 1)) {
+        !(p_tr->d >= 0 && p_tr->d <= 1) ||
+        (p_fmt && strcmp(p_fmt->s, "json") != 0 && strcmp(p_fmt->s, "binary") != 0)) {
         host->log(host, OBS_LOG_ERROR, "gen_market: invalid parameters");
         return OBS_EINVAL;
     }
@@ -182,6 +221,12 @@ static int gen_market_init(const obs_host *host, const obs_params *params, void 
     g->n_syms = (uint32_t)p_syms->i;
     g->trade_threshold = (uint64_t)ldexp(p_tr->d, 53);
     rng_seed(&g->rng, host->seed);
+    g->binary = p_fmt && strcmp(p_fmt->s, "binary") == 0;
+    g->news_rate = p_nr ? p_nr->d : 0;
+    g->news_ns = (uint64_t)(p_nms ? p_nms->i : 2000) * 1000000u;
+    g->news_share = (uint64_t)ldexp(p_nsh ? p_nsh->d : 0.5, 53);
+    g->news_vol = p_nv ? p_nv->i : 10;
+    rng_seed(&g->news_rng, host->seed ^ 0x4e455753u); /* "NEWS": a stream of its own */
 
     g->cdf = host->alloc(host, g->n_syms * sizeof *g->cdf);
     g->names = host->alloc(host, g->n_syms * sizeof *g->names);
@@ -217,6 +262,46 @@ static inline uint32_t draw_symbol(const gen_market *g, double u)
     return lo;
 }
 
+/* Moves the news window along to intended time ts: windows start after
+ * exponential gaps (mean 1 / news_rate) from the first record's time. */
+static void news_advance(gen_market *g, uint64_t ts)
+{
+    if (!g->news_started) {
+        g->news_started = 1;
+        g->news_end = ts;
+        g->news_start = ts;
+    }
+    while (ts >= g->news_end) {
+        double gap = -log(1.0 - rng_unit(&g->news_rng)) / g->news_rate * 1e9;
+        g->news_start = g->news_end + (gap < 1e18 ? (uint64_t)gap : (uint64_t)1e18);
+        g->news_end = g->news_start + g->news_ns;
+        g->news_sym = (uint32_t)rng_below(&g->news_rng, g->n_syms < 10 ? g->n_syms : 10);
+    }
+}
+
+/* Writes a binary tick (market.h) at out and returns its length. */
+static size_t put_binary(const gen_market *g, uint8_t *out, uint64_t ts, bool trade, uint32_t s,
+                         int64_t px, uint64_t r2)
+{
+    market_tick t;
+    memset(&t, 0, sizeof t);
+    t.ts_ns = ts;
+    t.px_e4 = px;
+    memcpy(t.sym, g->names[s], MARKET_SYM_MAX);
+    if (trade) {
+        t.qty = (uint32_t)(1 + (r2 & 1023));
+        t.type = MARKET_TRADE;
+        t.side = (r2 >> 10) & 1 ? 'S' : 'B';
+    } else {
+        t.ask_e4 = px + 1 + (int64_t)(r2 & 63);
+        t.qty = (uint32_t)(100 * (1 + ((r2 >> 6) & 63)));
+        t.ask_qty = (uint32_t)(100 * (1 + ((r2 >> 12) & 63)));
+        t.type = MARKET_QUOTE;
+    }
+    memcpy(out, &t, sizeof t);
+    return sizeof t;
+}
+
 /* Formats one tick at `out` (TICK_MAX_LEN bytes available) and returns its
  * length. Consumes the random stream in a fixed order. */
 static inline size_t make_tick(gen_market *g, char *out, uint64_t ts)
@@ -228,11 +313,27 @@ static inline size_t make_tick(gen_market *g, char *out, uint64_t ts)
 
     /* Random walk of at most +-0.0100 per tick, reflected at the floor. */
     int64_t step = (int64_t)((r1 >> 32) % 201) - 100;
+    if (g->news_rate > 0) {
+        news_advance(g, ts);
+        if (ts >= g->news_start) {
+            uint64_t u = rng_next(&g->news_rng);
+            if ((u >> 11) < g->news_share) {
+                s = g->news_sym;
+                trade = trade || (u & 1);
+            }
+            if (s == g->news_sym)
+                step *= g->news_vol;
+        }
+    }
     int64_t px = g->px_e4[s] + step;
     if (px < PX_FLOOR_E4 || px > MARKET_PX_MAX_E4 / 2)
         px = g->px_e4[s] - step;
+    if (px < PX_FLOOR_E4) /* a news step can exceed the distance to the floor both ways */
+        px = PX_FLOOR_E4;
     g->px_e4[s] = px;
     uint64_t r2 = r1 & 0xffffffffu; /* the low half of r1 is still unused */
+    if (g->binary)
+        return put_binary(g, (uint8_t *)out, ts, trade, s, px, r2);
 
     char *p = out;
     if (trade) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -290,8 +291,9 @@ static void test_wrong_shape(void **state)
 static void test_unknown_shape(void **state)
 {
     (void)state;
-    EXPECT("pipeline: p\n" STAGES "load:\n  - shape: ramp\n",
-           "t.yaml:8:12: load[0].shape: unknown value 'ramp'; allowed: constant, max");
+    EXPECT("pipeline: p\n" STAGES "load:\n  - shape: sawtooth\n",
+           "t.yaml:8:12: load[0].shape: unknown value 'sawtooth'; allowed: constant, max, poisson, "
+           "ramp, steps, sine, diurnal, bursts, replay");
 }
 
 static void test_syntax_errors(void **state)
@@ -482,7 +484,8 @@ static void test_rates(void **state)
     EXPECT("pipeline: p\n" STAGES "load:\n  - shape: constant\n",
            "t.yaml:8:5: load[0]: shape 'constant' needs a rate");
     EXPECT("pipeline: p\n" STAGES "load:\n  - {shape: max, rate: 5}\n",
-           "t.yaml:8:24: load[0].rate: a rate applies only to shape 'constant'");
+           "t.yaml:8:24: load[0].rate: 'rate' does not apply to shape 'max' (only to: constant, "
+           "poisson, sine, diurnal, bursts)");
     EXPECT("pipeline: p\n" STAGES "load: []\n", "t.yaml:7:7: load: needs at least one phase");
     obs_config *cfg = load_ok("pipeline: p\n" STAGES "load:\n  - {shape: constant, rate: 2.5e3}\n");
     assert_true(cfg->load[0].rate == 2500.0);
@@ -924,6 +927,182 @@ static void test_example_null(void **state)
     config_free(cfg);
 }
 
+/* ------------------------------------------------ load shapes (issue 6) */
+
+#define LOAD "pipeline: p\n" STAGES "load:\n" /* phases start on line 8 */
+
+static void test_load_shapes_valid(void **state)
+{
+    (void)state;
+    /* "A market open: ramp to 200k/s in 30 s, Poisson, with 5x bursts every
+     * 10 s", then the same at a steady 200k/s. */
+    obs_config *cfg = load_ok(LOAD "  - shape: ramp\n"
+                                   "    to: 200000\n"
+                                   "    duration: 30s\n"
+                                   "    arrival: poisson\n"
+                                   "    burst_factor: 5\n"
+                                   "    burst: 500ms\n"
+                                   "    gap: 9.5s\n"
+                                   "  - {shape: poisson, rate: 200000, burst_factor: 5, burst: 500ms,"
+                                   " gap: 9.5s, distribution: pareto, alpha: 2.5}\n");
+    assert_int_equal(cfg->n_load, 2);
+    const cfg_load_phase *r = &cfg->load[0], *q = &cfg->load[1];
+    assert_int_equal(r->shape, CFG_SHAPE_RAMP);
+    assert_true(r->from == 0 && r->to == 200000);
+    assert_int_equal(r->duration_ns, 30000000000ull);
+    assert_int_equal(r->arrival, CFG_ARRIVAL_POISSON);
+    assert_true(r->burst_factor == 5 && r->burst_rate == 0);
+    assert_int_equal(r->burst_ns, 500000000ull);
+    assert_int_equal(r->gap_ns, 9500000000ull);
+    assert_int_equal(r->burst_dist, CFG_DIST_FIXED);
+    assert_int_equal(q->shape, CFG_SHAPE_POISSON);
+    assert_int_equal(q->arrival, CFG_ARRIVAL_POISSON);
+    assert_true(q->rate == 200000);
+    assert_int_equal(q->burst_dist, CFG_DIST_PARETO);
+    assert_true(q->alpha == 2.5);
+    assert_int_equal(q->duration_ns, 0);
+    config_free(cfg);
+
+    cfg = load_ok(LOAD "  - {shape: steps, steps: [1000, 0, 2.5e3], step: 2s}\n"
+                       "  - {shape: sine, rate: 5000, period: 1m, duration: 2m}\n"
+                       "  - {shape: diurnal, rate: 100, period: 24h, amplitude: 0.9, duration: 1h}\n"
+                       "  - {shape: bursts, burst_rate: 50000, burst: 1s, gap: 4s, duration: 1m}\n"
+                       "  - {shape: constant, rate: 10, arrival: uniform}\n");
+    assert_int_equal(cfg->n_load, 5);
+    assert_int_equal(cfg->load[0].n_steps, 3);
+    assert_true(cfg->load[0].steps[0] == 1000 && cfg->load[0].steps[1] == 0 &&
+                cfg->load[0].steps[2] == 2500);
+    assert_int_equal(cfg->load[0].step_ns, 2000000000ull);
+    assert_int_equal(cfg->load[0].duration_ns, 6000000000ull); /* 3 steps of 2 s by default */
+    assert_int_equal(cfg->load[1].period_ns, 60000000000ull);
+    assert_true(cfg->load[1].amplitude == 0.5); /* the default */
+    assert_int_equal(cfg->load[1].arrival, CFG_ARRIVAL_UNIFORM);
+    assert_true(cfg->load[2].amplitude == 0.9);
+    assert_true(cfg->load[3].rate == 0 && cfg->load[3].burst_rate == 50000);
+    assert_int_equal(cfg->load[3].burst_dist, CFG_DIST_FIXED);
+    assert_int_equal(cfg->load[4].arrival, CFG_ARRIVAL_UNIFORM);
+    config_free(cfg);
+}
+
+static void test_load_shape_errors(void **state)
+{
+    (void)state;
+    EXPECT(LOAD "  - shape: ramp\n    to: 1000\n",
+           "t.yaml:8:5: load[0]: shape 'ramp' needs a duration");
+    EXPECT(LOAD "  - shape: ramp\n    duration: 1s\n", "t.yaml:8:5: load[0]: shape 'ramp' needs 'to'");
+    EXPECT(LOAD "  - shape: ramp\n    from: -5\n    to: 1000\n    duration: 10s\n",
+           "t.yaml:9:11: load[0].from: from must be >= 0, got -5");
+    EXPECT(LOAD "  - shape: ramp\n    to: 0\n    duration: 10s\n",
+           "t.yaml:9:9: load[0].to: a ramp from 0 to 0 sends nothing");
+    EXPECT(LOAD "  - shape: steps\n    steps: [100, x]\n    step: 1s\n",
+           "t.yaml:9:18: load[0].steps[1]: expected a number of records per second, got 'x'");
+    EXPECT(LOAD "  - shape: steps\n    steps: [0, 0]\n    step: 1s\n",
+           "t.yaml:9:12: load[0].steps: every step has rate 0");
+    EXPECT(LOAD "  - shape: steps\n    steps: [1]\n",
+           "t.yaml:8:5: load[0]: shape 'steps' needs 'step'");
+    EXPECT(LOAD "  - shape: steps\n    steps: [1]\n    step: 0s\n",
+           "t.yaml:10:11: load[0].step: step must be > 0");
+    EXPECT(LOAD "  - shape: sine\n    rate: 1000\n    period: 10s\n    amplitude: 1.5\n",
+           "t.yaml:11:16: load[0].amplitude: value 1.5 is out of range [0, 1]");
+    EXPECT(LOAD "  - shape: diurnal\n    rate: 1000\n",
+           "t.yaml:8:5: load[0]: shape 'diurnal' needs a period");
+    EXPECT(LOAD "  - shape: constant\n    rate: 1000\n    burst_factor: 5\n",
+           "t.yaml:8:5: load[0]: bursts need 'burst'", "t.yaml:8:5: load[0]: bursts need 'gap'");
+    EXPECT(LOAD "  - shape: constant\n    rate: 100\n    burst_factor: 5\n    burst_rate: 9\n"
+                "    burst: 1s\n    gap: 1s\n",
+           "t.yaml:10:19: load[0].burst_factor: give either burst_rate or burst_factor, not both");
+    EXPECT(LOAD "  - {shape: bursts, burst: 1s, gap: 1s}\n",
+           "t.yaml:8:5: load[0]: bursts need burst_rate");
+    EXPECT(LOAD "  - {shape: bursts, burst_factor: 3, burst: 1s, gap: 1s}\n",
+           "t.yaml:8:35: load[0].burst_factor: burst_factor multiplies the rate, which is 0 here");
+    EXPECT(LOAD "  - {shape: bursts, burst_rate: 10, burst: 1s, gap: 1s, alpha: 2}\n",
+           "t.yaml:8:64: load[0].alpha: alpha applies only to distribution 'pareto'");
+    EXPECT(LOAD "  - {shape: bursts, burst_rate: 10, burst: 1s, gap: 1s, distribution: pareto,"
+                " alpha: 1}\n",
+           "load[0].alpha: value 1 is out of range (1, 100]");
+    EXPECT(LOAD "  - {shape: bursts, burst_rate: 10, burst: 1s, gap: 1s, distribution: normal}\n",
+           "load[0].distribution: unknown value 'normal'; allowed: fixed, pareto");
+    EXPECT(LOAD "  - {shape: max, arrival: poisson}\n",
+           "t.yaml:8:27: load[0].arrival: 'arrival' does not apply to shape 'max'");
+    EXPECT(LOAD "  - {shape: constant, rate: 5, arrival: sometimes}\n",
+           "t.yaml:8:41: load[0].arrival: unknown value 'sometimes'; allowed: uniform, poisson");
+    EXPECT(LOAD "  - {shape: ramp, to: 5, duration: 1s, period: 1s}\n",
+           "t.yaml:8:48: load[0].period: 'period' does not apply to shape 'ramp' (only to: sine, "
+           "diurnal)");
+    EXPECT(LOAD "  - {shape: replay}\n", "t.yaml:8:5: load[0]: shape 'replay' needs 'file'");
+    EXPECT(LOAD "  - {shape: replay, file: nope.txt}\n",
+           "t.yaml:8:27: load[0].file: cannot read replay file './nope.txt'");
+    EXPECT(LOAD "  - {shape: sine, rate: 5, period: 1s}\n  - shape: max\n",
+           "t.yaml:8:5: load[0]: only the last phase may run until the end");
+    /* The allowed keys are listed for a typo. */
+    EXPECT(LOAD "  - {shape: constant, rate: 5, burts: 1s}\n",
+           "load[0].burts: unknown key 'burts'; allowed: shape, rate, duration, arrival, from, to, "
+           "steps, step, period, amplitude, burst_rate, burst_factor, burst, gap, distribution, "
+           "alpha, file; did you mean 'burst'?");
+}
+
+/* Writes `text` to dir/name. */
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_load_replay(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/obs-test-replay-XXXXXX", path[512], err[4096];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    write_file(dir, "p.yaml", LOAD "  - {shape: replay, file: ts.txt}\n  - shape: max\n");
+
+    /* Seconds with fractions, units, comments and blank lines; offsets are
+     * from the first timestamp; a replay needs no duration to be followed. */
+    write_file(dir, "ts.txt", "# captured\n1700000000.5\n\n  1700000000.5015 # dup ok\n"
+                              "1700000001.5\n1700000001.5\n");
+    obs_config *cfg = NULL;
+    int rc = config_load(path, &cfg, err, sizeof err);
+    if (rc)
+        print_error("%s\n", err);
+    assert_int_equal(rc, 0);
+    const cfg_load_phase *ph = &cfg->load[0];
+    assert_int_equal(ph->shape, CFG_SHAPE_REPLAY);
+    assert_int_equal(ph->n_replay, 4);
+    assert_int_equal(ph->replay_ns[0], 0);
+    assert_int_equal(ph->replay_ns[1], 1500000);
+    assert_int_equal(ph->replay_ns[2], 1000000000);
+    assert_int_equal(ph->replay_ns[3], 1000000000);
+    char want[600];
+    snprintf(want, sizeof want, "%s/ts.txt", dir);
+    assert_string_equal(ph->replay_path, want);
+    config_free(cfg);
+
+    /* Errors point into the timestamp file. */
+    write_file(dir, "ts.txt", "1\n2\n  abc\n");
+    assert_int_equal(config_load(path, &cfg, err, sizeof err), OBS_ECONFIG);
+    snprintf(want, sizeof want, "%s/ts.txt:3:3: load[0].file: invalid timestamp 'abc'", dir);
+    if (!strstr(err, want))
+        print_error("missing \"%s\" in:\n%s\n", want, err);
+    assert_non_null(strstr(err, want));
+    write_file(dir, "ts.txt", "2s\n1500ms\n");
+    assert_int_equal(config_load(path, &cfg, err, sizeof err), OBS_ECONFIG);
+    snprintf(want, sizeof want, "%s/ts.txt:2:1: load[0].file: timestamp '1500ms' is earlier", dir);
+    assert_non_null(strstr(err, want));
+    write_file(dir, "ts.txt", "# nothing\n");
+    assert_int_equal(config_load(path, &cfg, err, sizeof err), OBS_ECONFIG);
+    assert_non_null(strstr(err, "holds no timestamps"));
+
+    snprintf(path, sizeof path, "%s/ts.txt", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/p.yaml", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -959,6 +1138,9 @@ int main(void)
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_example_demo),
         cmocka_unit_test(test_example_null),
+        cmocka_unit_test(test_load_shapes_valid),
+        cmocka_unit_test(test_load_shape_errors),
+        cmocka_unit_test(test_load_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,343 @@
+/*
+ * cli_runs.c - `hostd runs`, `hostd report RUN` and `hostd compare A B`:
+ * the run history read back from the store (see cli_runs.h).
+ *
+ * They print from what the store holds and nothing else: `hostd report`
+ * prints the report JSON stored at the end of the run through the same
+ * report_print() that printed it then, so the text is identical.
+ */
+#include "cli_runs.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "plugin.h"
+#include "report.h"
+#include "store.h"
+
+#define DEFAULT_STORE "observatory-data"
+
+typedef struct cli_opts {
+    const char *store;
+    const char *config;
+    const char *series;
+    uint64_t from_ns, to_ns;
+    int json, metrics;
+    const char *pos[3];
+    int n_pos;
+} cli_opts;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: hostd runs    [--store DIR | --config FILE] [--json]\n"
+               "       hostd report  RUN [--store DIR | --config FILE] [--json | --metrics |\n"
+               "                         --series METRIC [--from NS] [--to NS]]\n"
+               "       hostd compare RUN_A RUN_B [--store DIR | --config FILE]\n"
+               "\n"
+               "Reads the run history in the store (default: ./" DEFAULT_STORE
+               "; --config FILE uses its store.path).\n"
+               "  runs      lists runs, newest first (--json: their facts as JSON)\n"
+               "  report    reprints a run's end-of-run report (--json: facts and report;\n"
+               "            --metrics: names of its metric series; --series: one series as\n"
+               "            [t_ns, value] pairs, wall-clock ns, optionally from <= t < to)\n"
+               "  compare   two runs' reports side by side with the relative change B vs A\n");
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno || end == s || *end || *s == '-')
+        return -1;
+    *v = x;
+    return 0;
+}
+
+/* Parses options after argv[0]; positional arguments go to o->pos. */
+static int parse(int argc, char **argv, int max_pos, cli_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->to_ns = UINT64_MAX;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+#define OPT_ARG(name)                                                                              \
+    (strcmp(a, name) == 0                                                                          \
+         ? (i + 1 < argc ? (val = argv[++i]) != NULL : 0)                                          \
+         : (strncmp(a, name "=", sizeof(name)) == 0 ? (val = a + sizeof(name)) != NULL : 0))
+        if (OPT_ARG("--store"))
+            o->store = val;
+        else if (OPT_ARG("--config") || (strcmp(a, "-c") == 0 && i + 1 < argc && (val = argv[++i])))
+            o->config = val;
+        else if (OPT_ARG("--series"))
+            o->series = val;
+        else if (OPT_ARG("--from")) {
+            if (parse_u64(val, &o->from_ns) < 0) {
+                fprintf(stderr, "hostd %s: --from '%s': expected nanoseconds\n", argv[0], val);
+                return -1;
+            }
+        } else if (OPT_ARG("--to")) {
+            if (parse_u64(val, &o->to_ns) < 0) {
+                fprintf(stderr, "hostd %s: --to '%s': expected nanoseconds\n", argv[0], val);
+                return -1;
+            }
+        } else if (strcmp(a, "--json") == 0)
+            o->json = 1;
+        else if (strcmp(a, "--metrics") == 0)
+            o->metrics = 1;
+        else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "hostd %s: unknown or incomplete option '%s'\n", argv[0], a);
+            return -1;
+        } else if (o->n_pos < max_pos)
+            o->pos[o->n_pos++] = a;
+        else {
+            fprintf(stderr, "hostd %s: unexpected argument '%s'\n", argv[0], a);
+            return -1;
+        }
+#undef OPT_ARG
+    }
+    if (o->store && o->config) {
+        fprintf(stderr, "hostd %s: give --store or --config, not both\n", argv[0]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens the store named by the options: read-write when possible (which
+ * marks runs of a killed hostd incomplete), read-only when a running hostd
+ * holds it. Never creates one. Returns 0, or 1 after printing why. */
+static int open_store(const cli_opts *o, store **out)
+{
+    char err[1024];
+    obs_config *cfg = NULL;
+    const char *path = o->store ? o->store : DEFAULT_STORE;
+    if (o->config) {
+        if (config_load(o->config, &cfg, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        path = cfg->store_path;
+    }
+    int rc = 1;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        fprintf(stderr, "hostd: no store at '%s' (%s)\n", path, strerror(errno));
+        goto out;
+    }
+    if (store_open_flags(path, 0, out, err, sizeof(err)) == 0) {
+        rc = 0;
+        goto out;
+    }
+    char err2[1024];
+    if (store_open_flags(path, STORE_READONLY, out, err2, sizeof(err2)) == 0) {
+        rc = 0;
+        goto out;
+    }
+    fprintf(stderr, "hostd: %s\n", err);
+out:
+    config_free(cfg);
+    return rc;
+}
+
+static int parse_run(const char *cmd, const char *s, uint64_t *id)
+{
+    if (parse_u64(s, id) < 0 || *id == 0) {
+        fprintf(stderr, "hostd %s: '%s' is not a run id (1, 2, ...; see hostd runs)\n", cmd, s);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_json(const json_t *j)
+{
+    char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (text) {
+        fputs(text, stdout);
+        fputc('\n', stdout);
+        free(text);
+    }
+}
+
+static int load_run(store *s, const char *cmd, uint64_t id, json_t **run)
+{
+    int rc = store_run_json(s, id, run);
+    if (rc == OBS_ENOENT) {
+        fprintf(stderr, "hostd %s: no run %" PRIu64 " in store '%s' (see hostd runs)\n", cmd, id,
+                store_path(s));
+        return 1;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "hostd %s: store '%s': %s\n", cmd, store_path(s), obs_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+int cli_runs(int argc, char **argv)
+{
+    cli_opts o;
+    store *s = NULL;
+    json_t *runs = NULL;
+    if (parse(argc, argv, 0, &o) < 0) {
+        usage(stderr);
+        return 2;
+    }
+    if (open_store(&o, &s))
+        return 1;
+    int rc = store_runs_json(s, &runs);
+    if (rc < 0) {
+        fprintf(stderr, "hostd runs: store '%s': %s\n", store_path(s), obs_strerror(rc));
+        store_close(s);
+        return 1;
+    }
+    if (o.json) {
+        print_json(runs);
+    } else {
+        printf("%5s  %-10s  %-16s  %-24s  %9s  %9s  %-6s  %s\n", "id", "status", "pipeline",
+               "started (UTC)", "run_s", "snapshots", "report", "host");
+        size_t i;
+        json_t *r;
+        json_array_foreach(runs, i, r)
+        {
+            json_t *start = json_object_get(r, "start_ns"), *end = json_object_get(r, "end_ns");
+            char dur[32] = "-";
+            if (json_is_integer(start) && json_is_integer(end))
+                snprintf(dur, sizeof(dur), "%.2f",
+                         (double)(json_integer_value(end) - json_integer_value(start)) / 1e9);
+            const char *host =
+                json_string_value(json_object_get(json_object_get(r, "host"), "hostname"));
+            printf("%5" JSON_INTEGER_FORMAT "  %-10s  %-16s  %-24s  %9s  %9" JSON_INTEGER_FORMAT
+                   "  %-6s  %s\n",
+                   json_integer_value(json_object_get(r, "id")),
+                   json_string_value(json_object_get(r, "status")),
+                   json_string_value(json_object_get(r, "pipeline")),
+                   json_string_value(json_object_get(r, "start")), dur,
+                   json_integer_value(json_object_get(r, "n_snapshots")),
+                   json_is_true(json_object_get(r, "has_report")) ? "yes" : "no",
+                   host ? host : "-");
+        }
+        if (json_array_size(runs) == 0)
+            printf("(no runs in store '%s')\n", store_path(s));
+    }
+    json_decref(runs);
+    store_close(s);
+    return 0;
+}
+
+int cli_report(int argc, char **argv)
+{
+    cli_opts o;
+    store *s = NULL;
+    json_t *run = NULL, *out = NULL;
+    uint64_t id;
+    int status = 1;
+    if (parse(argc, argv, 1, &o) < 0 || o.n_pos != 1 || o.json + o.metrics + !!o.series > 1) {
+        if (o.n_pos != 1)
+            fprintf(stderr, "hostd report: expected one run id\n");
+        usage(stderr);
+        return 2;
+    }
+    if (parse_run("report", o.pos[0], &id) < 0)
+        return 2;
+    if (open_store(&o, &s))
+        return 1;
+    if (load_run(s, "report", id, &run))
+        goto out;
+    if (o.metrics || o.series) {
+        int rc = o.metrics ? store_metrics_json(s, id, &out)
+                           : store_series_json(s, id, o.series, o.from_ns, o.to_ns, &out);
+        if (rc < 0) {
+            fprintf(stderr, "hostd report: store '%s': %s\n", store_path(s), obs_strerror(rc));
+            goto out;
+        }
+        print_json(out);
+        status = 0;
+        goto out;
+    }
+    if (o.json) {
+        print_json(run);
+        status = 0;
+        goto out;
+    }
+    json_t *report = json_object_get(run, "report");
+    if (!json_is_object(report)) {
+        json_t *last = json_object_get(run, "last_snapshot_ns");
+        fprintf(stderr,
+                "hostd report: run %" PRIu64 " (pipeline '%s', started %s) has no end-of-run "
+                "report: status %s, %" JSON_INTEGER_FORMAT " snapshot(s) stored",
+                id, json_string_value(json_object_get(run, "pipeline")),
+                json_string_value(json_object_get(run, "start")),
+                json_string_value(json_object_get(run, "status")),
+                json_integer_value(json_object_get(run, "n_snapshots")));
+        if (json_is_integer(last))
+            fprintf(stderr, ", the last at %" JSON_INTEGER_FORMAT " ns", json_integer_value(last));
+        fprintf(stderr, " (hostd report %" PRIu64 " --metrics / --series METRIC)\n", id);
+        goto out;
+    }
+    report_print(report, stdout);
+    status = 0;
+out:
+    json_decref(out);
+    json_decref(run);
+    store_close(s);
+    return status;
+}
+
+/* The report of a run with its id and start added for the header, or NULL
+ * after printing why there is none. */
+static json_t *report_for_compare(store *s, uint64_t id)
+{
+    json_t *run = NULL;
+    if (load_run(s, "compare", id, &run))
+        return NULL;
+    json_t *report = json_object_get(run, "report");
+    if (!json_is_object(report)) {
+        fprintf(stderr, "hostd compare: run %" PRIu64 " has no end-of-run report (status %s)\n", id,
+                json_string_value(json_object_get(run, "status")));
+        json_decref(run);
+        return NULL;
+    }
+    json_t *r = json_deep_copy(report);
+    if (r) {
+        json_object_set_new(r, "run_id", json_integer((json_int_t)id));
+        json_object_set(r, "start", json_object_get(run, "start"));
+    }
+    json_decref(run);
+    return r;
+}
+
+int cli_compare(int argc, char **argv)
+{
+    cli_opts o;
+    store *s = NULL;
+    uint64_t a, b;
+    if (parse(argc, argv, 2, &o) < 0 || o.n_pos != 2 || o.metrics || o.series || o.json) {
+        if (o.n_pos != 2)
+            fprintf(stderr, "hostd compare: expected two run ids\n");
+        usage(stderr);
+        return 2;
+    }
+    if (parse_run("compare", o.pos[0], &a) < 0 || parse_run("compare", o.pos[1], &b) < 0)
+        return 2;
+    if (open_store(&o, &s))
+        return 1;
+    json_t *ra = report_for_compare(s, a), *rb = ra ? report_for_compare(s, b) : NULL;
+    int status = 1;
+    if (ra && rb) {
+        report_compare(ra, rb, stdout);
+        status = 0;
+    }
+    json_decref(ra);
+    json_decref(rb);
+    store_close(s);
+    return status;
+}

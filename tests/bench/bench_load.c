@@ -1,0 +1,305 @@
+/*
+ * bench_load.c - the load generator's own figures (issue 6): how punctual
+ * the open-loop schedule is, what it costs, and how fast each payload family
+ * can be produced.
+ *
+ * 1. Send jitter and generator CPU at a given rate (default 100,000/s):
+ *    the real pipeline gen_static (16 B) -> sink_null with a constant load,
+ *    uniform and Poisson arrivals. The generator's lag histogram holds, per
+ *    record, (end of the generate() call that produced it) - (its intended
+ *    time). With batch_size 1 that is pure scheduling jitter (sleep wake-up
+ *    error plus the call); with the default batch of 256 it also includes
+ *    the deliberate batching delay of up to 200 us (GEN_LINGER_NS), printed
+ *    separately so the two are not confused. Generator CPU = the generator
+ *    thread's CPU time / the run's wall time.
+ * 2. Maximum rate per core of each payload family and format: generate()
+ *    called directly in a loop on this thread (batches of 256), records per
+ *    second of thread CPU; and the matching transform's process() on those
+ *    records.
+ * Every figure is the median of --runs runs (default 5); the command line is
+ * printed first.
+ */
+#include <dlfcn.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_util.h"
+#include "config.h"
+#include "histogram.h"
+#include "pipeline.h"
+
+typedef struct options {
+    double rate, seconds;
+    int runs;
+    const char *plugin_dir;
+    uint32_t records;
+} options;
+
+/* ------------------------------------------------- 1. jitter and CPU */
+
+typedef struct jitter_sample {
+    double p50_us, p99_us, p999_us, max_us, cpu_pct, late;
+} jitter_sample;
+
+static int run_pipeline(const options *o, uint32_t batch, const char *arrival, jitter_sample *js)
+{
+    char yaml[2048], err[2048];
+    snprintf(yaml, sizeof yaml,
+             "pipeline: bench-load\nbatch_size: %u\nrun: {duration: %.3fs, seed: 1}\n"
+             "load:\n  - {shape: constant, rate: %.0f, arrival: %s}\n"
+             "stages:\n  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
+             "  - {name: sink, plugin: sink_null}\n",
+             batch, o->seconds, o->rate, arrival);
+    obs_config *cfg = NULL;
+    pipeline *p = NULL;
+    int ret = -1;
+    if (config_load_string("bench-load.yaml", yaml, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "obs-bench-load: %s\n", err);
+        return -1;
+    }
+    char *dirs[1] = {(char *)o->plugin_dir};
+    if (pipeline_create(cfg, dirs, 1, &p, err, sizeof err) != 0) {
+        fprintf(stderr, "obs-bench-load: %s\n", err);
+        goto out;
+    }
+    if (pipeline_run(p, NULL, NULL) != 0)
+        goto out;
+    stage *g = &p->stages[0];
+    js->p50_us = (double)histogram_quantile_ns(g->lag, 0.50) / 1e3;
+    js->p99_us = (double)histogram_quantile_ns(g->lag, 0.99) / 1e3;
+    js->p999_us = (double)histogram_quantile_ns(g->lag, 0.999) / 1e3;
+    js->max_us = (double)histogram_max_ns(g->lag) / 1e3;
+    js->cpu_pct = 100.0 * (double)atomic_load(&g->stats.cpu_ns) / (double)(p->t_end_ns - p->t_start_ns);
+    js->late = (double)atomic_load(&g->stats.late_records);
+    ret = 0;
+out:
+    pipeline_destroy(p);
+    config_free(cfg);
+    return ret;
+}
+
+static void bench_jitter(const options *o)
+{
+    static const struct {
+        uint32_t batch;
+        const char *arrival;
+    } cases[] = {{1, "uniform"}, {1, "poisson"}, {256, "uniform"}, {256, "poisson"}};
+    printf("\n# 1. send lag (end of generate() - intended time) and generator CPU at %.0f "
+           "records/s, %.1f s runs, median of %d\n",
+           o->rate, o->seconds, o->runs);
+    printf("%-6s %-8s %10s %10s %10s %10s %8s %8s\n", "batch", "arrival", "p50_us", "p99_us",
+           "p99.9_us", "max_us", "cpu_%", "late");
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double v[6][16];
+        int n = 0;
+        for (int r = 0; r < o->runs && r < 16; r++) {
+            jitter_sample js;
+            if (run_pipeline(o, cases[c].batch, cases[c].arrival, &js) != 0)
+                exit(1);
+            v[0][n] = js.p50_us, v[1][n] = js.p99_us, v[2][n] = js.p999_us;
+            v[3][n] = js.max_us, v[4][n] = js.cpu_pct, v[5][n] = js.late;
+            n++;
+        }
+        printf("%-6u %-8s %10.1f %10.1f %10.1f %10.1f %8.2f %8.0f\n", cases[c].batch,
+               cases[c].arrival, bench_median(v[0], (size_t)n), bench_median(v[1], (size_t)n),
+               bench_median(v[2], (size_t)n), bench_median(v[3], (size_t)n),
+               bench_median(v[4], (size_t)n), bench_median(v[5], (size_t)n));
+    }
+    printf("# batch 1: the lag is scheduling jitter only; batch 256: it includes the deliberate\n"
+           "# wait of up to 200 us for more records of the batch (GEN_LINGER_NS, data-path.md)\n");
+}
+
+/* ----------------------------------------- 2. payload rate per core */
+
+typedef struct inst {
+    obs_host host;
+    const obs_stage_desc *desc;
+    void *instance;
+    obs_param_value values[16];
+} inst;
+
+static void h_log(const obs_host *h, int level, const char *fmt, ...)
+{
+    (void)h, (void)level, (void)fmt;
+}
+static int h_counter_register(const obs_host *h, const char *n, int k, const char *help)
+{
+    (void)h, (void)n, (void)k, (void)help;
+    return 0;
+}
+static void h_counter_add(const obs_host *h, int id, uint64_t d)
+{
+    (void)h, (void)id, (void)d;
+}
+static void *h_alloc(const obs_host *h, size_t n)
+{
+    (void)h;
+    return malloc(n ? n : 1);
+}
+static void *h_realloc(const obs_host *h, void *p, size_t n)
+{
+    (void)h;
+    return realloc(p, n ? n : 1);
+}
+static void h_free(const obs_host *h, void *p)
+{
+    (void)h;
+    free(p);
+}
+
+/* Opens plugin `name` with its defaults except "k=v" overrides. */
+static inst *inst_open(const options *o, const char *name, const char *const *ov)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.so", o->plugin_dir, name);
+    void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!dl) {
+        fprintf(stderr, "obs-bench-load: %s\n", dlerror());
+        exit(1);
+    }
+    inst *s = calloc(1, sizeof *s);
+    s->desc = ((obs_stage_entry_fn)dlsym(dl, OBS_STAGE_ENTRY_NAME))();
+    for (uint32_t i = 0; i < s->desc->n_params && i < 16; i++) {
+        const obs_param_desc *pd = &s->desc->params[i];
+        const char *t = pd->default_value;
+        for (const char *const *x = ov; x && *x; x++)
+            if (strncmp(*x, pd->name, strlen(pd->name)) == 0 && (*x)[strlen(pd->name)] == '=')
+                t = *x + strlen(pd->name) + 1;
+        s->values[i] = (obs_param_value){.name = pd->name, .type = pd->type, .s = t,
+                                         .d = strtod(t, NULL), .i = strtoll(t, NULL, 10)};
+    }
+    obs_params prm = {.values = s->values, .n_values = s->desc->n_params};
+    s->host = (obs_host){.struct_size = sizeof s->host, .abi_major = OBS_ABI_MAJOR,
+                         .abi_minor = OBS_ABI_MINOR, .stage_name = name, .seed = 1,
+                         .batch_size = 256, .log = h_log, .counter_register = h_counter_register,
+                         .counter_add = h_counter_add, .now_ns = bench_now_ns, .alloc = h_alloc,
+                         .realloc = h_realloc, .free = h_free};
+    if (s->desc->init(&s->host, &prm, &s->instance) != 0) {
+        fprintf(stderr, "obs-bench-load: init %s failed\n", name);
+        exit(1);
+    }
+    return s;
+}
+
+static int out_grow(obs_out *o, uint32_t n_records, uint64_t n_bytes)
+{
+    while (o->cap_records - o->n_records < n_records) {
+        o->cap_records = o->cap_records ? 2 * o->cap_records : 256;
+        o->records = realloc(o->records, o->cap_records * sizeof *o->records);
+    }
+    if (o->arena_cap - o->arena_used < n_bytes) {
+        uintptr_t old = (uintptr_t)o->arena;
+        uint64_t cap = o->arena_cap ? o->arena_cap : 1 << 16;
+        while (cap - o->arena_used < n_bytes)
+            cap *= 2;
+        o->arena = realloc(o->arena, cap);
+        for (uint32_t i = 0; i < o->n_records; i++)
+            if ((uintptr_t)o->records[i].data >= old &&
+                (uintptr_t)o->records[i].data <= old + o->arena_used)
+                o->records[i].data = o->arena + ((uintptr_t)o->records[i].data - old);
+        o->arena_cap = cap;
+    }
+    return o->records && o->arena ? 0 : OBS_ENOMEM;
+}
+
+static void bench_payloads(const options *o)
+{
+    static const struct {
+        const char *gen, *fmt, *xf;
+    } fam[] = {
+        {"gen_market", "json", "xf_json_fast"}, {"gen_market", "binary", NULL},
+        {"gen_iot", "json", "xf_iot"},          {"gen_iot", "binary", "xf_iot"},
+        {"gen_logs", "json", "xf_logs"},        {"gen_logs", "binary", "xf_logs"},
+    };
+    printf("\n# 2. maximum rate per core (thread CPU), %u records per run in batches of 256, "
+           "default parameters, median of %d\n",
+           o->records, o->runs);
+    printf("%-11s %-7s %12s %10s %12s %14s\n", "generator", "format", "gen_rec/s", "bytes/rec",
+           "transform", "xf_rec/s");
+    const uint32_t n = o->records;
+    uint64_t *t = malloc(256 * sizeof *t);
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        char fmt[32];
+        snprintf(fmt, sizeof fmt, "format=%s", fam[f].fmt);
+        const char *ov[] = {fmt, NULL};
+        double g_rate[16], x_rate[16], bytes = 0;
+        int runs = o->runs < 16 ? o->runs : 16;
+        for (int r = 0; r < runs; r++) {
+            inst *g = inst_open(o, fam[f].gen, ov);
+            obs_out out = {.grow = out_grow};
+            uint64_t c0 = bench_thread_cpu_ns();
+            for (uint32_t first = 0; first < n; first += 256) {
+                uint32_t k = n - first < 256 ? n - first : 256;
+                for (uint32_t i = 0; i < k; i++)
+                    t[i] = 1000000000ull + (uint64_t)(first + i) * 10000u;
+                obs_gen_request req = {.n_records = k, .first_seq = first, .t_intended_ns = t};
+                if (g->desc->generate(g->instance, &req, &out) != 0)
+                    exit(1);
+            }
+            uint64_t c1 = bench_thread_cpu_ns();
+            g_rate[r] = (double)n / ((double)(c1 - c0) / 1e9);
+            bytes = (double)out.arena_used / n;
+            x_rate[r] = 0;
+            if (fam[f].xf) {
+                inst *x = inst_open(o, fam[f].xf, NULL);
+                obs_out xo = {.grow = out_grow};
+                uint64_t x0 = bench_thread_cpu_ns();
+                for (uint32_t first = 0; first < n; first += 256) {
+                    uint32_t k = n - first < 256 ? n - first : 256;
+                    obs_batch b = {.records = out.records + first, .n_records = k};
+                    xo.n_records = 0, xo.arena_used = 0, xo.n_passed = 0;
+                    x->desc->process(x->instance, &b, &xo);
+                }
+                x_rate[r] = (double)n / ((double)(bench_thread_cpu_ns() - x0) / 1e9);
+                x->desc->fini(x->instance);
+                free(xo.records), free(xo.arena), free(x);
+            }
+            g->desc->fini(g->instance);
+            free(out.records), free(out.arena), free(g);
+        }
+        printf("%-11s %-7s %12.0f %10.1f %12s %14.0f\n", fam[f].gen, fam[f].fmt,
+               bench_median(g_rate, (size_t)runs), bytes, fam[f].xf ? fam[f].xf : "-",
+               fam[f].xf ? bench_median(x_rate, (size_t)runs) : 0.0);
+    }
+    free(t);
+}
+
+int main(int argc, char **argv)
+{
+    options o = {.rate = 100000, .seconds = 3, .runs = 5, .plugin_dir = OBS_BENCH_PLUGIN_DIR,
+                 .records = 200000};
+    int skip_jitter = 0, skip_payloads = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--rate") && i + 1 < argc)
+            o.rate = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
+            o.seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
+            o.runs = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--records") && i + 1 < argc)
+            o.records = (uint32_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--plugin-dir") && i + 1 < argc)
+            o.plugin_dir = argv[++i];
+        else if (!strcmp(argv[i], "--no-jitter"))
+            skip_jitter = 1;
+        else if (!strcmp(argv[i], "--no-payloads"))
+            skip_payloads = 1;
+        else {
+            fprintf(stderr,
+                    "usage: obs-bench-load [--rate R] [--seconds S] [--runs N] [--records N] "
+                    "[--plugin-dir DIR] [--no-jitter] [--no-payloads]\n");
+            return 2;
+        }
+    }
+    if (o.runs < 1 || o.rate <= 0 || o.seconds <= 0 || o.records < 256)
+        return 2;
+    bench_print_header(stdout, "obs-bench-load", argc, argv);
+    if (!skip_jitter)
+        bench_jitter(&o);
+    if (!skip_payloads)
+        bench_payloads(&o);
+    return 0;
+}
