@@ -295,15 +295,13 @@ typedef struct cb_mark {
 static inline void cb_enter(stage *s, cb_mark *m)
 {
     if (!s->pipeline->cost_account) {
-        m->cpu = 0;
-        m->wall0 = host_now_ns();
+        *m = (cb_mark){.wall0 = host_now_ns()};
         return;
     }
     m->a0 = alloc_tls;
     uint64_t now = host_now_ns();
     m->cpu = now - s->last_cpu_sample_ns >= CPU_SAMPLE_INTERVAL_NS;
-    if (m->cpu)
-        m->cpu0 = thread_cpu_ns();
+    m->cpu0 = m->cpu ? thread_cpu_ns() : 0;
     m->wall0 = m->cpu ? host_now_ns() : now;
 }
 

@@ -1,12 +1,15 @@
 #!/bin/sh
 # tests/bench/run.sh - builds the Release benchmark tree if needed and runs
-# both benchmarks, printing everything (and keeping a copy under
+# the benchmarks, printing everything (and keeping a copy under
 # tests/bench/results/, which git ignores).
 #
 #   tests/bench/run.sh                 full run (~4 minutes on 2 cores)
 #   tests/bench/run.sh --quick         1 run of 0.5 s per configuration (~10 s)
 #   tests/bench/run.sh pipeline [ARGS] only obs-bench-pipeline, with its options
 #   tests/bench/run.sh json [ARGS]     only obs-bench-json, with its options
+#   tests/bench/run.sh account [ARGS]  only obs-bench-account (cost of the cost account)
+#   tests/bench/run.sh histogram [ARGS] only obs-bench-histogram (record cost)
+#   tests/bench/run.sh metrics [ARGS]  only obs-bench-metrics (/metrics scrape, 20 stages)
 #
 # Environment: OBS_BENCH_BUILD (build directory, default <repo>/build-bench),
 # OBS_BENCH_JOBS (parallel build jobs, default 2).
@@ -18,9 +21,9 @@ jobs=${OBS_BENCH_JOBS:-2}
 what=all
 quick=0
 case "${1:-}" in
-pipeline | json) what=$1; shift ;;
+pipeline | json | account | histogram | metrics) what=$1; shift ;;
 --quick) quick=1; shift ;;
--h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
 esac
 if [ "$what" = all ] && [ $# -gt 0 ]; then
     echo "run.sh: options are passed only with 'pipeline' or 'json' (see --help)" >&2
@@ -37,8 +40,10 @@ if [ "$type" != Release ]; then
 fi
 # Only what the benchmarks need, so a plugin elsewhere in the tree that does
 # not build yet does not stop them.
-ninja -C "$build" -j "$jobs" obs-bench-pipeline obs-bench-json \
-    gen_static xf_pass sink_null gen_market xf_json_jansson xf_json_fast >/dev/null
+ninja -C "$build" -j "$jobs" obs-bench-pipeline obs-bench-json obs-bench-account \
+    obs-bench-histogram obs-bench-metrics \
+    gen_static xf_pass sink_null gen_market xf_json_jansson xf_json_fast >"$build/bench-build.log" 2>&1 ||
+    { tail -n 30 "$build/bench-build.log" >&2; echo "run.sh: building the benchmarks failed" >&2; exit 1; }
 
 plugins=$build/plugins
 stamp=$(date +%Y%m%d-%H%M%S)
@@ -69,6 +74,36 @@ if [ "$what" = all ] || [ "$what" = json ]; then
     echo
     { "$build/tests/bench/obs-bench-json" --plugin-dir "$plugins" "$@" || echo $? >>"$out/failed"; } \
         | tee "$out/json.txt"
+fi
+if [ "$what" = all ] || [ "$what" = account ]; then
+    if [ "$quick" = 1 ]; then
+        set -- --seconds 0.3 --pairs 1
+    elif [ "$what" = all ]; then
+        set --
+    fi
+    echo
+    { "$build/tests/bench/obs-bench-account" --plugin-dir "$plugins" "$@" \
+        || echo $? >>"$out/failed"; } | tee "$out/account.txt"
+fi
+if [ "$what" = all ] || [ "$what" = histogram ]; then
+    if [ "$quick" = 1 ]; then
+        set -- -n 1000000 -r 1
+    elif [ "$what" = all ]; then
+        set --
+    fi
+    echo
+    { "$build/tests/bench/obs-bench-histogram" "$@" || echo $? >>"$out/failed"; } \
+        | tee "$out/histogram.txt"
+fi
+if [ "$what" = all ] || [ "$what" = metrics ]; then
+    if [ "$quick" = 1 ]; then
+        set -- --runs 1 --scrapes 5
+    elif [ "$what" = all ]; then
+        set --
+    fi
+    echo
+    { "$build/tests/bench/obs-bench-metrics" --plugin-dir "$plugins" "$@" \
+        || echo $? >>"$out/failed"; } | tee "$out/metrics.txt"
 fi
 echo
 echo "# results kept in $out"
