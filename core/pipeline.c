@@ -71,6 +71,10 @@ void stage_snapshot_take(const stage *s, stage_snapshot *snap)
     snap->bytes_out = atomic_load(&st->bytes_out);
     snap->callback_ns = atomic_load(&st->callback_ns);
     snap->errors = atomic_load(&st->callback_errors) + host_error_total(&s->host);
+    snap->sampled_cpu_ns = atomic_load(&st->sampled_cpu_ns);
+    snap->sampled_wall_ns = atomic_load(&st->sampled_wall_ns);
+    snap->allocs = atomic_load(&st->allocs);
+    snap->alloc_bytes = atomic_load(&st->alloc_bytes);
 }
 
 /* The CPU time that two back-to-back reads of the thread CPU clock charge

@@ -50,6 +50,7 @@ typedef struct stage_stats {
 /* A snapshot of the counters that rates are computed from. */
 typedef struct stage_snapshot {
     uint64_t records_in, records_out, bytes_in, bytes_out, callback_ns, errors;
+    uint64_t sampled_cpu_ns, sampled_wall_ns, allocs, alloc_bytes;
 } stage_snapshot;
 
 typedef struct stage {

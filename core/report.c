@@ -91,12 +91,28 @@ static json_t *stage_json(const obs_snapshot *snap, const stage_sample *s, const
     set(o, "mb_per_s", jreal(per_sec(b_rate, window_ns) / 1e6, 3), &ok);
     set(o, "busy_pct", jreal(window_ns ? 100.0 * (double)cb_ns / (double)window_ns : 0, 2), &ok);
 
-    /* Per record handled: what a generator emits, what others consume. */
-    uint64_t n = gen ? s->records_out : s->records_in;
-    set(o, "cpu_ns_per_record", n ? jreal((double)s->callback_cpu_ns / (double)n, 1) : json_null(),
-        &ok);
-    set(o, "allocs_per_record", n ? jreal((double)s->allocs / (double)n, 4) : json_null(), &ok);
-    set(o, "alloc_bytes_per_record", n ? jreal((double)s->alloc_bytes / (double)n, 1) : json_null(),
+    /* Per record handled (what a generator emits, what others consume),
+     * over the measured window when its marks exist, else the whole run.
+     * CPU inside callbacks is the window's callback wall time scaled by the
+     * CPU/wall ratio of the callbacks sampled in that window. */
+    uint64_t n, cpu_ns, allocs, alloc_bytes;
+    if (w && st) {
+        n = gen ? sub0(st->records_out, w->records_out) : sub0(st->records_in, w->records_in);
+        uint64_t sc = sub0(st->sampled_cpu_ns, w->sampled_cpu_ns);
+        uint64_t sw = sub0(st->sampled_wall_ns, w->sampled_wall_ns);
+        double ratio = sw ? (double)sc / (double)sw : 0.0;
+        cpu_ns = (uint64_t)((double)cb_ns * (ratio > 1.0 ? 1.0 : ratio));
+        allocs = sub0(st->allocs, w->allocs);
+        alloc_bytes = sub0(st->alloc_bytes, w->alloc_bytes);
+    } else {
+        n = gen ? s->records_out : s->records_in;
+        cpu_ns = s->callback_cpu_ns;
+        allocs = s->allocs;
+        alloc_bytes = s->alloc_bytes;
+    }
+    set(o, "cpu_ns_per_record", n ? jreal((double)cpu_ns / (double)n, 1) : json_null(), &ok);
+    set(o, "allocs_per_record", n ? jreal((double)allocs / (double)n, 4) : json_null(), &ok);
+    set(o, "alloc_bytes_per_record", n ? jreal((double)alloc_bytes / (double)n, 1) : json_null(),
         &ok);
     set(o, "blocked_s", jreal((double)s->blocked_ns / 1e9, 3), &ok);
     set(o, "cpu_s", jreal((double)s->thread_cpu_ns / 1e9, 3), &ok);

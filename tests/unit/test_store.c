@@ -583,7 +583,11 @@ static void test_report_json_and_print(void **state)
     snap.t_end_ns = 4010000000u;
     stage_snapshot warm[2] = {{.records_out = 10}, {.records_in = 10}};
     stage_snapshot stop[2] = {{.records_out = 30, .bytes_out = 2000000, .callback_ns = 500000000},
-                              {.records_in = 50}};
+                              {.records_in = 50,
+                               .callback_ns = 16000,
+                               .sampled_cpu_ns = 1000,
+                               .sampled_wall_ns = 2000,
+                               .allocs = 20}};
     json_t *extra = json_pack("{s:i}", "run_id", 7);
     json_t *r = report_json(&snap, warm, stop, extra);
     json_decref(extra);
@@ -596,7 +600,8 @@ static void test_report_json_and_print(void **state)
     assert_true(json_number_value(json_object_get(g, "rate_per_s")) == 10.0);
     assert_true(json_number_value(json_object_get(g, "busy_pct")) == 25.0);
     assert_true(json_number_value(json_object_get(k, "rate_per_s")) == 20.0);
-    /* cpu: 2000 * 4 ns over 40 records; allocs 20 over 40. */
+    /* Over the window: 16000 ns in callbacks at a sampled CPU/wall ratio of
+     * 0.5 is 8000 ns of CPU over 40 records; 20 allocations over 40. */
     assert_true(json_number_value(json_object_get(k, "cpu_ns_per_record")) == 200.0);
     assert_true(json_number_value(json_object_get(k, "allocs_per_record")) == 0.5);
     assert_int_equal(jint(g, "late_records"), 4);
