@@ -761,6 +761,18 @@ int plugin_open(const plugin_request *req, const obs_module **out, char *err, si
         size_t o = strlen(what);
         snprintf(what + o, sizeof what - o, " (%s)", canon);
     }
+    if (req->content_addressed) {
+        char copy[PATH_MAX], why[PATH_MAX + 128];
+        rc = plugin_copy_content_addressed(canon, copy, sizeof copy, why, sizeof why);
+        if (rc) {
+            rc = refuse(rc, err, errlen, what, "%s", why);
+            goto out;
+        }
+        if (!realpath(copy, canon)) {
+            rc = refuse(OBS_EIO, err, errlen, what, "%s: %s", copy, strerror(errno));
+            goto out;
+        }
+    }
 
     pthread_mutex_lock(&open_lock);
     e = table_find_path(canon);

@@ -43,6 +43,10 @@ typedef struct plugin_request {
     obs_kind kind;       /* the kind the stage's position requires (0: any) */
     const char *const *dirs; /* plugin directories, already resolved to absolute paths */
     size_t n_dirs;
+    /* Load a content-addressed private copy of the file instead of the file
+     * itself (plugin_copy_content_addressed), so a file rebuilt since it was
+     * first loaded really loads as new code. Hot swaps set this. */
+    int content_addressed;
 } plugin_request;
 
 /* Finds, opens and checks a plugin. Resolution: a name N is looked for as
@@ -74,6 +78,12 @@ typedef struct plugin_request {
  *   stage refuses it for its kind or version. Nothing is ever dlclose'd.
  * Thread-safe: opens are serialised. */
 int plugin_open(const plugin_request *req, const obs_module **out, char *err, size_t errlen);
+
+/* Copies the plugin file `src` (after its containment check) to
+ * <cache>/<name>@<content hash>.so unless that copy exists, and writes the
+ * copy's path into dst. Returns 0 or a negative code with `why` set. */
+int plugin_copy_content_addressed(const char *src, char *dst, size_t dstlen, char *why,
+                                  size_t whylen);
 
 /* Checks a descriptor against the host's ABI and the kind a stage needs
  * (kind 0: any); `what` prefixes the message (e.g. "stage 'parse': plugin

@@ -82,8 +82,7 @@ static void step_seek_t(schedule *sc, const cfg_load_phase *ph, double t)
 static void step_seek_l(schedule *sc, const cfg_load_phase *ph, double x)
 {
     double S = (double)ph->step_ns;
-    while (sc->step_j + 1 < ph->n_steps &&
-           x >= sc->step_c + ph->steps[sc->step_j] * S / NS_PER_S) {
+    while (sc->step_j + 1 < ph->n_steps && x >= sc->step_c + ph->steps[sc->step_j] * S / NS_PER_S) {
         sc->step_c += ph->steps[sc->step_j] * S / NS_PER_S;
         sc->step_j++;
     }
@@ -125,8 +124,7 @@ static double base_l(schedule *sc, const cfg_load_phase *ph, double t)
         return sc->step_c + r * (t - (double)sc->step_j * (double)ph->step_ns) / NS_PER_S;
     }
     case CFG_SHAPE_SINE:
-    case CFG_SHAPE_DIURNAL:
-        return isinf(t) ? INFINITY : sine_l(ph, t);
+    case CFG_SHAPE_DIURNAL: return isinf(t) ? INFINITY : sine_l(ph, t);
     default: /* constant, poisson, bursts: a constant base (maybe 0) */
         return ph->rate > 0 ? ph->rate * t / NS_PER_S : 0;
     }
@@ -160,12 +158,22 @@ static double base_inv(schedule *sc, const cfg_load_phase *ph, double x)
     case CFG_SHAPE_DIURNAL: {
         /* Newton's method inside a bracket that always holds the root:
          * L(t) is within R * 2A/w of R * t, so the mean-rate guess is off by
-         * at most 2A/w. Bisect whenever Newton would leave the bracket
-         * (near the troughs of amplitude 1, where r is ~0). */
+         * at most 2A/w, and the last solution is a lower bound when x has
+         * grown since (the usual case). Newton starts from the last solution
+         * plus the gap at its slope, which is within a few ns of the root:
+         * it converges in two or three steps. Bisect whenever Newton would
+         * leave the bracket (near the troughs of amplitude 1, where r ~ 0). */
         double w, phi;
         sine_params(ph, &w, &phi);
         double guess = x * NS_PER_S / ph->rate, span = 2 * ph->amplitude / w + 1;
         double lo = guess - span > 0 ? guess - span : 0, hi = guess + span, t = guess;
+        if (sc->sine_x > 0 && sc->sine_x <= x && sc->sine_t >= lo && sc->sine_t < hi) {
+            lo = sc->sine_t;
+            double slope = ph->rate / NS_PER_S * (1 + ph->amplitude * sin(w * lo + phi));
+            t = slope > 0 ? lo + (x - sc->sine_x) / slope : 0.5 * (lo + hi);
+            if (!(t >= lo && t < hi))
+                t = 0.5 * (lo + hi);
+        }
         for (int it = 0; it < 200; it++) {
             double f = sine_l(ph, t) - x;
             if (f > 0)
@@ -176,15 +184,18 @@ static double base_inv(schedule *sc, const cfg_load_phase *ph, double x)
             double nt = slope > 0 ? t - f / slope : NAN;
             if (!(nt > lo && nt < hi))
                 nt = 0.5 * (lo + hi);
-            double tol = t * 1e-15 > 0.01 ? t * 1e-15 : 0.01;
-            if (fabs(nt - t) < tol || hi - lo < tol)
-                return nt;
+            double tol = t * 1e-15 > 0.05 ? t * 1e-15 : 0.05;
+            if (fabs(nt - t) < tol || hi - lo < tol) {
+                t = nt;
+                break;
+            }
             t = nt;
         }
+        sc->sine_t = t;
+        sc->sine_x = x;
         return t;
     }
-    default:
-        return ph->rate > 0 ? x * NS_PER_S / ph->rate : INFINITY;
+    default: return ph->rate > 0 ? x * NS_PER_S / ph->rate : INFINITY;
     }
 }
 
@@ -261,6 +272,7 @@ static void enter(schedule *sc, size_t idx, uint64_t start_ns)
     sc->rng_segment = stream_seed(sc->seed, idx, 1);
     sc->step_j = 0;
     sc->step_c = 0;
+    sc->sine_t = sc->sine_x = 0;
     sc->u = ph->arrival == CFG_ARRIVAL_POISSON ? expo(&sc->rng_arrival) : 0;
     sc->seg_a = sc->lam_a = sc->base_a = 0;
     sc->in_burst = 0;

@@ -46,22 +46,23 @@ typedef struct schedule {
     const cfg_load_phase *phases; /* borrowed: must outlive the schedule */
     size_t n_phases;
     uint64_t seed;
-    size_t phase;      /* index of the current phase */
-    int done;          /* the load has ended */
-    uint64_t start_ns; /* the current phase's start (absolute) */
-    uint64_t len_ns;   /* its length; UINT64_MAX: open */
-    uint64_t next_ns;  /* intended time of the next record (timed phases) */
-    uint64_t k;        /* records taken from this phase */
+    size_t phase;                      /* index of the current phase */
+    int done;                          /* the load has ended */
+    uint64_t start_ns;                 /* the current phase's start (absolute) */
+    uint64_t len_ns;                   /* its length; UINT64_MAX: open */
+    uint64_t next_ns;                  /* intended time of the next record (timed phases) */
+    uint64_t k;                        /* records taken from this phase */
     uint64_t rng_arrival, rng_segment; /* splitmix64 states */
     double u;                          /* L-space position of the next record */
     /* The current burst/gap segment, in ns from the phase start, with L at
      * its ends and at its start under the base rate. */
     double seg_a, seg_b, lam_a, lam_b, base_a;
     int in_burst;
-    size_t step_j;   /* steps: index of the step holding the last position */
-    double step_c;   /* steps: L of the base at the start of step_j */
-    uint64_t n_timed; /* records taken from timed phases, all phases */
-    uint64_t n_max;   /* records taken from max phases */
+    size_t step_j;         /* steps: index of the step holding the last position */
+    double step_c;         /* steps: L of the base at the start of step_j */
+    double sine_t, sine_x; /* sine, diurnal: the last inversion, the next one's warm start */
+    uint64_t n_timed;      /* records taken from timed phases, all phases */
+    uint64_t n_max;        /* records taken from max phases */
 } schedule;
 
 /* Starts a schedule of `n` phases (borrowed) at `start_ns`. n == 0 means one

@@ -64,12 +64,12 @@ static const char *const log_level_names[LOG_N_LEVELS] = {"debug", "info", "warn
 
 /* One log event, binary form: this header, then msg_len message bytes. */
 typedef struct log_header {
-    uint64_t ts_ns;    /* 0: event time (the intended time) */
-    uint16_t msg_len;  /* 8: bytes of message after the header */
-    uint16_t service;  /* 10: service id */
-    uint16_t tmpl;     /* 12: template id */
-    uint8_t level;     /* 14: LOG_DEBUG .. LOG_ERROR */
-    uint8_t type;      /* 15: LOG_EVENT */
+    uint64_t ts_ns;   /* 0: event time (the intended time) */
+    uint16_t msg_len; /* 8: bytes of message after the header */
+    uint16_t service; /* 10: service id */
+    uint16_t tmpl;    /* 12: template id */
+    uint8_t level;    /* 14: LOG_DEBUG .. LOG_ERROR */
+    uint8_t type;     /* 15: LOG_EVENT */
 } log_header;
 #define LOG_HEADER_LEN 16
 _Static_assert(sizeof(log_header) == LOG_HEADER_LEN, "log_header layout");

@@ -36,22 +36,54 @@
 enum { FMT_JSON = 0, FMT_BINARY = 1 };
 
 static const obs_param_desc gen_iot_params[] = {
-    {.name = "devices", .type = OBS_PARAM_INT, .default_value = "1000", .min = 1, .max = 10000000,
+    {.name = "devices",
+     .type = OBS_PARAM_INT,
+     .default_value = "1000",
+     .min = 1,
+     .max = 10000000,
      .help = "number of devices; they report in turn"},
-    {.name = "format", .type = OBS_PARAM_STRING, .default_value = "json", .min = 1, .max = 8,
+    {.name = "format",
+     .type = OBS_PARAM_STRING,
+     .default_value = "json",
+     .min = 1,
+     .max = 8,
      .help = "json or binary (the 32-byte iot_reading)"},
-    {.name = "jitter_ms", .type = OBS_PARAM_DOUBLE, .default_value = "50", .min = 0, .max = 60000,
+    {.name = "jitter_ms",
+     .type = OBS_PARAM_DOUBLE,
+     .default_value = "50",
+     .min = 0,
+     .max = 60000,
      .help = "a reading's ts is its intended time minus a uniform delay of up to this"},
-    {.name = "burst_prob", .type = OBS_PARAM_DOUBLE, .default_value = "0.0002", .min = 0, .max = 1,
+    {.name = "burst_prob",
+     .type = OBS_PARAM_DOUBLE,
+     .default_value = "0.0002",
+     .min = 0,
+     .max = 1,
      .help = "probability per reading that a correlated burst starts"},
-    {.name = "burst_devices", .type = OBS_PARAM_INT, .default_value = "50", .min = 1,
-     .max = 10000000, .help = "devices of one site that report together in a burst"},
-    {.name = "burst_len", .type = OBS_PARAM_INT, .default_value = "500", .min = 1,
-     .max = 100000000, .help = "readings in one burst"},
-    {.name = "malformed", .type = OBS_PARAM_DOUBLE, .default_value = "0.001", .min = 0, .max = 1,
+    {.name = "burst_devices",
+     .type = OBS_PARAM_INT,
+     .default_value = "50",
+     .min = 1,
+     .max = 10000000,
+     .help = "devices of one site that report together in a burst"},
+    {.name = "burst_len",
+     .type = OBS_PARAM_INT,
+     .default_value = "500",
+     .min = 1,
+     .max = 100000000,
+     .help = "readings in one burst"},
+    {.name = "malformed",
+     .type = OBS_PARAM_DOUBLE,
+     .default_value = "0.001",
+     .min = 0,
+     .max = 1,
      .help = "fraction of records that are damaged (syntax, types, truncation, check word)"},
-    {.name = "out_of_range", .type = OBS_PARAM_DOUBLE, .default_value = "0.001", .min = 0,
-     .max = 1, .help = "fraction of well-formed readings with a value outside the sensor's range"},
+    {.name = "out_of_range",
+     .type = OBS_PARAM_DOUBLE,
+     .default_value = "0.001",
+     .min = 0,
+     .max = 1,
+     .help = "fraction of well-formed readings with a value outside the sensor's range"},
 };
 
 typedef struct device {
@@ -67,7 +99,7 @@ typedef struct gen_iot {
     uint32_t n_dev, burst_devices, burst_len;
     uint64_t jitter_ns;
     uint64_t p_burst, p_malformed, p_oor; /* thresholds on 53 random bits */
-    uint64_t k;                          /* readings generated */
+    uint64_t k;                           /* readings generated */
     uint32_t burst_left, burst_first, burst_i;
     device *dev;
 } gen_iot;
@@ -111,7 +143,7 @@ static int gen_iot_init(const obs_host *host, const obs_params *params, void **i
     }
     for (uint32_t i = 0; i < g->n_dev; i++) {
         uint64_t r = rng_next(&g->rng);
-        g->dev[i] = (device){.temp_e2 = 1500 + (int32_t)(r % 1500),        /* 15..30 C */
+        g->dev[i] = (device){.temp_e2 = 1500 + (int32_t)(r % 1500),         /* 15..30 C */
                              .hum_e2 = (uint16_t)(3000 + (r >> 16) % 4000), /* 30..70 % */
                              .bat_mv = (uint16_t)(3600 + (r >> 32) % 600)};
     }
@@ -184,9 +216,9 @@ static size_t make_reading(gen_iot *g, uint8_t *out, uint64_t t_intended)
         if (!malformed)
             return sizeof rd;
         switch (how % 4) {
-        case 0: return 17;                     /* truncated */
-        case 1: out[24] = 0x7f; return 32;     /* unknown kind byte */
-        case 2: out[16] ^= 0x5a; return 32;    /* damaged in transit: check mismatch */
+        case 0: return 17;                  /* truncated */
+        case 1: out[24] = 0x7f; return 32;  /* unknown kind byte */
+        case 2: out[16] ^= 0x5a; return 32; /* damaged in transit: check mismatch */
         default: memset(out, 0xff, 32); return 32;
         }
     }
@@ -214,10 +246,8 @@ static size_t make_reading(gen_iot *g, uint8_t *out, uint64_t t_intended)
     if (!malformed)
         return len;
     switch (how % 4) {
-    case 0: /* truncated in the middle */
-        return len / 2;
-    case 1: /* written above */
-        return len;
+    case 0: /* truncated in the middle */ return len / 2;
+    case 1: /* written above */ return len;
     case 2: /* a missing field: "bat" renamed */
         for (size_t i = 0; i + 5 < len; i++)
             if (memcmp(out + i, "\"bat\"", 5) == 0) {

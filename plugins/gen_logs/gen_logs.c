@@ -33,23 +33,59 @@
 enum { FMT_JSON = 0, FMT_BINARY = 1 };
 
 static const obs_param_desc gen_logs_params[] = {
-    {.name = "format", .type = OBS_PARAM_STRING, .default_value = "json", .min = 1, .max = 8,
+    {.name = "format",
+     .type = OBS_PARAM_STRING,
+     .default_value = "json",
+     .min = 1,
+     .max = 8,
      .help = "json or binary (16-byte log_header + message)"},
-    {.name = "services", .type = OBS_PARAM_INT, .default_value = "20", .min = 1,
-     .max = MAX_SERVICES, .help = "number of services (svc-00 ...)"},
-    {.name = "debug", .type = OBS_PARAM_DOUBLE, .default_value = "0.25", .min = 0, .max = 1e9,
+    {.name = "services",
+     .type = OBS_PARAM_INT,
+     .default_value = "20",
+     .min = 1,
+     .max = MAX_SERVICES,
+     .help = "number of services (svc-00 ...)"},
+    {.name = "debug",
+     .type = OBS_PARAM_DOUBLE,
+     .default_value = "0.25",
+     .min = 0,
+     .max = 1e9,
      .help = "relative weight of level debug"},
-    {.name = "info", .type = OBS_PARAM_DOUBLE, .default_value = "0.6", .min = 0, .max = 1e9,
+    {.name = "info",
+     .type = OBS_PARAM_DOUBLE,
+     .default_value = "0.6",
+     .min = 0,
+     .max = 1e9,
      .help = "relative weight of level info"},
-    {.name = "warn", .type = OBS_PARAM_DOUBLE, .default_value = "0.1", .min = 0, .max = 1e9,
+    {.name = "warn",
+     .type = OBS_PARAM_DOUBLE,
+     .default_value = "0.1",
+     .min = 0,
+     .max = 1e9,
      .help = "relative weight of level warn"},
-    {.name = "error", .type = OBS_PARAM_DOUBLE, .default_value = "0.05", .min = 0, .max = 1e9,
+    {.name = "error",
+     .type = OBS_PARAM_DOUBLE,
+     .default_value = "0.05",
+     .min = 0,
+     .max = 1e9,
      .help = "relative weight of level error"},
-    {.name = "size_median", .type = OBS_PARAM_INT, .default_value = "120", .min = 16,
-     .max = 60000, .help = "median message length in bytes (log-normal)"},
-    {.name = "size_sigma", .type = OBS_PARAM_DOUBLE, .default_value = "0.6", .min = 0, .max = 4,
+    {.name = "size_median",
+     .type = OBS_PARAM_INT,
+     .default_value = "120",
+     .min = 16,
+     .max = 60000,
+     .help = "median message length in bytes (log-normal)"},
+    {.name = "size_sigma",
+     .type = OBS_PARAM_DOUBLE,
+     .default_value = "0.6",
+     .min = 0,
+     .max = 4,
      .help = "log-normal shape: the standard deviation of ln(length)"},
-    {.name = "max_size", .type = OBS_PARAM_INT, .default_value = "4096", .min = 16, .max = 60000,
+    {.name = "max_size",
+     .type = OBS_PARAM_INT,
+     .default_value = "4096",
+     .min = 16,
+     .max = 60000,
      .help = "longest message in bytes"},
 };
 
@@ -71,8 +107,8 @@ static const char *const templates[] = {
 #define N_TEMPLATES (sizeof templates / sizeof templates[0])
 
 static const char *const words[] = {
-    "alpha", "bravo", "node", "pool", "retry", "upstream", "token", "shard", "lease", "commit",
-    "flush", "index", "queue", "batch", "epoch", "region", "zone", "replica", "leader", "span",
+    "alpha", "bravo", "node",  "pool",  "retry", "upstream", "token", "shard",   "lease",  "commit",
+    "flush", "index", "queue", "batch", "epoch", "region",   "zone",  "replica", "leader", "span",
 };
 
 typedef struct gen_logs {
@@ -178,8 +214,12 @@ static int gen_logs_generate(void *instance, const obs_gen_request *req, obs_out
         size_t len;
         if (g->format == FMT_BINARY) {
             size_t m = make_msg(g, (char *)dst + LOG_HEADER_LEN, tmpl, r1, r2, r0 >> 20);
-            log_header h = {.ts_ns = ts, .msg_len = (uint16_t)m, .service = (uint16_t)svc,
-                            .tmpl = (uint16_t)tmpl, .level = level, .type = LOG_EVENT};
+            log_header h = {.ts_ns = ts,
+                            .msg_len = (uint16_t)m,
+                            .service = (uint16_t)svc,
+                            .tmpl = (uint16_t)tmpl,
+                            .level = level,
+                            .type = LOG_EVENT};
             memcpy(dst, &h, sizeof h);
             len = LOG_HEADER_LEN + m;
         } else {

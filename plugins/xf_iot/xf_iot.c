@@ -28,10 +28,18 @@
 #include "payload.h"
 
 static const obs_param_desc xf_iot_params[] = {
-    {.name = "every", .type = OBS_PARAM_INT, .default_value = "10", .min = 1, .max = 1000000,
+    {.name = "every",
+     .type = OBS_PARAM_INT,
+     .default_value = "10",
+     .min = 1,
+     .max = 1000000,
      .help = "emit a device's summary after this many valid readings of it"},
-    {.name = "max_devices", .type = OBS_PARAM_INT, .default_value = "10000000", .min = 1,
-     .max = 100000000, .help = "device ids must be below this; others are schema errors"},
+    {.name = "max_devices",
+     .type = OBS_PARAM_INT,
+     .default_value = "10000000",
+     .min = 1,
+     .max = 100000000,
+     .help = "device ids must be below this; others are schema errors"},
 };
 
 typedef struct agg {
@@ -72,8 +80,8 @@ static int xf_iot_init(const obs_host *host, const obs_params *params, void **in
                                          "wrong fields or types, or a bad check word");
     x->c_oor = host->counter_register(host, "out_of_range", OBS_COUNTER_ERROR,
                                       "a value outside the sensor's range");
-    x->c_valid = host->counter_register(host, "readings", OBS_COUNTER_PLAIN,
-                                        "valid readings aggregated");
+    x->c_valid =
+        host->counter_register(host, "readings", OBS_COUNTER_PLAIN, "valid readings aggregated");
     if (x->c_parse < 0 || x->c_schema < 0 || x->c_oor < 0 || x->c_valid < 0) {
         host->free(host, x);
         return OBS_ENOMEM;
@@ -108,10 +116,14 @@ static int parse_json(const obs_record *r, iot_reading *rd)
         v[3] < INT32_MIN || v[3] > INT32_MAX || v[4] < 0 || v[4] > UINT16_MAX || v[5] < 0 ||
         v[5] > UINT16_MAX || (v[6] != 0 && v[6] != 1))
         return SCHEMA;
-    *rd = (iot_reading){.ts_ns = (uint64_t)v[2], .device = (uint32_t)v[0],
-                        .dev_seq = (uint32_t)v[1], .temp_e2 = (int32_t)v[3],
-                        .hum_e2 = (uint16_t)v[4], .bat_mv = (uint16_t)v[5],
-                        .type = IOT_READING, .alarm = (uint8_t)v[6]};
+    *rd = (iot_reading){.ts_ns = (uint64_t)v[2],
+                        .device = (uint32_t)v[0],
+                        .dev_seq = (uint32_t)v[1],
+                        .temp_e2 = (int32_t)v[3],
+                        .hum_e2 = (uint16_t)v[4],
+                        .bat_mv = (uint16_t)v[5],
+                        .type = IOT_READING,
+                        .alarm = (uint8_t)v[6]};
     return OK;
 }
 
@@ -147,9 +159,15 @@ static bool reserve(xf_iot *x, uint32_t id)
 static int emit(xf_iot *x, uint32_t id, obs_out *out)
 {
     agg *a = &x->dev[id];
-    iot_summary s = {.last_ts_ns = a->last_ts, .device = id, .n = a->n, .temp_sum_e2 = a->sum,
-                     .temp_min_e2 = a->min, .temp_max_e2 = a->max, .n_alarm = a->n_alarm,
-                     .bat_min_mv = a->bat_min, .type = IOT_SUMMARY};
+    iot_summary s = {.last_ts_ns = a->last_ts,
+                     .device = id,
+                     .n = a->n,
+                     .temp_sum_e2 = a->sum,
+                     .temp_min_e2 = a->min,
+                     .temp_max_e2 = a->max,
+                     .n_alarm = a->n_alarm,
+                     .bat_min_mv = a->bat_min,
+                     .type = IOT_SUMMARY};
     int rc = obs_out_emit(out, &s, sizeof s, a->seq, a->t_intended);
     a->n = 0;
     return rc;
@@ -164,7 +182,7 @@ static int xf_iot_process(void *instance, const obs_batch *in, obs_out *out)
         const obs_record *r = &in->records[i];
         iot_reading rd;
         int st = r->len == IOT_READING_LEN && r->data[24] == IOT_READING ? parse_binary(r, &rd)
-                                                                          : parse_json(r, &rd);
+                                                                         : parse_json(r, &rd);
         if (st == OK && rd.device >= x->max_devices)
             st = SCHEMA;
         if (st == OK && (rd.temp_e2 < IOT_TEMP_MIN_E2 || rd.temp_e2 > IOT_TEMP_MAX_E2 ||

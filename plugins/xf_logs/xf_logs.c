@@ -18,7 +18,11 @@
 #include "payload.h"
 
 static const obs_param_desc xf_logs_params[] = {
-    {.name = "min_level", .type = OBS_PARAM_STRING, .default_value = "warn", .min = 1, .max = 8,
+    {.name = "min_level",
+     .type = OBS_PARAM_STRING,
+     .default_value = "warn",
+     .min = 1,
+     .max = 8,
      .help = "pass on events at or above this level: debug, info, warn or error"},
 };
 
@@ -43,8 +47,10 @@ static int xf_logs_init(const obs_host *host, const obs_params *params, void **i
     const obs_param_value *ml = obs_param_get(params, "min_level");
     int min = ml ? level_of(ml->s, strlen(ml->s)) : SCHEMA;
     if (min < 0) {
-        host->log(host, OBS_LOG_ERROR, "xf_logs: min_level '%s': expected debug, info, warn or "
-                                       "error", ml ? ml->s : "");
+        host->log(host, OBS_LOG_ERROR,
+                  "xf_logs: min_level '%s': expected debug, info, warn or "
+                  "error",
+                  ml ? ml->s : "");
         return OBS_EINVAL;
     }
     xf_logs *x = host->alloc(host, sizeof *x);

@@ -57,6 +57,8 @@ typedef struct obs_prof_config {
     uint32_t max_threads; /* threads attached at once; 0: 64 */
     uint32_t drain_ms;    /* collector period; 0: 20 */
     uint32_t max_request_seconds; /* bound of /profile?seconds=N; 0: 60 */
+    uint32_t measure_handler;     /* benchmarks: time each handler run (two vDSO clock reads
+                                     more per sample), reported as obs_prof_stats.handler_ns */
 } obs_prof_config;
 
 /* Initialises the process-wide profiler: validates `cfg` (NULL: defaults),
@@ -90,7 +92,8 @@ int obs_prof_tag_intern(const obs_prof_label *labels, size_t n, uint32_t *tag);
 /* Registers the calling thread for sampling with the given tag (labels may
  * be NULL/0: the empty tag). Allocates nothing later: the ring and the
  * timer are set up here, and libunwind is warmed up on this thread so
- * that its per-thread cache exists before the first signal. Returns 0,
+ * that its per-thread cache exists before the first signal. Unblocks
+ * SIGPROF in this thread (detach blocks it again if it was blocked). Returns 0,
  * OBS_EAGAIN (already attached), OBS_ENOMEM (max_threads reached),
  * OBS_ESTATE (profiler not initialised), OBS_EIO (timer_create failed). */
 int obs_prof_thread_attach(const obs_prof_label *labels, size_t n);
@@ -263,6 +266,7 @@ typedef struct obs_prof_stats {
     uint64_t n_stacks;      /* distinct stacks interned */
     uint64_t n_modules;
     uint64_t sink_failures; /* continuous windows the sink refused */
+    uint64_t handler_ns;    /* with measure_handler: time spent in the handler, all samples */
 } obs_prof_stats;
 void obs_prof_get_stats(obs_prof_stats *out);
 

@@ -187,7 +187,7 @@ typedef struct prof_global {
     int armed;
     int n_consumers;
     uintptr_t ldso_lo, ldso_hi;
-    _Atomic uint64_t n_samples, weight, in_loader, unwind_failed;
+    _Atomic uint64_t n_samples, weight, in_loader, unwind_failed, handler_ns;
     /* tags of the process: id -> labels */
     obs_prof_profile *tagdb; /* only strs and tags are used */
     int gperf_running;

@@ -52,6 +52,7 @@ prof_global prof_g = {.lock = PTHREAD_MUTEX_INITIALIZER};
 _Atomic int prof_initialised;
 
 static __thread int tls_slot __attribute__((tls_model("initial-exec"))) = -1;
+static __thread int tls_reblock; /* SIGPROF was blocked before attach */
 static struct sigaction old_action;
 static int handler_installed;
 
@@ -102,6 +103,9 @@ static void prof_signal_handler(int sig, siginfo_t *si, void *ucv)
     }
     t->in_handler = 1;
     atomic_signal_fence(memory_order_seq_cst);
+    struct timespec t0 = {0, 0};
+    if (prof_g.cfg.measure_handler)
+        clock_gettime(CLOCK_MONOTONIC, &t0); /* async-signal-safe (vDSO) */
 
     uint32_t head = atomic_load_explicit(&t->head, memory_order_relaxed);
     uint32_t tail = atomic_load_explicit(&t->tail, memory_order_acquire);
@@ -149,6 +153,14 @@ static void prof_signal_handler(int sig, siginfo_t *si, void *ucv)
     atomic_store_explicit(&t->head, head + 1, memory_order_release);
     atomic_fetch_add_explicit(&prof_g.n_samples, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&prof_g.weight, weight, memory_order_relaxed);
+    if (prof_g.cfg.measure_handler) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        atomic_fetch_add_explicit(&prof_g.handler_ns,
+                                  (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL +
+                                             (t1.tv_nsec - t0.tv_nsec)),
+                                  memory_order_relaxed);
+    }
 done:
     atomic_signal_fence(memory_order_seq_cst);
     t->in_handler = 0;
@@ -286,6 +298,7 @@ int obs_prof_init(const obs_prof_config *cfg_in, char *err, size_t errlen)
     atomic_store(&prof_g.weight, 0);
     atomic_store(&prof_g.in_loader, 0);
     atomic_store(&prof_g.unwind_failed, 0);
+    atomic_store(&prof_g.handler_ns, 0);
     uint32_t empty;
     if (!prof_g.threads || !prof_g.tagdb || prof_profile_tag(prof_g.tagdb, NULL, 0, &empty) != 0) {
         prof_err(err, errlen, "profiler: out of memory");
@@ -440,6 +453,14 @@ int obs_prof_thread_attach(const obs_prof_label *labels, size_t n)
     }
     atomic_store(&t->state, 1);
     tls_slot = (int)i;
+    /* Threads are often created with every signal blocked (the pipeline's
+     * stage threads are, so that SIGINT/SIGTERM reach the main thread):
+     * SIGPROF must get through on a sampled thread. */
+    sigset_t prof, old;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    pthread_sigmask(SIG_UNBLOCK, &prof, &old);
+    tls_reblock = sigismember(&old, SIGPROF) == 1;
     if (prof_g.armed)
         thread_timer_set(t, 1);
     pthread_mutex_unlock(&prof_g.lock);
@@ -477,6 +498,13 @@ void obs_prof_thread_detach(void)
     t->timer_ok = 0;
     atomic_store(&t->state, 2); /* the collector frees the slot once drained */
     pthread_mutex_unlock(&prof_g.lock);
+    if (tls_reblock) {
+        sigset_t prof;
+        sigemptyset(&prof);
+        sigaddset(&prof, SIGPROF);
+        pthread_sigmask(SIG_BLOCK, &prof, NULL);
+        tls_reblock = 0;
+    }
 }
 
 void obs_prof_get_stats(obs_prof_stats *st)
@@ -488,6 +516,7 @@ void obs_prof_get_stats(obs_prof_stats *st)
     st->weight = atomic_load(&prof_g.weight);
     st->in_loader = atomic_load(&prof_g.in_loader);
     st->unwind_failed = atomic_load(&prof_g.unwind_failed);
+    st->handler_ns = atomic_load(&prof_g.handler_ns);
     pthread_mutex_lock(&prof_g.lock);
     for (uint32_t i = 0; i < prof_g.cfg.max_threads; i++) {
         st->n_threads += atomic_load(&prof_g.threads[i].state) == 1;

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "histogram.h"
 #include "pipeline.h"
+#include "schedule.h"
 
 typedef struct options {
     double rate, seconds;
@@ -72,7 +73,8 @@ static int run_pipeline(const options *o, uint32_t batch, const char *arrival, j
     js->p99_us = (double)histogram_quantile_ns(g->lag, 0.99) / 1e3;
     js->p999_us = (double)histogram_quantile_ns(g->lag, 0.999) / 1e3;
     js->max_us = (double)histogram_max_ns(g->lag) / 1e3;
-    js->cpu_pct = 100.0 * (double)atomic_load(&g->stats.cpu_ns) / (double)(p->t_end_ns - p->t_start_ns);
+    js->cpu_pct =
+        100.0 * (double)atomic_load(&g->stats.cpu_ns) / (double)(p->t_end_ns - p->t_start_ns);
     js->late = (double)atomic_load(&g->stats.late_records);
     ret = 0;
 out:
@@ -110,6 +112,57 @@ static void bench_jitter(const options *o)
     }
     printf("# batch 1: the lag is scheduling jitter only; batch 256: it includes the deliberate\n"
            "# wait of up to 200 us for more records of the batch (GEN_LINGER_NS, data-path.md)\n");
+}
+
+/* ------------------------------- 0. the schedule's own cost per record */
+
+static void bench_schedule(const options *o)
+{
+    static const double steps[] = {1000, 5000, 20000, 100000};
+    const cfg_load_phase phases[] = {
+        {.shape = CFG_SHAPE_CONSTANT, .rate = 1e6, .arrival = CFG_ARRIVAL_UNIFORM},
+        {.shape = CFG_SHAPE_POISSON, .rate = 1e6, .arrival = CFG_ARRIVAL_POISSON},
+        {.shape = CFG_SHAPE_RAMP,
+         .from = 0,
+         .to = 2e6,
+         .duration_ns = 100000000000ull,
+         .arrival = CFG_ARRIVAL_POISSON,
+         .burst_factor = 5,
+         .burst_ns = 500000000,
+         .gap_ns = 9500000000ull,
+         .burst_dist = CFG_DIST_PARETO,
+         .alpha = 1.5},
+        {.shape = CFG_SHAPE_STEPS,
+         .steps = (double *)steps,
+         .n_steps = 4,
+         .step_ns = 1000000000,
+         .arrival = CFG_ARRIVAL_UNIFORM},
+        {.shape = CFG_SHAPE_SINE,
+         .rate = 1e6,
+         .amplitude = 0.9,
+         .period_ns = 1000000000,
+         .arrival = CFG_ARRIVAL_UNIFORM},
+    };
+    static const char *const names[] = {"constant", "poisson", "ramp+poisson+pareto bursts",
+                                        "steps", "sine"};
+    const uint32_t n = 2000000;
+    uint64_t t[256];
+    printf("\n# 0. schedule_fill() cost per intended time, %u times per run, median of %d\n", n,
+           o->runs);
+    printf("%-28s %10s\n", "shape", "ns/record");
+    for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
+        double v[16];
+        int runs = o->runs < 16 ? o->runs : 16;
+        for (int r = 0; r < runs; r++) {
+            schedule sc;
+            schedule_init(&sc, &phases[i], 1, 1, 0);
+            uint64_t got = 0, c0 = bench_thread_cpu_ns();
+            while (got < n)
+                got += schedule_fill(&sc, UINT64_MAX - 1, t, 256);
+            v[r] = (double)(bench_thread_cpu_ns() - c0) / (double)got;
+        }
+        printf("%-28s %10.1f\n", names[i], bench_median(v, (size_t)runs));
+    }
 }
 
 /* ----------------------------------------- 2. payload rate per core */
@@ -168,15 +221,26 @@ static inst *inst_open(const options *o, const char *name, const char *const *ov
         for (const char *const *x = ov; x && *x; x++)
             if (strncmp(*x, pd->name, strlen(pd->name)) == 0 && (*x)[strlen(pd->name)] == '=')
                 t = *x + strlen(pd->name) + 1;
-        s->values[i] = (obs_param_value){.name = pd->name, .type = pd->type, .s = t,
-                                         .d = strtod(t, NULL), .i = strtoll(t, NULL, 10)};
+        s->values[i] = (obs_param_value){.name = pd->name,
+                                         .type = pd->type,
+                                         .s = t,
+                                         .d = strtod(t, NULL),
+                                         .i = strtoll(t, NULL, 10)};
     }
     obs_params prm = {.values = s->values, .n_values = s->desc->n_params};
-    s->host = (obs_host){.struct_size = sizeof s->host, .abi_major = OBS_ABI_MAJOR,
-                         .abi_minor = OBS_ABI_MINOR, .stage_name = name, .seed = 1,
-                         .batch_size = 256, .log = h_log, .counter_register = h_counter_register,
-                         .counter_add = h_counter_add, .now_ns = bench_now_ns, .alloc = h_alloc,
-                         .realloc = h_realloc, .free = h_free};
+    s->host = (obs_host){.struct_size = sizeof s->host,
+                         .abi_major = OBS_ABI_MAJOR,
+                         .abi_minor = OBS_ABI_MINOR,
+                         .stage_name = name,
+                         .seed = 1,
+                         .batch_size = 256,
+                         .log = h_log,
+                         .counter_register = h_counter_register,
+                         .counter_add = h_counter_add,
+                         .now_ns = bench_now_ns,
+                         .alloc = h_alloc,
+                         .realloc = h_realloc,
+                         .free = h_free};
     if (s->desc->init(&s->host, &prm, &s->instance) != 0) {
         fprintf(stderr, "obs-bench-load: init %s failed\n", name);
         exit(1);
@@ -269,7 +333,10 @@ static void bench_payloads(const options *o)
 
 int main(int argc, char **argv)
 {
-    options o = {.rate = 100000, .seconds = 3, .runs = 5, .plugin_dir = OBS_BENCH_PLUGIN_DIR,
+    options o = {.rate = 100000,
+                 .seconds = 3,
+                 .runs = 5,
+                 .plugin_dir = OBS_BENCH_PLUGIN_DIR,
                  .records = 200000};
     int skip_jitter = 0, skip_payloads = 0;
     for (int i = 1; i < argc; i++) {
@@ -297,6 +364,7 @@ int main(int argc, char **argv)
     if (o.runs < 1 || o.rate <= 0 || o.seconds <= 0 || o.records < 256)
         return 2;
     bench_print_header(stdout, "obs-bench-load", argc, argv);
+    bench_schedule(&o);
     if (!skip_jitter)
         bench_jitter(&o);
     if (!skip_payloads)

@@ -537,7 +537,7 @@ static void test_market_news(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_determinism), cmocka_unit_test(test_iot_schema),
+        cmocka_unit_test(test_determinism),   cmocka_unit_test(test_iot_schema),
         cmocka_unit_test(test_iot_malformed), cmocka_unit_test(test_logs),
         cmocka_unit_test(test_market_news),
     };

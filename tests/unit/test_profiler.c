@@ -73,16 +73,16 @@ static void check_accuracy(uint32_t unwinder)
     obs_prof_profile_info info;
     obs_prof_profile_get_info(p, &info);
     double sd = sqrt(0.75 * 0.25 / (double)(n ? n : 1));
-    printf("# %s: %llu samples (weight %llu) in heavy+light of %llu; heavy share %.2f%% "
-           "(expected 75%% +/- 5 pp; 1 sd = %.2f pp)\n",
-           unwinder == OBS_PROF_UNWIND_FP ? "frame pointers" : "libunwind",
-           (unsigned long long)n, (unsigned long long)n, (unsigned long long)info.weight,
-           100 * share, 100 * sd);
+    printf("# %s at %d Hz: weight %llu in heavy+light of %llu in all (%llu samples); heavy share "
+           "%.2f%% (expected 75%% +/- 5 pp; 1 sd = %.2f pp)\n",
+           unwinder == OBS_PROF_UNWIND_FP ? "frame pointers" : "libunwind", HZ,
+           (unsigned long long)n, (unsigned long long)info.weight,
+           (unsigned long long)info.n_samples, 100 * share, 100 * sd);
     assert_true(n >= MIN_SAMPLES * 8 / 10);
     assert_true(fabs(share - 0.75) <= 0.05);
     /* The stacks reach through the plugin to its caller in this program. */
     uint64_t via_driver = obs_prof_profile_weight_of(p, "tp_burn_driver", 0);
-    printf("# samples whose stack reaches tp_burn_driver: %llu of %llu\n",
+    printf("# weight whose stack reaches tp_burn_driver: %llu of %llu in heavy+light\n",
            (unsigned long long)via_driver, (unsigned long long)n);
     assert_true(via_driver >= n * 9 / 10);
     /* Every sample carries the thread's tag. */

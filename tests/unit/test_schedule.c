@@ -76,7 +76,8 @@ static void assert_near(double got, double want, double tol, const char *what)
 static void test_constant_legacy(void **state)
 {
     (void)state;
-    cfg_load_phase ph = {.shape = CFG_SHAPE_CONSTANT, .rate = 3333.3, .arrival = CFG_ARRIVAL_UNIFORM};
+    cfg_load_phase ph = {
+        .shape = CFG_SHAPE_CONSTANT, .rate = 3333.3, .arrival = CFG_ARRIVAL_UNIFORM};
     schedule sc;
     schedule_init(&sc, &ph, 1, 42, T0);
     uint64_t *v;
@@ -94,14 +95,31 @@ static void test_determinism(void **state)
     (void)state;
     double steps[] = {1000, 5000, 0, 2000};
     cfg_load_phase ph[] = {
-        {.shape = CFG_SHAPE_POISSON, .rate = 20000, .arrival = CFG_ARRIVAL_POISSON,
-         .duration_ns = S / 2, .burst_factor = 4, .burst_ns = S / 20, .gap_ns = S / 10,
-         .burst_dist = CFG_DIST_PARETO, .alpha = 1.5},
-        {.shape = CFG_SHAPE_STEPS, .steps = steps, .n_steps = 4, .step_ns = S / 10,
-         .duration_ns = S / 2, .arrival = CFG_ARRIVAL_POISSON},
-        {.shape = CFG_SHAPE_SINE, .rate = 8000, .amplitude = 1, .period_ns = S / 3,
-         .arrival = CFG_ARRIVAL_POISSON, .duration_ns = S},
-        {.shape = CFG_SHAPE_RAMP, .from = 100, .to = 30000, .duration_ns = S,
+        {.shape = CFG_SHAPE_POISSON,
+         .rate = 20000,
+         .arrival = CFG_ARRIVAL_POISSON,
+         .duration_ns = S / 2,
+         .burst_factor = 4,
+         .burst_ns = S / 20,
+         .gap_ns = S / 10,
+         .burst_dist = CFG_DIST_PARETO,
+         .alpha = 1.5},
+        {.shape = CFG_SHAPE_STEPS,
+         .steps = steps,
+         .n_steps = 4,
+         .step_ns = S / 10,
+         .duration_ns = S / 2,
+         .arrival = CFG_ARRIVAL_POISSON},
+        {.shape = CFG_SHAPE_SINE,
+         .rate = 8000,
+         .amplitude = 1,
+         .period_ns = S / 3,
+         .arrival = CFG_ARRIVAL_POISSON,
+         .duration_ns = S},
+        {.shape = CFG_SHAPE_RAMP,
+         .from = 100,
+         .to = 30000,
+         .duration_ns = S,
          .arrival = CFG_ARRIVAL_UNIFORM},
     };
     schedule a, b, c;
@@ -208,7 +226,9 @@ static void test_ramp_slope(void **state)
 {
     (void)state;
     for (int poisson = 0; poisson <= 1; poisson++) {
-        cfg_load_phase ph = {.shape = CFG_SHAPE_RAMP, .from = 0, .to = 100000,
+        cfg_load_phase ph = {.shape = CFG_SHAPE_RAMP,
+                             .from = 0,
+                             .to = 100000,
                              .duration_ns = 10 * S,
                              .arrival = poisson ? CFG_ARRIVAL_POISSON : CFG_ARRIVAL_UNIFORM};
         schedule sc;
@@ -230,8 +250,11 @@ static void test_ramp_slope(void **state)
         free(v);
     }
     /* A ramp down, 50,000 -> 10,000 over 4 s: 120,000 records. */
-    cfg_load_phase down = {.shape = CFG_SHAPE_RAMP, .from = 50000, .to = 10000,
-                           .duration_ns = 4 * S, .arrival = CFG_ARRIVAL_UNIFORM};
+    cfg_load_phase down = {.shape = CFG_SHAPE_RAMP,
+                           .from = 50000,
+                           .to = 10000,
+                           .duration_ns = 4 * S,
+                           .arrival = CFG_ARRIVAL_UNIFORM};
     schedule sc;
     schedule_init(&sc, &down, 1, 1, T0);
     uint64_t *v;
@@ -247,8 +270,12 @@ static void test_ramp_slope(void **state)
 static void test_burst_timing(void **state)
 {
     (void)state;
-    cfg_load_phase ph = {.shape = CFG_SHAPE_CONSTANT, .rate = 1000, .arrival = CFG_ARRIVAL_UNIFORM,
-                         .burst_factor = 10, .burst_ns = S / 10, .gap_ns = 9 * S / 10,
+    cfg_load_phase ph = {.shape = CFG_SHAPE_CONSTANT,
+                         .rate = 1000,
+                         .arrival = CFG_ARRIVAL_UNIFORM,
+                         .burst_factor = 10,
+                         .burst_ns = S / 10,
+                         .gap_ns = 9 * S / 10,
                          .burst_dist = CFG_DIST_FIXED};
     schedule sc;
     schedule_init(&sc, &ph, 1, 3, T0);
@@ -262,8 +289,12 @@ static void test_burst_timing(void **state)
     free(v);
 
     /* burst_rate instead of a factor, over a zero base (shape bursts). */
-    cfg_load_phase onoff = {.shape = CFG_SHAPE_BURSTS, .rate = 0, .burst_rate = 50000,
-                            .burst_ns = S / 5, .gap_ns = S / 5, .arrival = CFG_ARRIVAL_UNIFORM,
+    cfg_load_phase onoff = {.shape = CFG_SHAPE_BURSTS,
+                            .rate = 0,
+                            .burst_rate = 50000,
+                            .burst_ns = S / 5,
+                            .gap_ns = S / 5,
+                            .arrival = CFG_ARRIVAL_UNIFORM,
                             .burst_dist = CFG_DIST_FIXED};
     schedule_init(&sc, &onoff, 1, 3, T0);
     n = collect(&sc, T0 + 2 * S, 256, &v);
@@ -282,9 +313,13 @@ static void test_pareto_bursts(void **state)
 {
     (void)state;
     const double m = 10e6; /* 10 ms */
-    cfg_load_phase ph = {.shape = CFG_SHAPE_BURSTS, .rate = 0, .burst_rate = 1e6,
-                         .burst_ns = (uint64_t)m, .gap_ns = (uint64_t)m,
-                         .arrival = CFG_ARRIVAL_UNIFORM, .burst_dist = CFG_DIST_PARETO,
+    cfg_load_phase ph = {.shape = CFG_SHAPE_BURSTS,
+                         .rate = 0,
+                         .burst_rate = 1e6,
+                         .burst_ns = (uint64_t)m,
+                         .gap_ns = (uint64_t)m,
+                         .arrival = CFG_ARRIVAL_UNIFORM,
+                         .burst_dist = CFG_DIST_PARETO,
                          .alpha = 2.5};
     schedule sc;
     schedule_init(&sc, &ph, 1, 2024, T0);
@@ -312,7 +347,10 @@ static void test_steps(void **state)
 {
     (void)state;
     double steps[] = {1000, 0, 3000, 500};
-    cfg_load_phase ph = {.shape = CFG_SHAPE_STEPS, .steps = steps, .n_steps = 4, .step_ns = S,
+    cfg_load_phase ph = {.shape = CFG_SHAPE_STEPS,
+                         .steps = steps,
+                         .n_steps = 4,
+                         .step_ns = S,
                          .arrival = CFG_ARRIVAL_UNIFORM};
     schedule sc;
     schedule_init(&sc, &ph, 1, 5, T0);
@@ -332,8 +370,11 @@ static void test_sine(void **state)
     (void)state;
     for (int diurnal = 0; diurnal <= 1; diurnal++) {
         const double R = 10000, A = 0.8, P = 8;
-        cfg_load_phase ph = {.shape = diurnal ? CFG_SHAPE_DIURNAL : CFG_SHAPE_SINE, .rate = R,
-                             .amplitude = A, .period_ns = 8 * S, .arrival = CFG_ARRIVAL_UNIFORM};
+        cfg_load_phase ph = {.shape = diurnal ? CFG_SHAPE_DIURNAL : CFG_SHAPE_SINE,
+                             .rate = R,
+                             .amplitude = A,
+                             .period_ns = 8 * S,
+                             .arrival = CFG_ARRIVAL_UNIFORM};
         schedule sc;
         schedule_init(&sc, &ph, 1, 5, T0);
         uint64_t *v;
@@ -348,8 +389,11 @@ static void test_sine(void **state)
         free(v);
     }
     /* Amplitude 1 touches rate 0 at the trough: no record is lost there. */
-    cfg_load_phase full = {.shape = CFG_SHAPE_DIURNAL, .rate = 1000, .amplitude = 1,
-                           .period_ns = S, .arrival = CFG_ARRIVAL_UNIFORM};
+    cfg_load_phase full = {.shape = CFG_SHAPE_DIURNAL,
+                           .rate = 1000,
+                           .amplitude = 1,
+                           .period_ns = S,
+                           .arrival = CFG_ARRIVAL_UNIFORM};
     schedule sc;
     schedule_init(&sc, &full, 1, 5, T0);
     uint64_t *v;
@@ -365,7 +409,9 @@ static void test_phases(void **state)
     (void)state;
     uint64_t offsets[] = {0, 10, 10, 500000, 999999};
     cfg_load_phase ph[] = {
-        {.shape = CFG_SHAPE_CONSTANT, .rate = 1000, .duration_ns = S,
+        {.shape = CFG_SHAPE_CONSTANT,
+         .rate = 1000,
+         .duration_ns = S,
          .arrival = CFG_ARRIVAL_UNIFORM},
         {.shape = CFG_SHAPE_MAX, .duration_ns = S},
         {.shape = CFG_SHAPE_REPLAY, .replay_ns = offsets, .n_replay = 5},
@@ -411,7 +457,10 @@ static void test_phases(void **state)
     assert_int_equal(t[2], T0 + 9);
     /* A last phase whose rate stays 0 ends the load. */
     double steps[] = {1000, 0};
-    cfg_load_phase st = {.shape = CFG_SHAPE_STEPS, .steps = steps, .n_steps = 2, .step_ns = S,
+    cfg_load_phase st = {.shape = CFG_SHAPE_STEPS,
+                         .steps = steps,
+                         .n_steps = 2,
+                         .step_ns = S,
                          .arrival = CFG_ARRIVAL_UNIFORM};
     schedule_init(&sc, &st, 1, 1, T0);
     assert_int_equal(schedule_skip(&sc, T0 + 100 * S, 1000000), 1000);
