@@ -197,8 +197,8 @@ double abstats_normal_quantile(double p)
     static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01,
                                -2.400758277161838e+00, -2.549732539343734e+00,
                                4.374664141464968e+00,  2.938163982698783e+00};
-    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01,
-                               2.445134137142996e+00, 3.754408661907416e+00};
+    static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
+                               3.754408661907416e+00};
     if (!(p > 0 && p < 1))
         return p == 0 ? -INFINITY : p == 1 ? INFINITY : NAN;
     double x;
@@ -496,14 +496,17 @@ int abstats_estimate(const abstats_acc *acc, const abstats_opts *opts, abstats_r
     double mean = 0, m2 = 0;
     bool finite = true;
     for (uint32_t k = 0; k < opts->n_boot; k++) {
-        double sa = 0, wa = 0, sb = 0, wb = 0;
-        for (size_t i = 0; i < n; i++) {
-            const abstats_unit *x = UNIT(rng_index(&r, n));
-            sa += x->sum_a;
-            wa += x->w_a;
-            sb += x->sum_b;
-            wb += x->w_b;
+        /* Two sets of sums halve the chains of dependent additions. */
+        abstats_unit s0 = {0}, s1 = {0};
+        size_t i = 0;
+        for (; i + 1 < n; i += 2) {
+            unit_merge(&s0, &s0, UNIT(rng_index(&r, n)));
+            unit_merge(&s1, &s1, UNIT(rng_index(&r, n)));
         }
+        if (i < n)
+            unit_merge(&s0, &s0, UNIT(rng_index(&r, n)));
+        double sa = s0.sum_a + s1.sum_a, wa = s0.w_a + s1.w_a;
+        double sb = s0.sum_b + s1.sum_b, wb = s0.w_b + s1.w_b;
         double v = log_ratio(sa, wa, sb, wb);
         /* A replicate without A (or B) at all: only possible with a handful
          * of unbalanced units; count it as the extreme it is. */

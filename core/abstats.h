@@ -16,7 +16,7 @@
  *
  * The estimate is the ratio of (weighted) means, delta = mean_B / mean_A - 1.
  * Its bootstrap resamples the units (pairs, rounds) with replacement. Memory
- * is fixed at init (max_units units of 32 bytes; 128 KiB by default) and an
+ * is fixed at init (max_units units of 32 bytes; 64 KiB by default) and an
  * add never allocates: when the units fill up, adjacent ones are merged in
  * pairs and later units hold twice as many adds. Merging keeps every sum
  * exact, and resampling merged units is a non-overlapping block bootstrap
@@ -58,7 +58,7 @@ typedef enum abstats_verdict {
                          limit is still too wide to decide at this threshold */
 } abstats_verdict;
 
-#define ABSTATS_DEFAULT_MAX_UNITS 4096
+#define ABSTATS_DEFAULT_MAX_UNITS 2048
 
 /* A unit of analysis: weighted sums of each variant's values. For a duet
  * pair w_a == w_b; a merged unit holds the sums of its parts. */
@@ -69,15 +69,15 @@ typedef struct abstats_unit {
 
 typedef struct abstats_acc {
     abstats_design design;
-    uint32_t round_len;   /* adds per unit before any merge (1 for duet) */
-    uint32_t max_units;   /* capacity of units[], a power of two */
-    uint64_t per_unit;    /* adds that close a unit now: round_len << n_merges */
-    uint32_t n_merges;    /* times the units were merged in pairs */
-    abstats_unit *units;  /* units[0..n_units): closed units, owned */
+    uint32_t round_len;  /* adds per unit before any merge (1 for duet) */
+    uint32_t max_units;  /* capacity of units[], a power of two */
+    uint64_t per_unit;   /* adds that close a unit now: round_len << n_merges */
+    uint32_t n_merges;   /* times the units were merged in pairs */
+    abstats_unit *units; /* units[0..n_units): closed units, owned */
     size_t n_units;
-    abstats_unit open;    /* the unit being filled */
-    uint64_t open_adds;   /* adds in `open` */
-    uint64_t n_adds_a;    /* values added per variant (a pair adds one each) */
+    abstats_unit open;  /* the unit being filled */
+    uint64_t open_adds; /* adds in `open` */
+    uint64_t n_adds_a;  /* values added per variant (a pair adds one each) */
     uint64_t n_adds_b;
 } abstats_acc;
 
@@ -128,21 +128,21 @@ void abstats_opts_default(abstats_opts *opts);
 
 typedef struct abstats_result {
     abstats_verdict verdict;
-    uint64_t n_a, n_b;       /* values added per variant */
-    size_t n_units;          /* units resampled (after merges) */
-    double mean_a, mean_b;   /* weighted means */
-    double delta;            /* mean_b / mean_a - 1 (NaN when undefined) */
-    double ci_lo, ci_hi;     /* percentile bootstrap interval of delta at
-                                opts->confidence (NaN below min_samples) */
-    double decision_lo;      /* the interval the verdict is taken from: level */
-    double decision_hi;      /*   1 - alpha / n_looks, see docs/experiments.md */
+    uint64_t n_a, n_b;     /* values added per variant */
+    size_t n_units;        /* units resampled (after merges) */
+    double mean_a, mean_b; /* weighted means */
+    double delta;          /* mean_b / mean_a - 1 (NaN when undefined) */
+    double ci_lo, ci_hi;   /* percentile bootstrap interval of delta at
+                              opts->confidence (NaN below min_samples) */
+    double decision_lo;    /* the interval the verdict is taken from: level */
+    double decision_hi;    /*   1 - alpha / n_looks, see docs/experiments.md */
     double decision_level;
-    double se_log;           /* bootstrap standard error of log(mean_b/mean_a) */
-    double projected_half;   /* the decision interval's half-width (log scale)
-                                projected to `horizon` adds; NaN if unknown */
-    double u_mann_whitney;   /* U of B's unit means against A's */
-    double p_mann_whitney;   /* two-sided, normal approximation, tie-corrected */
-    double p_signed_rank;    /* Wilcoxon signed-rank on per-unit log(b/a) */
+    double se_log;         /* bootstrap standard error of log(mean_b/mean_a) */
+    double projected_half; /* the decision interval's half-width (log scale)
+                              projected to `horizon` adds; NaN if unknown */
+    double u_mann_whitney; /* U of B's unit means against A's */
+    double p_mann_whitney; /* two-sided, normal approximation, tie-corrected */
+    double p_signed_rank;  /* Wilcoxon signed-rank on per-unit log(b/a) */
 } abstats_result;
 
 /* Estimates delta, its intervals, the rank tests and the verdict from what

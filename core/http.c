@@ -22,16 +22,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "host.h"
 #include "http_parse.h"
+#include "obs_profiler.h"
 #include "observatory/stage.h"
 #include "plugin.h"
 #include "snapshot.h"
 #include "store.h"
+#include "swap.h"
 
 #define HTTP_DEFAULT_LISTEN "127.0.0.1:9464"
-#define HTTP_THREADS 2
+/* One thread may be busy with a /profile request for its whole duration. */
+#define HTTP_THREADS 4
 #define HTTP_MAX_CONNECTIONS 64
 #define HTTP_TIMEOUT_S 10
 #define HTTP_CONN_MEMORY (32 * 1024)
@@ -46,13 +50,22 @@ struct http_server {
     struct store *store;
     uint64_t run_id;
     uint16_t port;
+    int loopback;          /* bound to a loopback address */
+    char *token;           /* required on mutating endpoints when set (Bearer) */
     _Atomic int starting;  /* while MHD_start_daemon runs: keep its last message */
     char start_error[256]; /* that message */
 };
 
 /* Per request, created by the URI log callback, freed when it completes. */
+/* Request bodies (POST) are read whole, up to this size; more is a 413. */
+#define HTTP_MAX_BODY (64 * 1024)
+
 typedef struct request_ctx {
     int responded; /* a response is queued: ignore any request body */
+    int started;   /* the headers have been seen (a body may follow) */
+    int too_large;
+    char *body; /* malloc'd, NUL-terminated */
+    size_t body_len;
     char target[]; /* raw request target as received */
 } request_ctx;
 
@@ -68,6 +81,9 @@ typedef struct reply {
 typedef struct request {
     http_server *srv;
     const http_target *target;
+    const char *body; /* POST body, NUL-terminated, or NULL */
+    size_t body_len;
+    const char *auth; /* Authorization header, or NULL */
     const char *captures[HTTP_MAX_CAPTURES];
     reply *out;
 } request;
@@ -439,6 +455,191 @@ static void h_run_series(request *r)
                          points));
 }
 
+/* GET /profile: a flame graph (or folded stacks, JSON, pprof) of the stage
+ * threads over the next N seconds, from the profiler library; blocks this
+ * connection's thread meanwhile (the pool has others for /metrics). */
+static void h_profile(request *r)
+{
+    const char *keys[HTTP_MAX_PARAMS], *values[HTTP_MAX_PARAMS];
+    size_t n = r->target->n_params;
+    for (size_t i = 0; i < n; i++) {
+        keys[i] = r->target->params[i].key;
+        values[i] = r->target->params[i].value;
+    }
+    obs_prof_http_response resp = {0};
+    if (obs_prof_http_profile(keys, values, n, &resp) != 0 || !resp.body) {
+        free(resp.body);
+        reply_error(r->out, 500, "out of memory");
+        return;
+    }
+    r->out->status = (unsigned)resp.status;
+    r->out->body = resp.body;
+    r->out->len = resp.len;
+    r->out->content_type = resp.content_type;
+}
+
+/* Mutating endpoints: on loopback open unless a token is set; beyond
+ * loopback only with the token. Replies and returns -1 when refused. */
+static int need_authority(request *r)
+{
+    http_server *srv = r->srv;
+    if (!srv->token) {
+        if (srv->loopback)
+            return 0;
+        reply_error(r->out, 403,
+                    "changes are refused when listening beyond loopback without a token "
+                    "(start hostd with OBS_HTTP_TOKEN set)");
+        return -1;
+    }
+    const char *a = r->auth;
+    if (a && strncmp(a, "Bearer ", 7) == 0 && strcmp(a + 7, srv->token) == 0)
+        return 0;
+    reply_error(r->out, 401, "this endpoint needs 'Authorization: Bearer <token>'");
+    return -1;
+}
+
+/* A JSON scalar as the text a YAML config would hold. */
+static char *scalar_text(json_t *v)
+{
+    if (json_is_string(v))
+        return strdup(json_string_value(v));
+    if (json_is_true(v))
+        return strdup("true");
+    if (json_is_false(v))
+        return strdup("false");
+    if (json_is_integer(v) || json_is_real(v))
+        return json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
+    return NULL;
+}
+
+static unsigned status_of(int rc)
+{
+    switch (rc) {
+    case OBS_ENOENT: return 404;
+    case OBS_EAGAIN:
+    case OBS_ESTATE: return 409;
+    case OBS_ENOMEM:
+    case OBS_EIO: return 500;
+    default: return 422; /* a plugin or its parameters refused */
+    }
+}
+
+/* POST /api/v1/stages/{name}/swap
+ * {"plugin": "xf_json_fast", "version": "1.0.0", "params": {...},
+ *  "handover": true, "timeout_s": 10} */
+static void h_swap(request *r)
+{
+    if (need_authority(r) != 0)
+        return;
+    if (!r->srv->pipeline) {
+        reply_error(r->out, 503, "no pipeline");
+        return;
+    }
+    json_error_t jerr;
+    json_t *body = r->body ? json_loadb(r->body, r->body_len, 0, &jerr) : NULL;
+    if (!json_is_object(body)) {
+        reply_error(r->out, 400,
+                    "body must be a JSON object like {\"plugin\": \"NAME\", "
+                    "\"version\": \"X.Y.Z\"}%s%s",
+                    body || !r->body ? "" : ": ", body || !r->body ? "" : jerr.text);
+        json_decref(body);
+        return;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "plugin") && strcmp(key, "version") && strcmp(key, "params") &&
+            strcmp(key, "handover") && strcmp(key, "timeout_s")) {
+            char clean[64];
+            http_sanitize(key, clean, sizeof clean);
+            reply_error(r->out, 400,
+                        "unknown key '%s'; allowed: plugin, version, params, handover, timeout_s",
+                        clean);
+            json_decref(body);
+            return;
+        }
+    }
+    json_t *jp = json_object_get(body, "plugin"), *jv = json_object_get(body, "version");
+    json_t *jparams = json_object_get(body, "params"), *jh = json_object_get(body, "handover");
+    json_t *jt = json_object_get(body, "timeout_s");
+    if (!json_is_string(jp) || (jv && !json_is_string(jv)) ||
+        (jparams && !json_is_object(jparams)) || (jh && !json_is_boolean(jh)) ||
+        (jt &&
+         (!json_is_number(jt) || json_number_value(jt) <= 0 || json_number_value(jt) > 600))) {
+        reply_error(r->out, 400,
+                    "'plugin' must be a string; 'version' a string; 'params' an object; "
+                    "'handover' a boolean; 'timeout_s' a number in (0, 600]");
+        json_decref(body);
+        return;
+    }
+    swap_spec spec = {
+        .plugin = json_string_value(jp),
+        .version = jv ? json_string_value(jv) : NULL,
+        .no_handover = jh && json_is_false(jh),
+        .timeout_ns = jt ? (uint64_t)(json_number_value(jt) * 1e9) : 0,
+    };
+    cfg_param *params = NULL;
+    size_t n = 0;
+    if (jparams) {
+        params = calloc(json_object_size(jparams) + 1, sizeof(cfg_param));
+        if (!params) {
+            reply_error(r->out, 500, "out of memory");
+            goto out;
+        }
+        json_object_foreach(jparams, key, v)
+        {
+            char *text = scalar_text(v);
+            if (!text) {
+                char clean[64];
+                http_sanitize(key, clean, sizeof clean);
+                reply_error(r->out, 400, "params.%s: must be a string, number or boolean", clean);
+                goto out;
+            }
+            params[n].key = (char *)key;
+            params[n].value = text;
+            n++;
+        }
+        spec.params = params;
+        spec.n_params = n;
+        spec.params_given = 1;
+    }
+    char err[1024];
+    swap_result res;
+    const char *stage_name = r->captures[0];
+    int rc = pipeline_swap(r->srv->pipeline, stage_name, &spec, &res, err, sizeof err);
+    if (rc != 0) {
+        char clean[1024];
+        http_sanitize(err, clean, sizeof clean);
+        reply_error(r->out, status_of(rc), "%s", clean);
+        goto out;
+    }
+    json_t *o = json_pack("{s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, s:s, s:f, s:f, s:f, s:I}",
+                          "stage", res.stage, "from", "plugin", res.old_plugin, "version",
+                          res.old_version, "to", "plugin", res.new_plugin, "version",
+                          res.new_version, "path", res.new_path, "build_id", res.new_build_id,
+                          "state", res.state == SWAP_STATE_HANDED_OVER ? "handed_over" : "flushed",
+                          "load_s", (double)res.load_ns / 1e9, "wait_s", (double)res.wait_ns / 1e9,
+                          "pause_s", (double)res.pause_ns / 1e9, "swaps", (json_int_t)res.n_swaps);
+    if (o && r->srv->store && r->srv->run_id) {
+        json_t *ev = json_deep_copy(o);
+        if (ev) {
+            json_object_set_new(ev, "event", json_string("swap"));
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            store_put_event(r->srv->store, r->srv->run_id,
+                            (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, ev);
+            json_decref(ev);
+        }
+    }
+    reply_json(r->out, 200, o);
+out:
+    for (size_t i = 0; i < n; i++)
+        free(params[i].value);
+    free(params);
+    json_decref(body);
+}
+
 static void h_index(request *r);
 
 /* The route table. HEAD is accepted wherever GET is. `params` lists the
@@ -461,6 +662,10 @@ static const struct route {
     {"/api/v1/runs/{id}/metrics", HTTP_GET, NULL, h_run_metrics, "metric names stored for a run"},
     {"/api/v1/runs/{id}/series", HTTP_GET, "metric,from,to", h_run_series,
      "points of one metric of a run"},
+    {"/api/v1/stages/{name}/swap", HTTP_POST, NULL, h_swap,
+     "hot-swap a stage: {\"plugin\", \"version\", \"params\", \"handover\"}"},
+    {"/profile", HTTP_GET, "seconds,format,stage,variant,plugin,version", h_profile,
+     "profile of the stage threads for N seconds: format=svg|folded|json|pprof"},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 
@@ -479,7 +684,8 @@ static void h_index(request *r)
 
 /* Routes a request: 400 for a bad target, 404 for an unknown path, 405 for
  * a known path and another method, else the handler's reply. */
-static void dispatch(http_server *srv, const char *raw, const char *method, reply *out)
+static void dispatch(http_server *srv, const char *raw, const char *method, const char *body,
+                     size_t body_len, const char *auth, reply *out)
 {
     http_target t;
     char err[256];
@@ -495,7 +701,8 @@ static void dispatch(http_server *srv, const char *raw, const char *method, repl
     }
     unsigned allowed = 0;
     for (size_t i = 0; i < N_ROUTES; i++) {
-        request r = {.srv = srv, .target = &t, .out = out};
+        request r = {
+            .srv = srv, .target = &t, .out = out, .body = body, .body_len = body_len, .auth = auth};
         if (!http_route_match(routes[i].pattern, &t, r.captures, HTTP_MAX_CAPTURES))
             continue;
         unsigned methods = routes[i].methods | (routes[i].methods & HTTP_GET ? HTTP_HEAD : 0);
@@ -533,6 +740,10 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     request_ctx *ctx = malloc(sizeof(*ctx) + n + 1);
     if (ctx) {
         ctx->responded = 0;
+        ctx->started = 0;
+        ctx->too_large = 0;
+        ctx->body = NULL;
+        ctx->body_len = 0;
         memcpy(ctx->target, uri, n + 1);
     }
     return ctx; /* NULL (out of memory) is answered with a 500 */
@@ -544,7 +755,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)cls;
     (void)conn;
     (void)toe;
-    free(*con_cls);
+    request_ctx *ctx = *con_cls;
+    if (ctx)
+        free(ctx->body);
+    free(ctx);
     *con_cls = NULL;
 }
 
@@ -578,18 +792,45 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     request_ctx *ctx = *con_cls;
     (void)url;
     (void)version;
-    (void)upload_data;
     if (ctx && ctx->responded) {
-        /* A body after an early reply: nothing reads it yet (no endpoint
-         * takes one), so it is consumed and dropped. */
+        /* A body after an early reply is consumed and dropped. */
         *upload_data_size = 0;
         return MHD_YES;
+    }
+    if (ctx && strcmp(method, "POST") == 0) {
+        /* First call: headers only. Then the body in pieces, then a last
+         * call with no data, when the request is complete. */
+        if (!ctx->started) {
+            ctx->started = 1;
+            return MHD_YES;
+        }
+        if (*upload_data_size) {
+            size_t n = *upload_data_size;
+            *upload_data_size = 0;
+            if (ctx->too_large || ctx->body_len + n > HTTP_MAX_BODY) {
+                ctx->too_large = 1;
+                return MHD_YES;
+            }
+            char *b = realloc(ctx->body, ctx->body_len + n + 1);
+            if (!b) {
+                ctx->too_large = 1;
+                return MHD_YES;
+            }
+            memcpy(b + ctx->body_len, upload_data, n);
+            ctx->body_len += n;
+            b[ctx->body_len] = '\0';
+            ctx->body = b;
+            return MHD_YES;
+        }
     }
     reply out = {0};
     if (!ctx)
         reply_error(&out, 500, "out of memory");
+    else if (ctx->too_large)
+        reply_error(&out, 413, "request body larger than %d bytes", HTTP_MAX_BODY);
     else
-        dispatch(srv, ctx->target, method, &out);
+        dispatch(srv, ctx->target, method, ctx->body, ctx->body_len,
+                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"), &out);
     if (ctx)
         ctx->responded = 1;
     return queue_reply(conn, &out);
@@ -632,7 +873,15 @@ int http_start(const http_options *opt, http_server **out, char *err, size_t err
         srv->pipeline = opt->pipeline;
         srv->store = opt->store;
         srv->run_id = opt->run_id;
+        if (opt->token && opt->token[0] && !(srv->token = strdup(opt->token))) {
+            free(srv);
+            snprintf(err, errlen, "http: out of memory");
+            return OBS_ENOMEM;
+        }
     }
+    srv->loopback = addr.ss_family == AF_INET6
+                        ? IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&addr)->sin6_addr)
+                        : (ntohl(((struct sockaddr_in *)&addr)->sin_addr.s_addr) >> 24) == 127;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_USE_AUTO;
     if (addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
@@ -650,6 +899,7 @@ int http_start(const http_options *opt, http_server **out, char *err, size_t err
     if (!srv->daemon) {
         snprintf(err, errlen, "http: cannot listen on %s: %s", listen,
                  srv->start_error[0] ? srv->start_error : "libmicrohttpd refused to start");
+        free(srv->token);
         free(srv);
         return OBS_EIO;
     }
@@ -670,5 +920,6 @@ void http_stop(http_server *h)
     if (!h)
         return;
     MHD_stop_daemon(h->daemon);
+    free(h->token);
     free(h);
 }

@@ -23,6 +23,8 @@ typedef struct http_options {
     struct pipeline *pipeline; /* may be NULL (then stage endpoints answer 503) */
     struct store *store;       /* may be NULL (then run endpoints answer 503) */
     uint64_t run_id;           /* the current run in the store, 0 if none */
+    const char *token;         /* bearer token for changes (swap, experiments); NULL: none,
+                                  then changes are accepted only on a loopback address */
 } http_options;
 
 /* Starts serving in libmicrohttpd's own thread(s). Returns 0 or a negative

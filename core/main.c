@@ -13,9 +13,11 @@
 #include <unistd.h>
 
 #include "cli_runs.h"
+#include "cli_swap.h"
 #include "config.h"
 #include "host.h"
 #include "http.h"
+#include "obs_profiler.h"
 #include "pipeline.h"
 #include "report.h"
 #include "store.h"
@@ -50,7 +52,8 @@ static void progress_tick(progress *pr)
     const stage *sink = &p->stages[p->n_stages - 1];
     uint64_t n = atomic_load_explicit(&((stage *)sink)->stats.records_in, memory_order_relaxed);
     double elapsed = (double)(now - p->t_start_ns) / 1e9;
-    double rate = pr->last_ns ? (double)(n - pr->last_records) * 1e9 / (double)(now - pr->last_ns) : 0;
+    double rate =
+        pr->last_ns ? (double)(n - pr->last_records) * 1e9 / (double)(now - pr->last_ns) : 0;
     if (p->cfg->duration_ns)
         printf("\r[%6.1f s / %.1f s] %14" PRIu64 " records at the sink, %12.0f records/s ", elapsed,
                (double)p->cfg->duration_ns / 1e9, n, rate);
@@ -79,11 +82,12 @@ static int begin_run(store *st, const obs_config *cfg, const pipeline *p, uint64
     if (v && ids) {
         for (size_t i = 0; i < n; i++) {
             const stage *s = &p->stages[i];
-            plugin_build_id_hex(s->module, ids[i], sizeof(ids[i]));
+            const stage_slot *sl = stage_active(s);
+            plugin_build_id_hex(sl->module, ids[i], sizeof(ids[i]));
             v[i] = s->cfg->name;
-            v[n + i] = s->desc->name;
-            v[2 * n + i] = s->desc->version;
-            v[3 * n + i] = s->module->path;
+            v[n + i] = sl->desc->name;
+            v[2 * n + i] = sl->desc->version;
+            v[3 * n + i] = sl->module->path;
             v[4 * n + i] = ids[i];
         }
         run_info info = {
@@ -112,6 +116,7 @@ static void usage(FILE *f)
             "       hostd runs [--store DIR | --config FILE] [--json]\n"
             "       hostd report RUN [--store DIR | --config FILE] [--json]\n"
             "       hostd compare RUN_A RUN_B [--store DIR | --config FILE]\n"
+            "       hostd swap STAGE PLUGIN [--version V] [--param K=V]... [--url URL]\n"
             "\n"
             "Runs the stage pipeline described by FILE (YAML), serves its metrics over HTTP,\n"
             "records the run in the store and prints per-stage figures at the end.\n"
@@ -127,6 +132,11 @@ static void usage(FILE *f)
             "  -s, --store DIR        override store.path\n"
             "      --no-store         do not record the run\n"
             "      --linger DUR       keep serving HTTP this long after the run ended\n"
+            "      --profiler KIND    native (default: /profile serves flame graphs), off, or\n"
+            "                         gperftools (writes PATH given by --gperf-out)\n"
+            "      --profile-hz N     samples per second of thread CPU time (default 99)\n"
+            "      --unwinder U       libunwind (default) or fp (frame pointers, cheaper)\n"
+            "      --gperf-out PATH   gperftools profile file (with --profiler gperftools)\n"
             "  -q, --quiet            only errors on stderr\n"
             "  -v, --verbose          debug messages\n"
             "  -h, --help             this text\n"
@@ -137,7 +147,16 @@ static void usage(FILE *f)
             "configuration.\n");
 }
 
-enum { OPT_CHECK = 256, OPT_NO_HTTP, OPT_NO_STORE, OPT_LINGER };
+enum {
+    OPT_CHECK = 256,
+    OPT_NO_HTTP,
+    OPT_NO_STORE,
+    OPT_LINGER,
+    OPT_PROFILER,
+    OPT_PROFILE_HZ,
+    OPT_UNWINDER,
+    OPT_GPERF_OUT
+};
 
 int main(int argc, char **argv)
 {
@@ -147,6 +166,8 @@ int main(int argc, char **argv)
         return cli_report(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "compare") == 0)
         return cli_compare(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "swap") == 0)
+        return cli_swap(argc - 1, argv + 1);
 
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -158,6 +179,10 @@ int main(int argc, char **argv)
         {"store", required_argument, NULL, 's'},
         {"no-store", no_argument, NULL, OPT_NO_STORE},
         {"linger", required_argument, NULL, OPT_LINGER},
+        {"profiler", required_argument, NULL, OPT_PROFILER},
+        {"profile-hz", required_argument, NULL, OPT_PROFILE_HZ},
+        {"unwinder", required_argument, NULL, OPT_UNWINDER},
+        {"gperf-out", required_argument, NULL, OPT_GPERF_OUT},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -165,7 +190,9 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *duration = NULL, *listen = NULL, *store_path = NULL;
-    const char *linger = NULL;
+    const char *linger = NULL, *profiler = "native", *gperf_out = NULL;
+    obs_prof_config pc = {0};
+    int prof_on = 0;
     int check_only = 0, no_http = 0, no_store = 0;
     char **dirs = calloc((size_t)argc + 1, sizeof(char *));
     size_t n_dirs = 0;
@@ -183,6 +210,18 @@ int main(int argc, char **argv)
         case 's': store_path = optarg; break;
         case OPT_NO_STORE: no_store = 1; break;
         case OPT_LINGER: linger = optarg; break;
+        case OPT_PROFILER: profiler = optarg; break;
+        case OPT_PROFILE_HZ: pc.hz = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case OPT_UNWINDER:
+            if (strcmp(optarg, "fp") == 0)
+                pc.unwinder = OBS_PROF_UNWIND_FP;
+            else if (strcmp(optarg, "libunwind") != 0) {
+                fprintf(stderr, "hostd: --unwinder: 'libunwind' or 'fp', not '%s'\n", optarg);
+                free(dirs);
+                return 2;
+            }
+            break;
+        case OPT_GPERF_OUT: gperf_out = optarg; break;
         case 'q': host_set_log_level(OBS_LOG_ERROR); break;
         case 'v': host_set_log_level(OBS_LOG_DEBUG); break;
         case 'h':
@@ -234,15 +273,37 @@ int main(int argc, char **argv)
                 linger);
         goto out;
     }
+    if (!check_only && strcmp(profiler, "off") != 0) {
+        if (strcmp(profiler, "gperftools") == 0) {
+            if (!gperf_out) {
+                fprintf(stderr, "hostd: --profiler gperftools needs --gperf-out PATH\n");
+                goto out;
+            }
+            pc.backends = OBS_PROF_BACKEND_GPERFTOOLS;
+        } else if (strcmp(profiler, "native") != 0) {
+            fprintf(stderr, "hostd: --profiler: native, gperftools or off, not '%s'\n", profiler);
+            goto out;
+        }
+        if (obs_prof_init(&pc, err, sizeof(err)) < 0) {
+            fprintf(stderr, "hostd: profiler: %s\n", err);
+            goto out;
+        }
+        prof_on = 1;
+    }
     if (pipeline_create(cfg, dirs, n_dirs, &p, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s: %s\n", config_path, err);
+        goto out;
+    }
+    if (prof_on && gperf_out && obs_prof_gperf_start(gperf_out, err, sizeof(err)) < 0) {
+        fprintf(stderr, "hostd: gperftools: %s\n", err);
+        status = 1;
         goto out;
     }
     if (check_only) {
         printf("%s: ok: pipeline '%s', %zu stages:", config_path, cfg->pipeline, p->n_stages);
         for (size_t i = 0; i < p->n_stages; i++)
-            printf(" %s(%s %s)", p->stages[i].cfg->name, p->stages[i].desc->name,
-                   p->stages[i].desc->version);
+            printf(" %s(%s %s)", p->stages[i].cfg->name, stage_active(&p->stages[i])->desc->name,
+                   stage_active(&p->stages[i])->desc->version);
         printf("\n");
         status = 0;
         goto out;
@@ -267,13 +328,14 @@ int main(int argc, char **argv)
             .pipeline = p,
             .store = st,
             .run_id = run_id,
+            .token = getenv("OBS_HTTP_TOKEN"),
         };
         if (http_start(&ho, &http, err, sizeof(err)) < 0) {
             fprintf(stderr, "hostd: %s\n", err);
             goto out;
         }
-        host_log(NULL, OBS_LOG_INFO, "serving HTTP on %s, port %u (metrics at /metrics)",
-                 ho.listen, (unsigned)http_port(http));
+        host_log(NULL, OBS_LOG_INFO, "serving HTTP on %s, port %u (metrics at /metrics)", ho.listen,
+                 (unsigned)http_port(http));
     }
 
     struct sigaction sa = {.sa_handler = on_signal};
@@ -324,6 +386,10 @@ int main(int argc, char **argv)
     }
 out:
     recorder_stop(rec);
+    if (prof_on && gperf_out)
+        obs_prof_gperf_stop();
+    if (prof_on)
+        obs_prof_shutdown(); /* wakes a waiting /profile request before HTTP stops */
     http_stop(http);
     store_close(st);
     pipeline_destroy(p);

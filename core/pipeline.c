@@ -15,7 +15,9 @@
 #include "pipeline.h"
 
 #include "alloc.h"
+#include "obs_profiler.h"
 #include "schedule.h"
+#include "swap.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -123,6 +125,7 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
         goto fail_msg;
     p->cfg = cfg;
     p->cost_account = 1;
+    pthread_mutex_init(&p->swap_lock, NULL);
 
     /* Plugin directories: command line first, then the file's, then the
      * installed default when neither gave any. */
@@ -179,11 +182,12 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
         s->kind = kind_at(i, p->n_stages);
         s->pipeline = p;
         s->service = calloc(1, sizeof(histogram));
+        s->swap_pause = calloc(1, sizeof(histogram));
         if (s->kind == OBS_KIND_GENERATOR)
             s->lag = calloc(1, sizeof(histogram));
         if (s->kind == OBS_KIND_SINK)
             s->latency = calloc(1, sizeof(histogram));
-        if (!s->service || (s->kind == OBS_KIND_GENERATOR && !s->lag) ||
+        if (!s->service || !s->swap_pause || (s->kind == OBS_KIND_GENERATOR && !s->lag) ||
             (s->kind == OBS_KIND_SINK && !s->latency)) {
             rc = OBS_ENOMEM;
             goto fail_msg;
@@ -196,14 +200,18 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
             .dirs = (const char *const *)p->dirs,
             .n_dirs = p->n_dirs,
         };
-        rc = plugin_open(&req, &s->module, err, errlen);
+        stage_slot *sl = &s->first;
+        rc = plugin_open(&req, &sl->module, err, errlen);
         if (rc < 0)
             goto fail;
-        s->desc = s->module->desc;
-        rc = config_check_params(cfg, i, s->desc, &s->params, err, errlen);
+        sl->desc = sl->module->desc;
+        rc = config_check_params(cfg, i, sl->desc, &sl->params, err, errlen);
         if (rc < 0)
             goto fail;
-        s->params_view = (obs_params){.values = s->params.values, .n_values = s->params.n_values};
+        sl->params_view =
+            (obs_params){.values = sl->params.values, .n_values = sl->params.n_values};
+        sl->api = &s->host.api;
+        atomic_store(&s->slot, sl);
     }
 
     for (size_t i = 0; i + 1 < p->n_stages; i++) {
@@ -238,16 +246,18 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
 
     for (size_t i = 0; i < p->n_stages; i++) {
         stage *s = &p->stages[i];
-        host_ctx_init(&s->host, s->cfg->name, s->module->path, seed_mix(cfg->seed + i),
+        stage_slot *sl = &s->first;
+        host_ctx_init(&s->host, s->cfg->name, sl->module->path, seed_mix(cfg->seed + i),
                       cfg->batch_size);
-        rc = s->desc->init(&s->host.api, &s->params_view, &s->instance);
+        rc = sl->desc->init(sl->api, &sl->params_view, &sl->instance);
         if (rc != 0) {
             snprintf(err, errlen, "stage '%s': plugin '%s' (%s): init failed: %s (%d)",
-                     s->cfg->name, s->desc->name, s->module->path, obs_strerror(rc), rc);
+                     s->cfg->name, sl->desc->name, sl->module->path, obs_strerror(rc), rc);
             rc = rc < 0 ? rc : OBS_EPLUGIN;
             goto fail;
         }
-        s->initialised = 1;
+        sl->initialised = 1;
+        sl->prof_tag = swap_prof_tag(s, sl, "A");
     }
     p->cpu_read_ns = calibrate_cpu_read();
     *out = p;
@@ -341,12 +351,30 @@ static void thread_begin(stage *s)
 {
     if (pthread_getcpuclockid(pthread_self(), &s->cpu_clock) == 0)
         atomic_store(&s->cpu_clock_valid, 1);
+    if (obs_prof_active()) {
+        /* Sampled from now on, tagged with the active slot's labels. */
+        obs_prof_thread_attach(NULL, 0);
+        obs_prof_set_tag(stage_active(s)->prof_tag);
+    }
+    stage_active(s)->t_active_ns = host_now_ns();
 }
 
 static void thread_end(stage *s)
 {
+    /* A swap that arrives after the last batch can no longer be taken. */
+    swap_refuse_pending(s, "the stage has finished its stream");
     atomic_store(&s->stats.cpu_ns, thread_cpu_ns());
     atomic_store(&s->cpu_clock_valid, 0);
+    obs_prof_thread_detach();
+}
+
+static int flush_slot(stage *s, stage_slot *sl);
+
+/* Takes a pending swap at a batch boundary (stage thread only). */
+static inline void swap_poll(stage *s)
+{
+    if (atomic_load_explicit(&s->pending, memory_order_relaxed))
+        swap_take(s, flush_slot);
 }
 
 static void callback_failed(stage *s, const char *what, int rc)
@@ -380,6 +408,7 @@ static void *generator_main(void *arg)
     due = sc;
 
     while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+        swap_poll(s);
         uint64_t now = host_now_ns();
         uint64_t t_first = schedule_peek(&sc, now);
         if (t_first == SCHEDULE_NEVER) {
@@ -418,7 +447,8 @@ static void *generator_main(void *arg)
         obs_gen_request req = {.n_records = n, .first_seq = seq, .t_intended_ns = times};
         cb_mark m;
         cb_enter(s, &m);
-        int rc = s->desc->generate(s->instance, &req, &b->out);
+        stage_slot *sl = stage_active(s);
+        int rc = sl->desc->generate(sl->instance, &req, &b->out);
         uint64_t c1 = cb_exit(s, &m);
         if (rc < 0) {
             callback_failed(s, "generate", rc);
@@ -459,14 +489,7 @@ static void *generator_main(void *arg)
             host_log(s->cfg->name, OBS_LOG_WARN, "generate emitted %u of %u records", got, n);
         }
     }
-    if (s->desc->flush) {
-        cb_mark m;
-        cb_enter(s, &m);
-        int rc = s->desc->flush(s->instance, NULL);
-        cb_exit(s, &m);
-        if (rc < 0)
-            callback_failed(s, "flush", rc);
-    }
+    flush_slot(s, stage_active(s));
 out:
     free(times);
     thread_end(s);
@@ -474,9 +497,10 @@ out:
     return NULL;
 }
 
-/* Runs a transform callback (process or flush) into a fresh output batch
- * and forwards the result. `in` may be NULL (flush). */
-static void transform_step(stage *s, batch *in)
+/* Runs a transform callback of slot `sl` (process, or flush when `in` is
+ * NULL) into a fresh output batch and forwards the result. Returns the
+ * callback's code. */
+static int transform_step(stage *s, stage_slot *sl, batch *in)
 {
     pipeline *p = s->pipeline;
     batch *o = pool_get(&p->pool);
@@ -485,9 +509,9 @@ static void transform_step(stage *s, batch *in)
     int rc;
     if (in) {
         obs_batch view = batch_view(in);
-        rc = s->desc->process(s->instance, &view, &o->out);
+        rc = sl->desc->process(sl->instance, &view, &o->out);
     } else {
-        rc = s->desc->flush ? s->desc->flush(s->instance, &o->out) : OBS_OK;
+        rc = sl->desc->flush ? sl->desc->flush(sl->instance, &o->out) : OBS_OK;
     }
     uint64_t c1 = cb_exit(s, &m);
     if (rc < 0)
@@ -502,6 +526,22 @@ static void transform_step(stage *s, batch *in)
         push_out(s, o, c1);
     else
         pool_put(&p->pool, o);
+    return rc;
+}
+
+static int flush_slot(stage *s, stage_slot *sl)
+{
+    if (s->kind == OBS_KIND_TRANSFORM)
+        return transform_step(s, sl, NULL);
+    if (!sl->desc->flush)
+        return OBS_OK;
+    cb_mark m;
+    cb_enter(s, &m);
+    int rc = sl->desc->flush(sl->instance, NULL);
+    cb_exit(s, &m);
+    if (rc < 0)
+        callback_failed(s, "flush", rc);
+    return rc;
 }
 
 static void *transform_main(void *arg)
@@ -511,9 +551,10 @@ static void *transform_main(void *arg)
     thread_begin(s);
     while ((b = ring_pop(s->in)) != NULL) {
         account_in(s, b);
-        transform_step(s, b);
+        swap_poll(s);
+        transform_step(s, stage_active(s), b);
     }
-    transform_step(s, NULL);
+    flush_slot(s, stage_active(s));
     thread_end(s);
     ring_close(s->out);
     return NULL;
@@ -527,10 +568,12 @@ static void *sink_main(void *arg)
     thread_begin(s);
     while ((b = ring_pop(s->in)) != NULL) {
         account_in(s, b);
+        swap_poll(s);
         obs_batch view = batch_view(b);
         cb_mark m;
         cb_enter(s, &m);
-        int rc = s->desc->consume(s->instance, &view);
+        stage_slot *sl = stage_active(s);
+        int rc = sl->desc->consume(sl->instance, &view);
         uint64_t c1 = cb_exit(s, &m);
         if (rc < 0)
             callback_failed(s, "consume", rc);
@@ -542,14 +585,7 @@ static void *sink_main(void *arg)
         }
         pool_put(&p->pool, b);
     }
-    if (s->desc->flush) {
-        cb_mark m;
-        cb_enter(s, &m);
-        int rc = s->desc->flush(s->instance, NULL);
-        cb_exit(s, &m);
-        if (rc < 0)
-            callback_failed(s, "flush", rc);
-    }
+    flush_slot(s, stage_active(s));
     thread_end(s);
     return NULL;
 }
@@ -651,10 +687,8 @@ void pipeline_destroy(pipeline *p)
         return;
     for (size_t i = 0; i < p->n_stages; i++) {
         stage *s = &p->stages[i];
-        if (s->initialised && s->desc->fini)
-            s->desc->fini(s->instance);
-        s->initialised = 0;
-        config_param_values_free(&s->params);
+        swap_free_slots(s);
+        free(s->swap_pause);
         free(s->service);
         free(s->lag);
         free(s->latency);

@@ -53,17 +53,36 @@ typedef struct stage_snapshot {
     uint64_t sampled_cpu_ns, sampled_wall_ns, allocs, alloc_bytes;
 } stage_snapshot;
 
-typedef struct stage {
-    size_t index;
-    const cfg_stage *cfg;
-    obs_kind kind;
+/* What runs in a stage: one plugin instance and everything it was given.
+ * A slot is immutable once published, except that its instance is
+ * finalised when a swap retires it; retired slots stay allocated (readers on
+ * other threads may still hold them) until pipeline_destroy(). */
+typedef struct stage_slot {
     const obs_module *module;
     const obs_stage_desc *desc;
     cfg_param_values params;
     obs_params params_view;
-    host_ctx host;
+    obs_host *api; /* given to init: the stage's host.api, or a copy naming this module */
     void *instance;
-    int initialised;
+    int initialised; /* init succeeded and fini has not run */
+    uint32_t prof_tag; /* the profiler's tag for samples of this slot */
+    uint64_t t_active_ns; /* when it became the active slot */
+    struct stage_slot *retired_next;
+} stage_slot;
+
+struct swap_request;
+
+typedef struct stage {
+    size_t index;
+    const cfg_stage *cfg;
+    obs_kind kind;
+    stage_slot first;            /* the slot pipeline_create builds */
+    _Atomic(stage_slot *) slot;  /* the active slot; written only by the stage thread */
+    stage_slot *retired;         /* slots replaced by swaps (under the pipeline's swap lock) */
+    _Atomic(struct swap_request *) pending; /* a swap waiting for the next batch boundary */
+    _Atomic uint64_t n_swaps;
+    histogram *swap_pause;       /* stage thread: batches delayed by each switch */
+    host_ctx host;
     ring *in, *out; /* NULL for the generator's input and the sink's output */
     pthread_t thread;
     int thread_started;
@@ -97,7 +116,14 @@ typedef struct pipeline {
      * histogram to each callback. 0: only counts and wall time (to measure
      * what the cost account itself costs). Set before pipeline_run(). */
     int cost_account;
+    pthread_mutex_t swap_lock; /* one swap at a time; guards stage.retired */
 } pipeline;
+
+/* The active slot of a stage (any thread). */
+static inline stage_slot *stage_active(const stage *s)
+{
+    return atomic_load_explicit(&((stage *)s)->slot, memory_order_acquire);
+}
 
 /* Builds the pipeline described by cfg (borrowed; must outlive it). Extra
  * plugin directories (e.g. from the command line) are searched before the

@@ -27,6 +27,8 @@
  */
 #include "plugin.h"
 
+#include "obs_profiler.h"
+
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -841,6 +843,23 @@ int plugin_open(const plugin_request *req, const obs_module **out, char *err, si
     if (table_add(e) != 0) {
         rc = refuse(OBS_ENOMEM, err, errlen, what, "out of memory");
         goto out_unlock;
+    }
+    if (obs_prof_active()) {
+        /* The profiler reads the symbol tables now, so samples of this
+         * module stay resolvable whatever happens to the file later. */
+        /* A content-addressed copy is named <plugin>@<hash>.so: label its
+         * frames with the plugin's own name instead. */
+        obs_prof_module_info mi = {.path = e->pub.path,
+                                   .name = req->content_addressed ? e->desc.name : NULL,
+                                   .build_id = e->pub.build_id,
+                                   .build_id_len = e->pub.build_id_len,
+                                   .start = e->pub.start,
+                                   .end = e->pub.end,
+                                   .load_bias = e->pub.load_bias};
+        char perr[256];
+        if (obs_prof_module_add(&mi, &e->pub.prof_module, perr, sizeof perr) != 0)
+            fprintf(stderr, "hostd: profiler: %s: %s (its frames will show as addresses)\n",
+                    e->pub.path, perr);
     }
     if (rc == 0)
         *out = &e->pub;

@@ -33,6 +33,7 @@ typedef struct obs_module {
     uintptr_t start, end; /* lowest and highest+1 mapped address of its PT_LOAD segments */
     uintptr_t load_bias;  /* dlpi_addr: add to ELF virtual addresses */
     uint32_t id;          /* index in the module table */
+    uint32_t prof_module; /* id in the profiler's module registry (when it runs) */
 } obs_module;
 
 /* What a stage asks for. */

@@ -58,6 +58,47 @@ static json_t *latency_json(const histogram *h)
                      jreal(histogram_mean_ns(h) / 1e6, 3));
 }
 
+/* Did the generator keep to its schedule? Whole-run figures: records due
+ * by their intended time (scheduled) against records sent, late sends (more
+ * than 1 ms after their time), the p99 of the send lag and the share of time
+ * the generator was idle (its headroom). A generator without a schedule
+ * (load shape max: every record is due when it is made) is said to be so. */
+static json_t *generator_verdict(const obs_snapshot *snap, const stage_sample *g, uint64_t end)
+{
+    uint64_t y = g->records_scheduled, x = g->records_out, late = g->late_records;
+    uint64_t wall = sub0(end, snap->t_start_ns);
+    double idle = wall ? (double)g->idle_ns / (double)wall : 0.0;
+    double p99 =
+        g->lag && histogram_count(g->lag) ? (double)histogram_quantile_ns(g->lag, 0.99) / 1e6 : 0.0;
+    char text[512];
+    int kept = 1;
+    if (y == x && g->idle_ns == 0) {
+        snprintf(text, sizeof text,
+                 "generator ran as fast as it could (no schedule): %" PRIu64
+                 " records, p99 lag %.3f ms",
+                 x, p99);
+    } else {
+        uint64_t behind = y > x ? y - x : 0;
+        uint64_t slack = y / 1000 > 256 ? y / 1000 : 256;
+        kept = behind <= slack && (x == 0 || (double)late / (double)x <= 0.01) && idle >= 0.05;
+        if (kept)
+            snprintf(text, sizeof text,
+                     "generator kept up: sent %" PRIu64 " of %" PRIu64
+                     " scheduled records, p99 lag %.3f ms, idle %.0f%% of the time",
+                     x, y, p99, 100.0 * idle);
+        else
+            snprintf(text, sizeof text,
+                     "GENERATOR COULD NOT KEEP UP: sent %" PRIu64 " of %" PRIu64
+                     " scheduled records (%.1f%% behind); %" PRIu64
+                     " were sent more than 1 ms late; p99 lag %.3f ms; idle %.0f%% of the time. "
+                     "Latency figures count every late record from its intended time.",
+                     x, y, y ? 100.0 * (double)behind / (double)y : 0.0, late, p99, 100.0 * idle);
+    }
+    return json_pack("{s:b, s:s, s:I, s:I, s:I, s:f, s:f}", "kept_up", kept, "text", text,
+                     "scheduled", (json_int_t)y, "sent", (json_int_t)x, "late", (json_int_t)late,
+                     "p99_lag_ms", p99, "idle_fraction", idle);
+}
+
 static json_t *stage_json(const obs_snapshot *snap, const stage_sample *s, const stage_snapshot *w,
                           const stage_snapshot *st, uint64_t window_ns)
 {
@@ -178,6 +219,8 @@ json_t *report_json(const obs_snapshot *snap, const stage_snapshot *warm,
             ok = 0;
     }
     set(r, "stages", stages, &ok);
+    if (snap->n_stages)
+        set(r, "generator", generator_verdict(snap, &snap->stages[0], end), &ok);
     if (extra && json_is_object(extra) && json_object_update(r, (json_t *)extra) < 0)
         ok = 0;
     if (!ok) {
@@ -279,6 +322,10 @@ void report_print(const json_t *r, FILE *f)
     else
         fprintf(f, "drained in %.1f ms", drain);
     fprintf(f, "%s\n", json_is_true(json_object_get(r, "failed")) ? ", FAILED" : ", ended cleanly");
+    const char *verdict =
+        json_string_value(json_object_get(json_object_get(r, "generator"), "text"));
+    if (verdict)
+        fprintf(f, "%s\n", verdict);
     fprintf(f, TABLE_HEAD, "stage", "plugin", "version", "records_in", "records_out", "rec/s",
             "MB/s", "errors", "busy%", "cpu_ns/rec", "allocs/rec", "blocked_s", "late", "p50_ms",
             "p99_ms", "p99.9_ms");

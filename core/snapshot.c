@@ -68,10 +68,12 @@ static int sample_stage(const stage *s, stage_sample *o)
 {
     const stage_stats *st = &s->stats;
     snprintf(o->name, sizeof(o->name), "%s", s->cfg->name);
-    snprintf(o->plugin, sizeof(o->plugin), "%s", s->desc->name);
-    snprintf(o->version, sizeof(o->version), "%s", s->desc->version);
+    const stage_slot *sl = stage_active(s);
+    snprintf(o->plugin, sizeof(o->plugin), "%s", sl->desc->name);
+    snprintf(o->version, sizeof(o->version), "%s", sl->desc->version);
     snprintf(o->kind, sizeof(o->kind), "%s", plugin_kind_name(s->kind));
-    plugin_build_id_hex(s->module, o->build_id, sizeof(o->build_id));
+    plugin_build_id_hex(sl->module, o->build_id, sizeof(o->build_id));
+    o->n_swaps = atomic_load(&((stage *)s)->n_swaps);
 
     o->records_in = ld(&st->records_in);
     o->records_out = ld(&st->records_out);
@@ -103,7 +105,8 @@ static int sample_stage(const stage *s, stage_sample *o)
     o->idle_ns = ld(&st->idle_ns);
 
     if (copy_histogram(s->service, &o->service) < 0 || copy_histogram(s->lag, &o->lag) < 0 ||
-        copy_histogram(s->latency, &o->latency) < 0)
+        copy_histogram(s->latency, &o->latency) < 0 ||
+        copy_histogram(s->swap_pause, &o->swap_pause) < 0)
         return OBS_ENOMEM;
 
     uint32_t n = atomic_load(&((stage *)s)->host.n_counters);
@@ -165,6 +168,7 @@ void snapshot_free(obs_snapshot *s)
         free(s->stages[i].service);
         free(s->stages[i].lag);
         free(s->stages[i].latency);
+        free(s->stages[i].swap_pause);
         free(s->stages[i].counters);
     }
     free(s->stages);

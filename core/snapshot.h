@@ -65,6 +65,8 @@ typedef struct stage_sample {
     histogram *service; /* per-batch time inside the callback, all stages */
     histogram *lag;     /* generator: send time - intended time, per record */
     histogram *latency; /* sink: end-to-end latency from the intended time, per record */
+    histogram *swap_pause; /* hot swaps: how long each switch delayed its batch */
+    uint64_t n_swaps;      /* hot swaps of this stage so far */
 
     snapshot_counter *counters;
     uint32_t n_counters;

@@ -56,6 +56,9 @@
 #define TAG_INFO 'i'
 #define TAG_PROGRESS 'p'
 #define TAG_REPORT 'r'
+/* Events of a run (swaps, experiments): key run_id | 'e' | be64 wall ns |
+ * be64 sequence, value JSON. */
+#define TAG_EVENT 'e'
 
 /* Histogram value encoding version (first byte of each value). */
 #define HIST_FORMAT 1
@@ -845,6 +848,61 @@ int store_runs_json(store *s, json_t **out)
     return 0;
 }
 
+static int scan(store *s, int cf, const char *lo, size_t lo_len, const char *hi, size_t hi_len,
+                int (*fn)(const char *k, size_t klen, const char *v, size_t vlen, void *arg),
+                void *arg);
+
+static _Atomic uint64_t event_seq;
+
+int store_put_event(store *s, uint64_t run_id, uint64_t t_wall_ns, const json_t *event)
+{
+    char key[25];
+    char *text = json_dumps(event, JSON_COMPACT);
+    if (!text || fault_hit()) {
+        free(text);
+        return OBS_ENOMEM;
+    }
+    info_key(key, run_id, TAG_EVENT);
+    put_be64(key + 9, t_wall_ns);
+    put_be64(key + 17, atomic_fetch_add(&event_seq, 1));
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    rocksdb_writebatch_put_cf(b, s->cf[CF_RUNS], key, sizeof(key), text, strlen(text));
+    free(text);
+    int rc = batch_write(s, b, 0, "event");
+    rocksdb_writebatch_destroy(b);
+    return rc;
+}
+
+static int collect_event(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+    if (klen != 25)
+        return 0;
+    json_t *e = json_loadb(v, vlen, 0, NULL);
+    if (e) {
+        if (!json_object_get(e, "t_ns"))
+            json_object_set_new(e, "t_ns", json_u64(get_be64(k + 9)));
+        json_array_append_new(arg, e);
+    }
+    return 0;
+}
+
+int store_events_json(store *s, uint64_t run_id, json_t **out)
+{
+    char lo[9], hi[9];
+    info_key(lo, run_id, TAG_EVENT);
+    info_key(hi, run_id, TAG_EVENT + 1);
+    json_t *arr = json_array();
+    if (!arr)
+        return OBS_ENOMEM;
+    int rc = scan(s, CF_RUNS, lo, sizeof(lo), hi, sizeof(hi), collect_event, arr);
+    if (rc < 0) {
+        json_decref(arr);
+        return rc;
+    }
+    *out = arr;
+    return 0;
+}
+
 int store_run_json(store *s, uint64_t run_id, json_t **out)
 {
     json_t *facts = NULL, *report = NULL;
@@ -864,6 +922,9 @@ int store_run_json(store *s, uint64_t run_id, json_t **out)
         return rc;
     }
     add_progress(facts, &pr);
+    json_t *events = NULL;
+    if (store_events_json(s, run_id, &events) == 0)
+        json_object_set_new(facts, "events", events);
     *out = facts;
     return 0;
 }

@@ -95,6 +95,13 @@ int store_run_json(store *s, uint64_t run_id, json_t **out); /* facts + "report"
  * run gives an empty array. */
 int store_series_json(store *s, uint64_t run_id, const char *metric, uint64_t from_ns,
                       uint64_t to_ns, json_t **out);
+/* Appends an event of a run (a swap, an experiment's verdict: a JSON
+ * object, borrowed) at wall time t_wall_ns. Events are written at once
+ * (through the WAL), so they survive a kill of hostd. */
+int store_put_event(store *s, uint64_t run_id, uint64_t t_wall_ns, const json_t *event);
+/* The events of a run in time order (array; store_run_json includes them
+ * as "events"). */
+int store_events_json(store *s, uint64_t run_id, json_t **out);
 /* Names of the metrics stored for a run (array of strings, sorted). */
 int store_metrics_json(store *s, uint64_t run_id, json_t **out);
 

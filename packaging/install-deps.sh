@@ -4,7 +4,10 @@
 # everything is already there.
 #
 #   packaging/install-deps.sh            build + test dependencies
-#   packaging/install-deps.sh --runtime  only what running hostd needs
+#   packaging/install-deps.sh --build    only what building needs (the image's builder stage)
+#   packaging/install-deps.sh --runtime  only what running hostd and the operator need
+#   packaging/install-deps.sh --image    what building the container image here needs
+#                                        (buildah, debootstrap: tests/integration/test_image.sh)
 set -euo pipefail
 
 build_pkgs=(
@@ -14,12 +17,18 @@ build_pkgs=(
   libprotobuf-c-dev protobuf-c-compiler google-perftools
 )
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev binutils prometheus curl jq)
-runtime_pkgs=(libcyaml1 libyaml-0-2 libjansson4 librocksdb7.8 libmicrohttpd12 libunwind8 libgoogle-perftools4)
+# The libraries hostd, the plugins and observatory-operator link directly
+# (ldd lists the rest, which these depend on).
+runtime_pkgs=(libcyaml1 libyaml-0-2 libjansson4 librocksdb7.8 libmicrohttpd12 libunwind8 libgoogle-perftools4
+              libcurl4 libprotobuf-c1)
+image_pkgs=(buildah debootstrap)
 
 case "${1:-}" in
+  --build) want=("${build_pkgs[@]}") ;;
   --runtime) want=("${runtime_pkgs[@]}") ;;
+  --image) want=("${image_pkgs[@]}") ;;
   "") want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [--runtime]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--build|--runtime|--image]" >&2; exit 2 ;;
 esac
 
 missing=()

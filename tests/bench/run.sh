@@ -10,6 +10,9 @@
 #   tests/bench/run.sh account [ARGS]  only obs-bench-account (cost of the cost account)
 #   tests/bench/run.sh histogram [ARGS] only obs-bench-histogram (record cost)
 #   tests/bench/run.sh metrics [ARGS]  only obs-bench-metrics (/metrics scrape, 20 stages)
+#   tests/bench/run.sh operator [ARGS] only bench_operator.py: observatory-operator's RSS with
+#                                      100 StageSets and change-to-children latency, against
+#                                      the test API server (needs kubectl; ~30 s; not in the full run)
 #
 # Environment: OBS_BENCH_BUILD (build directory, default <repo>/build-bench),
 # OBS_BENCH_JOBS (parallel build jobs, default 2).
@@ -21,9 +24,9 @@ jobs=${OBS_BENCH_JOBS:-2}
 what=all
 quick=0
 case "${1:-}" in
-pipeline | json | account | histogram | metrics) what=$1; shift ;;
+pipeline | json | account | histogram | metrics | operator) what=$1; shift ;;
 --quick) quick=1; shift ;;
--h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
 esac
 if [ "$what" = all ] && [ $# -gt 0 ]; then
     echo "run.sh: options are passed only with 'pipeline' or 'json' (see --help)" >&2
@@ -37,6 +40,17 @@ type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")
 if [ "$type" != Release ]; then
     echo "run.sh: $build is a '$type' build; benchmarks need Release (remove it or set OBS_BENCH_BUILD)" >&2
     exit 1
+fi
+if [ "$what" = operator ]; then
+    ninja -C "$build" -j "$jobs" observatory-operator >"$build/bench-build.log" 2>&1 ||
+        { tail -n 30 "$build/bench-build.log" >&2; echo "run.sh: building the operator failed" >&2; exit 1; }
+    out=$root/tests/bench/results/$(date +%Y%m%d-%H%M%S)
+    mkdir -p "$out"
+    { python3 "$root/tests/bench/bench_operator.py" "$build" "$root" --json "$out/operator.json" "$@" \
+        || echo $? >"$out/failed"; } | tee "$out/operator.txt"
+    echo "# results kept in $out"
+    [ ! -f "$out/failed" ] || exit 1
+    exit 0
 fi
 # Only what the benchmarks need, so a plugin elsewhere in the tree that does
 # not build yet does not stop them.

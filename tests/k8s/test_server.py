@@ -542,6 +542,51 @@ class LifecycleTest(unittest.TestCase):
         finally:
             call("POST", "/_test/kubelet", {"max_ready": None})
 
+    def test_kubelet_pods(self):
+        n = ns("kubepods")
+        base = f"/apis/apps/v1/namespaces/{n}/deployments"
+        pods = f"/api/v1/namespaces/{n}/pods"
+        call("POST", "/_test/kubelet", {"pods": True, "pod_ip": "127.0.0.2"})
+        try:
+            _, d, _ = call("POST", base, deployment("p", 2))
+
+            def pod_list(want):
+                _, lst, _ = call("GET", pods + "?labelSelector=app%3Dp")
+                return len(lst["items"]) == want and lst["items"]
+            items = until(lambda: pod_list(2), what="2 pods")
+            for p in items:
+                self.assertEqual(p["status"]["phase"], "Running")
+                self.assertEqual(p["status"]["podIP"], "127.0.0.2")
+                self.assertIn({"type": "Ready", "status": "True"},
+                              [{"type": c["type"], "status": c["status"]} for c in p["status"]["conditions"]])
+                self.assertEqual(p["metadata"]["ownerReferences"][0]["uid"], d["metadata"]["uid"])
+            old = {p["metadata"]["name"] for p in items}
+            # A new template replaces every pod; deleting the Deployment collects them.
+            call("PATCH", base + "/p", {"spec": {"template": {"metadata": {"annotations": {"x": "1"}}}}},
+                 "application/merge-patch+json")
+            items = until(lambda: (lambda i: i if i and not old & {p["metadata"]["name"] for p in i} else None)(
+                pod_list(2)), what="pods of the new template")
+            self.assertEqual(items[0]["metadata"]["annotations"], {"x": "1"})
+            call("DELETE", base + "/p")
+            until(lambda: pod_list(0) == [], what="pods collected")
+        finally:
+            call("POST", "/_test/kubelet", {"pods": False})
+
+    def test_rbac_objects_validated(self):
+        n = ns("rbac")
+        rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]
+        s, _, _ = call("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+                       {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                        "metadata": {"name": "system:test-reader"}, "rules": rules})
+        self.assertEqual(s, 201)  # RBAC names are path segments, ':' allowed
+        s, st, _ = call("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{n}/roles",
+                        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                         "metadata": {"name": "r"}, "rules": [dict(rules[0], verb=["x"])]}, ok=(400,))
+        self.assertIn('unknown field "rules[0].verb"', st["message"])
+        s, _, _ = call("POST", f"/api/v1/namespaces/{n}/serviceaccounts",
+                       {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "sa"}})
+        self.assertEqual(s, 201)
+
 
 class FaultTest(unittest.TestCase):
     def tearDown(self):
