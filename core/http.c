@@ -24,6 +24,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "dashboard.h"
+#include "experiment.h"
 #include "host.h"
 #include "http_parse.h"
 #include "obs_profiler.h"
@@ -75,7 +77,12 @@ typedef struct reply {
     char *body;
     size_t len;
     const char *content_type;
-    char allow[64]; /* Allow header for 405 */
+    char allow[64];            /* Allow header for 405 */
+    int persistent;            /* body is static (an embedded file): not freed */
+    const char *cache_control; /* NULL: no-store */
+    const char *etag;          /* ETag header, or NULL */
+    const char *csp;           /* Content-Security-Policy header, or NULL */
+    const char *vary;          /* Vary header, or NULL */
 } reply;
 
 typedef struct request {
@@ -83,7 +90,8 @@ typedef struct request {
     const http_target *target;
     const char *body; /* POST body, NUL-terminated, or NULL */
     size_t body_len;
-    const char *auth; /* Authorization header, or NULL */
+    const char *auth;            /* Authorization header, or NULL */
+    struct MHD_Connection *conn; /* other request headers (Accept, If-None-Match) */
     const char *captures[HTTP_MAX_CAPTURES];
     reply *out;
 } request;
@@ -640,7 +648,233 @@ out:
     json_decref(body);
 }
 
+/* Reads the id capture of /api/v1/experiments/{id}[...]; replies 404. */
+static experiment *experiment_capture(request *r)
+{
+    char *end;
+    const char *c = r->captures[0];
+    unsigned long long id = c ? strtoull(c, &end, 10) : 0;
+    experiment *e =
+        (c && *c && !*end && r->srv->pipeline) ? experiment_find(r->srv->pipeline, id) : NULL;
+    if (!e) {
+        char clean[32];
+        http_sanitize(c ? c : "", clean, sizeof clean);
+        reply_error(r->out, 404, "no experiment '%s' (GET /api/v1/experiments lists them)", clean);
+    }
+    return e;
+}
+
+static void h_experiments(request *r)
+{
+    if (!r->srv->pipeline) {
+        reply_error(r->out, 503, "no pipeline");
+        return;
+    }
+    json_t *arr = experiments_json(r->srv->pipeline);
+    if (!arr)
+        reply_error(r->out, 500, "out of memory");
+    else
+        reply_json(r->out, 200, arr);
+}
+
+static void h_experiment(request *r)
+{
+    experiment *e = experiment_capture(r);
+    if (!e)
+        return;
+    json_t *j = experiment_json(e);
+    if (!j)
+        reply_error(r->out, 500, "out of memory");
+    else
+        reply_json(r->out, 200, j);
+}
+
+static void h_experiment_stop(request *r)
+{
+    if (need_authority(r) != 0)
+        return;
+    experiment *e = experiment_capture(r);
+    if (!e)
+        return;
+    experiment_stop(e);
+    experiment_wait(e, 10000000000ull);
+    json_t *j = experiment_json(e);
+    if (!j)
+        reply_error(r->out, 500, "out of memory");
+    else
+        reply_json(r->out, 200, j);
+}
+
+/* POST /api/v1/experiments
+ * {"stage": S, "mode": "duet", "b": {"plugin", "version", "params"}, "aa": false,
+ *  "threshold": 0.01, "max_seconds": 60, "looks": 10} */
+static void h_experiment_start(request *r)
+{
+    if (need_authority(r) != 0)
+        return;
+    if (!r->srv->pipeline) {
+        reply_error(r->out, 503, "no pipeline");
+        return;
+    }
+    json_error_t jerr;
+    json_t *body = r->body ? json_loadb(r->body, r->body_len, 0, &jerr) : NULL;
+    cfg_param *params = NULL;
+    size_t n = 0;
+    if (!json_is_object(body)) {
+        reply_error(r->out, 400,
+                    "body must be a JSON object like {\"stage\": \"parse\", "
+                    "\"b\": {\"plugin\": \"NAME\"}}");
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        static const char *const allowed[] = {"stage",       "mode",  "b",        "aa", "threshold",
+                                              "max_seconds", "looks", "block_ms", NULL};
+        int found = 0;
+        for (int i = 0; allowed[i]; i++)
+            found |= strcmp(key, allowed[i]) == 0;
+        if (!found) {
+            char clean[64];
+            http_sanitize(key, clean, sizeof clean);
+            reply_error(r->out, 400,
+                        "unknown key '%s'; allowed: stage, mode, b, aa, threshold, max_seconds, "
+                        "looks, block_ms",
+                        clean);
+            goto out;
+        }
+    }
+    json_t *jstage = json_object_get(body, "stage"), *jmode = json_object_get(body, "mode");
+    json_t *jb = json_object_get(body, "b"), *jaa = json_object_get(body, "aa");
+    json_t *jth = json_object_get(body, "threshold"), *jmax = json_object_get(body, "max_seconds");
+    json_t *jlooks = json_object_get(body, "looks");
+    if (!json_is_string(jstage) || (jmode && !json_is_string(jmode)) ||
+        (jb && !json_is_object(jb)) || (jaa && !json_is_boolean(jaa)) ||
+        (jth &&
+         (!json_is_number(jth) || json_number_value(jth) <= 0 || json_number_value(jth) >= 1)) ||
+        (jmax && (!json_is_number(jmax) || json_number_value(jmax) <= 0 ||
+                  json_number_value(jmax) > 86400)) ||
+        (jlooks && (!json_is_integer(jlooks) || json_integer_value(jlooks) < 1 ||
+                    json_integer_value(jlooks) > 1000))) {
+        reply_error(r->out, 400,
+                    "'stage' must be a string, 'mode' \"duet\", 'b' an object, 'aa' a boolean, "
+                    "'threshold' in (0, 1), 'max_seconds' in (0, 86400], 'looks' 1..1000");
+        goto out;
+    }
+    if (jmode && strcmp(json_string_value(jmode), "duet") != 0) {
+        if (strcmp(json_string_value(jmode), "interleaved") == 0)
+            reply_error(r->out, 501, "mode 'interleaved' is not implemented yet; use 'duet'");
+        else
+            reply_error(r->out, 400, "'mode' must be \"duet\" or \"interleaved\"");
+        goto out;
+    }
+    int aa = jaa && json_is_true(jaa);
+    json_t *jp = jb ? json_object_get(jb, "plugin") : NULL;
+    json_t *jv = jb ? json_object_get(jb, "version") : NULL;
+    json_t *jparams = jb ? json_object_get(jb, "params") : NULL;
+    if ((!aa && !json_is_string(jp)) || (jv && !json_is_string(jv)) ||
+        (jparams && !json_is_object(jparams))) {
+        reply_error(r->out, 400,
+                    "'b' needs \"plugin\" (a string; or set \"aa\": true), an optional "
+                    "\"version\" string and \"params\" object");
+        goto out;
+    }
+    exp_spec spec = {
+        .stage = json_string_value(jstage),
+        .plugin = jp ? json_string_value(jp) : NULL,
+        .version = jv ? json_string_value(jv) : NULL,
+        .aa = aa,
+        .threshold = jth ? json_number_value(jth) : 0,
+        .max_seconds = jmax ? json_number_value(jmax) : 0,
+        .n_looks = jlooks ? (uint32_t)json_integer_value(jlooks) : 0,
+    };
+    if (jparams) {
+        params = calloc(json_object_size(jparams) + 1, sizeof(cfg_param));
+        if (!params) {
+            reply_error(r->out, 500, "out of memory");
+            goto out;
+        }
+        json_object_foreach(jparams, key, v)
+        {
+            char *text = scalar_text(v);
+            if (!text) {
+                char clean[64];
+                http_sanitize(key, clean, sizeof clean);
+                reply_error(r->out, 400, "b.params.%s: must be a string, number or boolean", clean);
+                goto out;
+            }
+            params[n].key = (char *)key;
+            params[n].value = text;
+            n++;
+        }
+        spec.params = params;
+        spec.n_params = n;
+        spec.params_given = 1;
+    }
+    char err[1024];
+    experiment *e = NULL;
+    int rc = experiment_start(r->srv->pipeline, &spec, r->srv->store, r->srv->run_id, &e, err,
+                              sizeof err);
+    if (rc != 0) {
+        char clean[1024];
+        http_sanitize(err, clean, sizeof clean);
+        reply_error(r->out, rc == OBS_EINVAL ? 400 : status_of(rc), "%s", clean);
+        goto out;
+    }
+    reply_json(r->out, 201, experiment_json(e));
+out:
+    for (size_t i = 0; i < n; i++)
+        free(params[i].value);
+    free(params);
+    json_decref(body);
+}
+
 static void h_index(request *r);
+
+/* The dashboard's pages (docs/dashboard.md): embedded files (dashboard.h),
+ * revalidated by ETag; the page may load only what hostd itself serves. */
+static void reply_dashboard_file(request *r, const char *name)
+{
+    const dashboard_file *f = dashboard_lookup(name);
+    if (!f) {
+        char clean[128];
+        http_sanitize(name, clean, sizeof clean);
+        reply_error(r->out, 404, "no such dashboard file: %s", clean);
+        return;
+    }
+    const char *inm =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    r->out->status = dashboard_etag_matches(inm, f->etag) ? 304 : 200;
+    r->out->body = r->out->status == 200 ? (char *)f->data : NULL;
+    r->out->len = r->out->status == 200 ? f->len : 0;
+    r->out->persistent = 1;
+    r->out->content_type = f->content_type;
+    r->out->etag = f->etag;
+    r->out->cache_control = "no-cache";
+    r->out->csp = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+                  "frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+}
+
+/* GET /: the dashboard for a browser (its Accept names text/html); the
+ * endpoint list, as before, for curl and scripts. */
+static void h_root(request *r)
+{
+    const char *accept = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Accept");
+    if (accept && strstr(accept, "text/html"))
+        reply_dashboard_file(r, "index.html");
+    else
+        h_index(r);
+    r->out->vary = "Accept";
+}
+
+/* GET /assets/{file}: the dashboard's scripts and styles. */
+static void h_asset(request *r)
+{
+    char name[96];
+    snprintf(name, sizeof name, "assets/%s", r->captures[0]);
+    reply_dashboard_file(r, name);
+}
 
 /* The route table. HEAD is accepted wherever GET is. `params` lists the
  * query parameters an endpoint takes; any other one is a 400. */
@@ -651,7 +885,10 @@ static const struct route {
     handler_fn fn;
     const char *about;
 } routes[] = {
-    {"/", HTTP_GET, NULL, h_index, "this list"},
+    {"/", HTTP_GET, NULL, h_root,
+     "the dashboard for a browser (Accept: text/html), else this list"},
+    {"/api/v1", HTTP_GET, NULL, h_index, "this list"},
+    {"/assets/{file}", HTTP_GET, NULL, h_asset, "the dashboard's scripts and styles"},
     {"/metrics", HTTP_GET, NULL, h_metrics, "Prometheus metrics (text format 0.0.4)"},
     {"/healthz", HTTP_GET, NULL, h_healthz, "200 while the server answers"},
     {"/readyz", HTTP_GET, NULL, h_readyz, "200 while the pipeline runs, else 503"},
@@ -664,6 +901,11 @@ static const struct route {
      "points of one metric of a run"},
     {"/api/v1/stages/{name}/swap", HTTP_POST, NULL, h_swap,
      "hot-swap a stage: {\"plugin\", \"version\", \"params\", \"handover\"}"},
+    {"/api/v1/experiments", HTTP_GET, NULL, h_experiments, "A/B experiments of this run"},
+    {"/api/v1/experiments", HTTP_POST, NULL, h_experiment_start,
+     "start a duet experiment: {\"stage\", \"b\": {\"plugin\", \"version\"}, \"aa\"}"},
+    {"/api/v1/experiments/{id}", HTTP_GET, NULL, h_experiment, "one experiment, live"},
+    {"/api/v1/experiments/{id}/stop", HTTP_POST, NULL, h_experiment_stop, "stop an experiment"},
     {"/profile", HTTP_GET, "seconds,format,stage,variant,plugin,version", h_profile,
      "profile of the stage threads for N seconds: format=svg|folded|json|pprof"},
 };
@@ -685,7 +927,7 @@ static void h_index(request *r)
 /* Routes a request: 400 for a bad target, 404 for an unknown path, 405 for
  * a known path and another method, else the handler's reply. */
 static void dispatch(http_server *srv, const char *raw, const char *method, const char *body,
-                     size_t body_len, const char *auth, reply *out)
+                     size_t body_len, const char *auth, struct MHD_Connection *conn, reply *out)
 {
     http_target t;
     char err[256];
@@ -701,8 +943,13 @@ static void dispatch(http_server *srv, const char *raw, const char *method, cons
     }
     unsigned allowed = 0;
     for (size_t i = 0; i < N_ROUTES; i++) {
-        request r = {
-            .srv = srv, .target = &t, .out = out, .body = body, .body_len = body_len, .auth = auth};
+        request r = {.srv = srv,
+                     .target = &t,
+                     .out = out,
+                     .body = body,
+                     .body_len = body_len,
+                     .auth = auth,
+                     .conn = conn};
         if (!http_route_match(routes[i].pattern, &t, r.captures, HTTP_MAX_CAPTURES))
             continue;
         unsigned methods = routes[i].methods | (routes[i].methods & HTTP_GET ? HTTP_HEAD : 0);
@@ -724,7 +971,7 @@ static void dispatch(http_server *srv, const char *raw, const char *method, cons
         http_allow_header(allowed, out->allow, sizeof(out->allow));
         reply_error(out, 405, "method %s not allowed on %s; allowed: %s", m, clean, out->allow);
     } else {
-        reply_error(out, 404, "no such endpoint: %s (GET / lists them)", clean);
+        reply_error(out, 404, "no such endpoint: %s (GET /api/v1 lists them)", clean);
     }
     http_target_free(&t);
 }
@@ -766,16 +1013,25 @@ static enum MHD_Result queue_reply(struct MHD_Connection *conn, reply *out)
 {
     struct MHD_Response *resp;
     if (out->body)
-        resp = MHD_create_response_from_buffer(out->len, out->body, MHD_RESPMEM_MUST_FREE);
+        resp = MHD_create_response_from_buffer(
+            out->len, out->body, out->persistent ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
     else
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) {
-        free(out->body);
+        if (!out->persistent)
+            free(out->body);
         return MHD_NO;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                             out->content_type ? out->content_type : CT_JSON);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            out->cache_control ? out->cache_control : "no-store");
+    if (out->etag)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ETAG, out->etag);
+    if (out->csp)
+        MHD_add_response_header(resp, "Content-Security-Policy", out->csp);
+    if (out->vary)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, out->vary);
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     if (out->allow[0])
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, out->allow);
@@ -830,7 +1086,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         reply_error(&out, 413, "request body larger than %d bytes", HTTP_MAX_BODY);
     else
         dispatch(srv, ctx->target, method, ctx->body, ctx->body_len,
-                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"), &out);
+                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"), conn, &out);
     if (ctx)
         ctx->responded = 1;
     return queue_reply(conn, &out);

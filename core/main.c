@@ -15,6 +15,7 @@
 #include "cli_runs.h"
 #include "cli_swap.h"
 #include "config.h"
+#include "experiment.h"
 #include "host.h"
 #include "http.h"
 #include "obs_profiler.h"
@@ -41,7 +42,50 @@ typedef struct progress {
     const pipeline *p;
     int tty;
     uint64_t next_ns, last_ns, last_records;
+    /* --ab / --aa: a duet experiment started once warm-up is over. */
+    const char *ab;
+    int aa;
+    double ab_seconds;
+    experiment *exp;
+    int exp_tried;
+    store *st;
+    uint64_t run_id;
 } progress;
+
+/* Starts the experiment --ab STAGE=PLUGIN[@VERSION] (or --aa STAGE) asks
+ * for, once the pipeline is past its warm-up. */
+static void maybe_start_experiment(progress *pr)
+{
+    pipeline *p = (pipeline *)pr->p;
+    if (!pr->ab || pr->exp_tried || !p->t_warm_ns)
+        return;
+    pr->exp_tried = 1;
+    char stage_name[128], plugin[256] = "", version[64] = "";
+    const char *eq = strchr(pr->ab, '=');
+    snprintf(stage_name, sizeof stage_name, "%.*s", (int)(eq ? eq - pr->ab : (long)strlen(pr->ab)),
+             pr->ab);
+    if (eq) {
+        const char *at = strchr(eq + 1, '@');
+        snprintf(plugin, sizeof plugin, "%.*s", (int)(at ? at - eq - 1 : (long)strlen(eq + 1)),
+                 eq + 1);
+        if (at)
+            snprintf(version, sizeof version, "%s", at + 1);
+    }
+    double seconds = pr->ab_seconds;
+    if (seconds <= 0 && p->cfg->duration_ns)
+        seconds = (double)(p->cfg->duration_ns - (p->t_warm_ns - p->t_start_ns)) / 1e9 - 1.0;
+    exp_spec spec = {.stage = stage_name,
+                     .plugin = plugin[0] ? plugin : NULL,
+                     .version = version[0] ? version : NULL,
+                     .aa = pr->aa,
+                     .max_seconds = seconds > 1 ? seconds : 60};
+    char err[1024];
+    if (experiment_start(p, &spec, pr->st, pr->run_id, &pr->exp, err, sizeof err) < 0)
+        host_log(NULL, OBS_LOG_ERROR, "experiment: %s", err);
+    else
+        host_log(NULL, OBS_LOG_INFO, "experiment %s: duet on stage '%s' for up to %.0f s",
+                 pr->aa ? "A/A" : pr->ab, stage_name, spec.max_seconds);
+}
 
 static void progress_tick(progress *pr)
 {
@@ -69,6 +113,7 @@ static void progress_tick(progress *pr)
 static int check_stop(void *arg)
 {
     progress_tick(arg);
+    maybe_start_experiment(arg);
     return stop_signal != 0;
 }
 
@@ -111,40 +156,45 @@ static int begin_run(store *st, const obs_config *cfg, const pipeline *p, uint64
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: hostd --config FILE [options]\n"
-            "       hostd runs [--store DIR | --config FILE] [--json]\n"
-            "       hostd report RUN [--store DIR | --config FILE] [--json]\n"
-            "       hostd compare RUN_A RUN_B [--store DIR | --config FILE]\n"
-            "       hostd swap STAGE PLUGIN [--version V] [--param K=V]... [--url URL]\n"
-            "\n"
-            "Runs the stage pipeline described by FILE (YAML), serves its metrics over HTTP,\n"
-            "records the run in the store and prints per-stage figures at the end.\n"
-            "\n"
-            "options:\n"
-            "  -c, --config FILE      pipeline configuration (required)\n"
-            "      --check            validate the configuration and its plugins, then exit\n"
-            "  -P, --plugin-dir DIR   search DIR for plugins before the configured plugin_dirs\n"
-            "                         (may be repeated)\n"
-            "  -d, --duration DUR     override run.duration (e.g. 10s, 500ms, 0 = until signal)\n"
-            "  -l, --listen ADDR      override http.listen (host:port, [v6]:port; port 0: any)\n"
-            "      --no-http          do not serve HTTP\n"
-            "  -s, --store DIR        override store.path\n"
-            "      --no-store         do not record the run\n"
-            "      --linger DUR       keep serving HTTP this long after the run ended\n"
-            "      --profiler KIND    native (default: /profile serves flame graphs), off, or\n"
-            "                         gperftools (writes PATH given by --gperf-out)\n"
-            "      --profile-hz N     samples per second of thread CPU time (default 99)\n"
-            "      --unwinder U       libunwind (default) or fp (frame pointers, cheaper)\n"
-            "      --gperf-out PATH   gperftools profile file (with --profiler gperftools)\n"
-            "  -q, --quiet            only errors on stderr\n"
-            "  -v, --verbose          debug messages\n"
-            "  -h, --help             this text\n"
-            "  -V, --version          version and plugin ABI\n"
-            "\n"
-            "SIGINT or SIGTERM ends the run: the generator stops, every batch in flight drains,\n"
-            "sinks flush, and hostd exits 0. Exit codes: 0 success, 1 run failed, 2 bad usage or\n"
-            "configuration.\n");
+    fprintf(
+        f, "usage: hostd --config FILE [options]\n"
+           "       hostd runs [--store DIR | --config FILE] [--json]\n"
+           "       hostd report RUN [--store DIR | --config FILE] [--json]\n"
+           "       hostd compare RUN_A RUN_B [--store DIR | --config FILE]\n"
+           "       hostd swap STAGE PLUGIN [--version V] [--param K=V]... [--url URL]\n"
+           "\n"
+           "Runs the stage pipeline described by FILE (YAML), serves its metrics over HTTP,\n"
+           "records the run in the store and prints per-stage figures at the end.\n"
+           "\n"
+           "options:\n"
+           "  -c, --config FILE      pipeline configuration (required)\n"
+           "      --check            validate the configuration and its plugins, then exit\n"
+           "  -P, --plugin-dir DIR   search DIR for plugins before the configured plugin_dirs\n"
+           "                         (may be repeated)\n"
+           "  -d, --duration DUR     override run.duration (e.g. 10s, 500ms, 0 = until signal)\n"
+           "  -l, --listen ADDR      override http.listen (host:port, [v6]:port; port 0: any)\n"
+           "      --no-http          do not serve HTTP\n"
+           "  -s, --store DIR        override store.path\n"
+           "      --no-store         do not record the run\n"
+           "      --linger DUR       keep serving HTTP this long after the run ended\n"
+           "      --profiler KIND    native (default: /profile serves flame graphs), off, or\n"
+           "                         gperftools (writes PATH given by --gperf-out)\n"
+           "      --profile-hz N     samples per second of thread CPU time (default 99)\n"
+           "      --unwinder U       libunwind (default) or fp (frame pointers, cheaper)\n"
+           "      --gperf-out PATH   gperftools profile file (with --profiler gperftools)\n"
+           "      --ab STAGE=PLUGIN[@VERSION]\n"
+           "                         after warm-up, run PLUGIN as variant B beside the stage in a\n"
+           "                         duet experiment and print the verdict at the end\n"
+           "      --aa STAGE         the same with the stage's own version as B (A/A)\n"
+           "      --ab-seconds S     the experiment's time limit (default: the rest of the run)\n"
+           "  -q, --quiet            only errors on stderr\n"
+           "  -v, --verbose          debug messages\n"
+           "  -h, --help             this text\n"
+           "  -V, --version          version and plugin ABI\n"
+           "\n"
+           "SIGINT or SIGTERM ends the run: the generator stops, every batch in flight drains,\n"
+           "sinks flush, and hostd exits 0. Exit codes: 0 success, 1 run failed, 2 bad usage or\n"
+           "configuration.\n");
 }
 
 enum {
@@ -155,7 +205,10 @@ enum {
     OPT_PROFILER,
     OPT_PROFILE_HZ,
     OPT_UNWINDER,
-    OPT_GPERF_OUT
+    OPT_GPERF_OUT,
+    OPT_AB,
+    OPT_AA,
+    OPT_AB_SECONDS
 };
 
 int main(int argc, char **argv)
@@ -183,6 +236,9 @@ int main(int argc, char **argv)
         {"profile-hz", required_argument, NULL, OPT_PROFILE_HZ},
         {"unwinder", required_argument, NULL, OPT_UNWINDER},
         {"gperf-out", required_argument, NULL, OPT_GPERF_OUT},
+        {"ab", required_argument, NULL, OPT_AB},
+        {"aa", required_argument, NULL, OPT_AA},
+        {"ab-seconds", required_argument, NULL, OPT_AB_SECONDS},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -190,7 +246,9 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL, *duration = NULL, *listen = NULL, *store_path = NULL;
-    const char *linger = NULL, *profiler = "native", *gperf_out = NULL;
+    const char *linger = NULL, *profiler = "native", *gperf_out = NULL, *ab = NULL;
+    int aa = 0;
+    double ab_seconds = 0;
     obs_prof_config pc = {0};
     int prof_on = 0;
     int check_only = 0, no_http = 0, no_store = 0;
@@ -222,6 +280,12 @@ int main(int argc, char **argv)
             }
             break;
         case OPT_GPERF_OUT: gperf_out = optarg; break;
+        case OPT_AB: ab = optarg; break;
+        case OPT_AA:
+            ab = optarg;
+            aa = 1;
+            break;
+        case OPT_AB_SECONDS: ab_seconds = atof(optarg); break;
         case 'q': host_set_log_level(OBS_LOG_ERROR); break;
         case 'v': host_set_log_level(OBS_LOG_DEBUG); break;
         case 'h':
@@ -352,7 +416,13 @@ int main(int argc, char **argv)
     }
     host_log(NULL, OBS_LOG_INFO, "running pipeline '%s' (%zu stages)%s", cfg->pipeline, p->n_stages,
              cfg->duration_ns ? "" : " until SIGINT/SIGTERM");
-    progress pr = {.p = p, .tty = isatty(STDOUT_FILENO)};
+    progress pr = {.p = p,
+                   .tty = isatty(STDOUT_FILENO),
+                   .ab = ab,
+                   .aa = aa,
+                   .ab_seconds = ab_seconds,
+                   .st = st,
+                   .run_id = run_id};
     int rc = pipeline_run(p, check_stop, &pr);
     if (pr.tty && pr.last_ns)
         printf("\n");
@@ -368,6 +438,15 @@ int main(int argc, char **argv)
         report_print(report, stdout);
     else
         fprintf(stdout, "report: out of memory\n");
+    if (pr.exp) {
+        experiment_wait(pr.exp, 30000000000ull);
+        experiment_print(pr.exp, stdout);
+        json_t *ej = experiment_json(pr.exp);
+        if (report && ej)
+            json_object_set_new(report, "experiment", ej);
+        else
+            json_decref(ej);
+    }
     fflush(stdout);
     if (st && store_run_end(st, run_id, rc == 0, report) < 0)
         fprintf(stderr, "hostd: store: cannot record the end of run %" PRIu64 "\n", run_id);

@@ -15,6 +15,7 @@
 #include "pipeline.h"
 
 #include "alloc.h"
+#include "experiment.h"
 #include "obs_profiler.h"
 #include "schedule.h"
 #include "swap.h"
@@ -361,6 +362,7 @@ static void thread_begin(stage *s)
 
 static void thread_end(stage *s)
 {
+    experiment_release(s);
     /* A swap that arrives after the last batch can no longer be taken. */
     swap_refuse_pending(s, "the stage has finished its stream");
     atomic_store(&s->stats.cpu_ns, thread_cpu_ns());
@@ -504,16 +506,39 @@ static int transform_step(stage *s, stage_slot *sl, batch *in)
 {
     pipeline *p = s->pipeline;
     batch *o = pool_get(&p->pool);
+    experiment *e = in ? atomic_load_explicit(&s->exp, memory_order_acquire) : NULL;
     cb_mark m;
-    cb_enter(s, &m);
     int rc;
-    if (in) {
+    uint64_t c1;
+    if (e) {
+        /* Duet: B runs on the same batch, before or after A in turn; only
+         * A's output goes on, and only A is charged to the stage. Each
+         * variant's callback is measured alone. */
         obs_batch view = batch_view(in);
+        exp_cost ca, cb;
+        int b_first = experiment_b_first(e);
+        if (b_first)
+            experiment_run_b(e, s, &view, &cb);
+        cb_enter(s, &m);
+        exp_cost_begin(&ca);
         rc = sl->desc->process(sl->instance, &view, &o->out);
+        exp_cost_end(&ca);
+        c1 = cb_exit(s, &m);
+        if (!b_first) {
+            experiment_run_b(e, s, &view, &cb);
+            c1 = host_now_ns();
+        }
+        experiment_add_pair(e, s, &ca, &cb, view.n_records);
     } else {
-        rc = sl->desc->flush ? sl->desc->flush(sl->instance, &o->out) : OBS_OK;
+        cb_enter(s, &m);
+        if (in) {
+            obs_batch view = batch_view(in);
+            rc = sl->desc->process(sl->instance, &view, &o->out);
+        } else {
+            rc = sl->desc->flush ? sl->desc->flush(sl->instance, &o->out) : OBS_OK;
+        }
+        c1 = cb_exit(s, &m);
     }
-    uint64_t c1 = cb_exit(s, &m);
     if (rc < 0)
         callback_failed(s, in ? "process" : "flush", rc);
     if (in) {
@@ -685,6 +710,7 @@ void pipeline_destroy(pipeline *p)
 {
     if (!p)
         return;
+    experiments_free(p);
     for (size_t i = 0; i < p->n_stages; i++) {
         stage *s = &p->stages[i];
         swap_free_slots(s);

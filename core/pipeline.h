@@ -71,6 +71,7 @@ typedef struct stage_slot {
 } stage_slot;
 
 struct swap_request;
+struct experiment;
 
 typedef struct stage {
     size_t index;
@@ -81,6 +82,7 @@ typedef struct stage {
     stage_slot *retired;         /* slots replaced by swaps (under the pipeline's swap lock) */
     _Atomic(struct swap_request *) pending; /* a swap waiting for the next batch boundary */
     _Atomic uint64_t n_swaps;
+    _Atomic(struct experiment *) exp; /* a duet experiment running on this stage */
     histogram *swap_pause;       /* stage thread: batches delayed by each switch */
     host_ctx host;
     ring *in, *out; /* NULL for the generator's input and the sink's output */
@@ -116,7 +118,9 @@ typedef struct pipeline {
      * histogram to each callback. 0: only counts and wall time (to measure
      * what the cost account itself costs). Set before pipeline_run(). */
     int cost_account;
-    pthread_mutex_t swap_lock; /* one swap at a time; guards stage.retired */
+    pthread_mutex_t swap_lock; /* one swap at a time; guards stage.retired, experiments */
+    struct experiment *experiments; /* newest first; freed by pipeline_destroy */
+    uint64_t n_experiments;
 } pipeline;
 
 /* The active slot of a stage (any thread). */

@@ -192,6 +192,12 @@ int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, sw
         pthread_mutex_unlock(&p->swap_lock);
         return OBS_EAGAIN;
     }
+    if (atomic_load(&s->exp)) {
+        snprintf(err, errlen, "stage '%s' runs an experiment: stop it before swapping",
+                 s->cfg->name);
+        pthread_mutex_unlock(&p->swap_lock);
+        return OBS_EAGAIN;
+    }
 
     uint64_t t0 = host_now_ns();
     stage_slot *sl = calloc(1, sizeof *sl);

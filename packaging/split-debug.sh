@@ -12,7 +12,7 @@ set -eu
 root=$1
 shift
 for f in "$@"; do
-  id=$(readelf -nW "$f" | awk '/Build ID:/ { print $3 }')
+  id=$(readelf -nW "$f" | awk '/Build ID:/ { print $NF }')
   if [ -z "$id" ]; then
     echo "split-debug: $f has no build-id (link with -Wl,--build-id)" >&2
     exit 1

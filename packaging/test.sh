@@ -19,7 +19,8 @@ run() { # <build dir> <ctest args...> ; cmake options come from $opts
 opts=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 run build
 opts=(-DCMAKE_BUILD_TYPE=Debug -DOBS_SANITIZE=address,undefined)
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 run build-asan
+# The container image is built once, from the plain build's test run.
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 run build-asan -LE image
 opts=(-DCMAKE_BUILD_TYPE=Debug -DOBS_SANITIZE=thread)
 TSAN_OPTIONS=halt_on_error=1 run build-tsan -L threads
 

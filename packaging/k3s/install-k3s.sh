@@ -147,7 +147,8 @@ mirrors:
     endpoint:
       - "http://localhost:5000"
 EOF
-elif [ -f /etc/rancher/k3s/registries.yaml ] || ((dry)); then
+elif grep -qs 'install-k3s.sh' /etc/rancher/k3s/registries.yaml || ((dry)); then
+  # Only the file this script wrote; a registries.yaml of your own stays.
   run rm -f /etc/rancher/k3s/registries.yaml
   changed=1
 fi

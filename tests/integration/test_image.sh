@@ -43,8 +43,14 @@ fail() { echo "test_image: FAIL: $*" >&2; exit 1; }
 
 containers=()
 mounted=()
+# A build cut short (timeout) leaves its working containers behind: remove
+# those that were not there before.
+before=$(buildah containers --quiet --notruncate 2>/dev/null | sort || true)
 cleanup() {
   local c
+  for c in $(comm -13 <(echo "$before") <(buildah containers --quiet --notruncate 2>/dev/null | sort)); do
+    containers+=("$c")
+  done
   for c in "${mounted[@]}"; do buildah umount "$c" >/dev/null 2>&1 || true; done
   for c in "${containers[@]}"; do buildah rm "$c" >/dev/null 2>&1 || true; done
   [ -n "${rootfs_tmp:-}" ] && rm -rf "$rootfs_tmp"
@@ -82,7 +88,7 @@ EOF
   buildah add "$c" "$tarball" / >/dev/null
   buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --cmd /bin/bash "$c"
-  buildah commit --rm "$c" "$base" >/dev/null
+  buildah commit --quiet --rm "$c" "$base" >/dev/null
   containers=()
   step "base image $base imported"
 else
@@ -117,10 +123,10 @@ echo "test_image: hostd --version: $version" >&2
 case "$version" in *0.*) ;; *) fail "hostd --version printed '$version'" ;; esac
 run observatory-operator --help >/dev/null 2>&1 || fail "observatory-operator --help"
 
-out=$(run hostd --config /etc/observatory/null.yaml --duration 2s --store /tmp/obs-store 2>&1) ||
+out=$(run hostd --config /etc/observatory/null.yaml --duration 2s --listen 127.0.0.1:0 --store /tmp/obs-store 2>&1) ||
   { echo "$out" >&2; fail "hostd pipeline in the image"; }
 echo "$out" | grep -q "ended cleanly" || { echo "$out" >&2; fail "pipeline did not end cleanly"; }
-echo "$out" | awk '/^sink /{ gsub(",", "", $5); if ($5 + 0 > 0) ok = 1 } END { exit !ok }' ||
+echo "$out" | awk '/^sink /{ gsub(",", "", $4); if ($4 + 0 > 0) ok = 1 } END { exit !ok }' ||
   { echo "$out" >&2; fail "no record reached the sink"; }
 echo "$out" | sed -n '1,4p' >&2
 step "ran hostd --version, a 2 s pipeline and observatory-operator --help in the image"
@@ -135,14 +141,18 @@ for f in "$root"/usr/local/bin/* "$root"/usr/local/lib/observatory/plugins/*.so;
   sections=$(readelf -SW "$f")
   grep -q ' \.symtab ' <<<"$sections" || fail "$name: .symtab stripped (the profiler needs it)"
   ! grep -q ' \.debug_info ' <<<"$sections" || fail "$name: DWARF not split out"
-  id=$(readelf -nW "$f" | awk '/Build ID:/{print $3}')
+  id=$(readelf -nW "$f" | awk '/Build ID:/{print $NF}')
   [ -n "$id" ] || fail "$name: no build-id"
   dbg=$droot/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug
   [ -s "$dbg" ] || fail "$name: no ${dbg#"$droot"} in the debuginfo image"
   readelf -SW "$dbg" | grep -q ' \.debug_info ' || fail "${dbg#"$droot"}: no DWARF"
+  [ "$(readelf -nW "$dbg" | awk '/Build ID:/{print $NF}')" = "$id" ] ||
+    fail "${dbg#"$droot"}: build-id differs from $name's"
   n=$((n + 1))
 done
 ((n >= 3)) || fail "only $n ELF files in the image"
+n_dbg=$(find "$droot/usr/lib/debug/.build-id" -name '*.debug' | wc -l)
+((n_dbg == n)) || fail "$n_dbg .debug files for $n ELF files"
 step "$n ELF files: .symtab kept, DWARF in the debuginfo image by build-id"
 
 size() { buildah inspect --type image --format '{{.Docker.Size}}' "$1" 2>/dev/null || echo "?"; }

@@ -351,6 +351,13 @@ static void test_deterministic(void **state)
     assert_true(fabs(r1.ci_lo - r3.ci_lo) < 0.005);
     assert_int_equal(r1.verdict, r3.verdict);
     assert_true(r1.delta == r3.delta);
+    /* The decision interval is Bonferroni's over the planned looks: with
+     * alpha 1% and 10 looks, log R +- z(1 - 0.0005) * SE, z = 3.2905. */
+    assert_true(fabs(r1.decision_level - 0.999) < 1e-12);
+    double half = (log1p(r1.decision_hi) - log1p(r1.decision_lo)) / 2;
+    assert_true(fabs(half / r1.se_log - 3.290526731491926) < 1e-9);
+    assert_true(fabs((log1p(r1.decision_hi) + log1p(r1.decision_lo)) / 2 - log1p(r1.delta)) <
+                1e-12);
     abstats_destroy(&acc);
 }
 

@@ -243,9 +243,8 @@ static void test_swap_needs_a_running_pipeline(void **state)
 {
     (void)state;
     char yaml[1024];
-    snprintf(yaml, sizeof yaml,
-             "pipeline: idle\nplugin_dirs: [%s, %s]\nstages:\n%s", getenv("OBS_PLUGIN_DIR"),
-             getenv("OBS_TEST_PLUGIN_DIR"), echo_chain);
+    snprintf(yaml, sizeof yaml, "pipeline: idle\nplugin_dirs: [%s, %s]\nstages:\n%s",
+             getenv("OBS_PLUGIN_DIR"), getenv("OBS_TEST_PLUGIN_DIR"), echo_chain);
     obs_config *cfg = NULL;
     pipeline *p = NULL;
     char err[1024];

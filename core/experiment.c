@@ -1,0 +1,625 @@
+/*
+ * experiment.c - duet A/B experiments on a live transform (see
+ * experiment.h).
+ *
+ * Threads: the caller of experiment_start() builds variant B (open,
+ * parameter check, init) and attaches it to the stage (stage.exp); the stage
+ * thread runs B beside A on every batch and appends one pair per batch to
+ * the accumulators, under a mutex it takes once per batch; the experiment's
+ * own thread wakes at the planned looks, copies the accumulators under that
+ * mutex, estimates (bootstrap, off the data path), records the history and
+ * decides whether to stop. To stop, it asks the stage thread to detach B
+ * (release_req), waits for the acknowledgement (released), then finalises
+ * B itself.
+ */
+#include "experiment.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "obs_profiler.h"
+#include "store.h"
+#include "swap.h"
+
+static const char *const metric_names[EXP_N_METRICS] = {"cpu_ns_per_record", "wall_ns_per_record",
+                                                        "allocs_per_record"};
+
+struct experiment {
+    uint64_t id;
+    pipeline *p;
+    stage *s;
+    char stage_name[64];
+    int aa;
+    double threshold, max_seconds;
+    uint32_t n_looks;
+    uint64_t seed;
+    struct store *st;
+    uint64_t run_id;
+
+    /* Variant B: its slot, its own host context (its counters and
+     * allocations are not the stage's), a private batch for its output. */
+    stage_slot b;
+    host_ctx *b_host;
+    pool b_pool;
+    batch *b_out;
+
+    /* Shared with the stage thread. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    abstats_acc acc[EXP_N_METRICS]; /* under mu */
+    uint64_t n_pairs, n_records;    /* under mu */
+    uint64_t k;                     /* stage thread: batches seen (order) */
+    _Atomic int release_req;
+    int released; /* under mu */
+    int stop_req; /* under mu */
+
+    /* Experiment thread. */
+    pthread_t thread;
+    int thread_started;
+    _Atomic int state;
+    uint64_t t_start_ns, t_end_ns;
+    abstats_result res[EXP_N_METRICS]; /* under mu once written */
+    int have_res;
+    int looks_done;
+    json_t *history; /* under mu */
+    char why[256];
+
+    struct experiment *next;
+};
+
+static uint64_t thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void exp_cost_begin(exp_cost *c)
+{
+    c->a0 = alloc_tls;
+    c->cpu0 = thread_cpu();
+    c->wall0 = host_now_ns();
+}
+
+void exp_cost_end(exp_cost *c)
+{
+    c->wall_ns = host_now_ns() - c->wall0;
+    c->cpu_ns = thread_cpu() - c->cpu0;
+    c->allocs = alloc_tls.n_allocs - c->a0.n_allocs;
+}
+
+int experiment_b_first(experiment *e)
+{
+    return (int)(e->k++ & 1);
+}
+
+void experiment_run_b(experiment *e, stage *s, const obs_batch *in, exp_cost *cost)
+{
+    (void)s;
+    batch *o = e->b_out;
+    o->out.n_records = 0;
+    o->out.arena_used = 0;
+    o->out.n_passed = 0;
+    obs_prof_set_tag(e->b.prof_tag);
+    exp_cost_begin(cost);
+    e->b.desc->process(e->b.instance, in, &o->out);
+    exp_cost_end(cost);
+    obs_prof_set_tag(stage_active(s)->prof_tag);
+}
+
+static void detach(experiment *e, stage *s)
+{
+    atomic_store(&s->exp, NULL);
+    pthread_mutex_lock(&e->mu);
+    e->released = 1;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+void experiment_add_pair(experiment *e, stage *s, const exp_cost *a, const exp_cost *b,
+                         uint32_t n_records)
+{
+    if (n_records) {
+        double n = (double)n_records;
+        pthread_mutex_lock(&e->mu);
+        /* Per-record costs, weighted by the batch's records: the pair's
+         * ratio of sums is the per-record cost of the batch. The thread CPU
+         * clock's own read cost is the same for both and cancels in the
+         * ratio only approximately, so it is subtracted. */
+        uint64_t ov = e->p->cpu_read_ns;
+        double ca = (double)(a->cpu_ns > ov ? a->cpu_ns - ov : 0) / n;
+        double cb = (double)(b->cpu_ns > ov ? b->cpu_ns - ov : 0) / n;
+        abstats_paired_add(&e->acc[EXP_M_CPU], ca, cb, n);
+        abstats_paired_add(&e->acc[EXP_M_WALL], (double)a->wall_ns / n, (double)b->wall_ns / n, n);
+        abstats_paired_add(&e->acc[EXP_M_ALLOCS], (double)a->allocs / n, (double)b->allocs / n, n);
+        e->n_pairs++;
+        e->n_records += n_records;
+        pthread_mutex_unlock(&e->mu);
+    }
+    if (atomic_load_explicit(&e->release_req, memory_order_relaxed))
+        detach(e, s);
+}
+
+void experiment_release(stage *s)
+{
+    experiment *e = atomic_load(&s->exp);
+    if (e)
+        detach(e, s);
+}
+
+/* ------------------------------------------------------------- the looks */
+
+static const char *verdict_upper(abstats_verdict v)
+{
+    switch (v) {
+    case ABSTATS_SAME: return "SAME";
+    case ABSTATS_FASTER: return "FASTER";
+    case ABSTATS_SLOWER: return "SLOWER";
+    case ABSTATS_UNSTABLE: return "UNSTABLE";
+    default: return "UNKNOWN";
+    }
+}
+
+/* Copies one accumulator so it can be estimated without holding the lock. */
+static int acc_copy(const abstats_acc *src, abstats_acc *dst)
+{
+    *dst = *src;
+    dst->units = malloc((size_t)src->max_units * sizeof(abstats_unit));
+    if (!dst->units)
+        return OBS_ENOMEM;
+    memcpy(dst->units, src->units, src->n_units * sizeof(abstats_unit));
+    return OBS_OK;
+}
+
+/* One planned look: estimates every metric, appends to the history.
+ * Returns 1 when the primary metric (CPU ns per record) is decided. */
+static int look(experiment *e, double elapsed_s)
+{
+    abstats_acc copy[EXP_N_METRICS];
+    uint64_t n_pairs;
+    int ok = 1;
+    pthread_mutex_lock(&e->mu);
+    for (int m = 0; m < EXP_N_METRICS; m++)
+        if (acc_copy(&e->acc[m], &copy[m]) != 0) {
+            for (int j = 0; j < m; j++)
+                free(copy[j].units);
+            ok = 0;
+            break;
+        }
+    n_pairs = e->n_pairs;
+    pthread_mutex_unlock(&e->mu);
+    if (!ok)
+        return 0;
+    abstats_result res[EXP_N_METRICS];
+    for (int m = 0; m < EXP_N_METRICS; m++) {
+        abstats_opts o;
+        abstats_opts_default(&o);
+        o.threshold = e->threshold;
+        o.n_looks = e->n_looks;
+        o.seed = e->seed + (uint64_t)m;
+        /* Pairs expected by the time limit, at the rate seen so far. */
+        o.horizon = elapsed_s > 0 ? (uint64_t)((double)n_pairs * e->max_seconds / elapsed_s) : 0;
+        if (abstats_estimate(&copy[m], &o, &res[m]) != 0)
+            memset(&res[m], 0, sizeof res[m]);
+        free(copy[m].units);
+    }
+    pthread_mutex_lock(&e->mu);
+    memcpy(e->res, res, sizeof res);
+    e->have_res = 1;
+    e->looks_done++;
+    for (int m = 0; m < EXP_N_METRICS; m++) {
+        json_t *h = json_pack("{s:f, s:s, s:f, s:f, s:f, s:s}", "t_s", elapsed_s, "metric",
+                              metric_names[m], "delta", isfinite(res[m].delta) ? res[m].delta : 0.0,
+                              "lo", isfinite(res[m].ci_lo) ? res[m].ci_lo : 0.0, "hi",
+                              isfinite(res[m].ci_hi) ? res[m].ci_hi : 0.0, "verdict",
+                              verdict_upper(res[m].verdict));
+        if (h)
+            json_array_append_new(e->history, h);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return abstats_decided(res[EXP_M_CPU].verdict);
+}
+
+static void *exp_thread(void *arg)
+{
+    experiment *e = arg;
+    uint64_t limit_ns = (uint64_t)(e->max_seconds * 1e9);
+    atomic_store(&e->state, EXP_RUNNING);
+    int decided = 0, cut_short = 0;
+    for (uint32_t k = 1; k <= e->n_looks && !decided; k++) {
+        uint64_t at = e->t_start_ns + limit_ns / e->n_looks * k;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        uint64_t now = host_now_ns();
+        uint64_t wait = at > now ? at - now : 0;
+        until.tv_sec += (time_t)(wait / 1000000000u);
+        until.tv_nsec += (long)(wait % 1000000000u);
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&e->mu);
+        while (!e->stop_req && !e->released &&
+               pthread_cond_timedwait(&e->cv, &e->mu, &until) != ETIMEDOUT)
+            ;
+        int stop = e->stop_req || e->released;
+        pthread_mutex_unlock(&e->mu);
+        decided = look(e, (double)(host_now_ns() - e->t_start_ns) / 1e9);
+        if (stop) {
+            cut_short = !decided;
+            break;
+        }
+    }
+    /* Detach B from the stage thread and wait for it to let go. */
+    atomic_store(&e->release_req, 1);
+    pthread_mutex_lock(&e->mu);
+    while (!e->released) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&e->cv, &e->mu, &until);
+        if (!e->released && !atomic_load(&e->p->running)) {
+            /* The stage thread is gone: nobody holds B any more. */
+            atomic_store(&e->s->exp, NULL);
+            e->released = 1;
+        }
+    }
+    int stopped = cut_short;
+    pthread_mutex_unlock(&e->mu);
+    if (e->b.initialised && e->b.desc->fini)
+        e->b.desc->fini(e->b.instance);
+    e->b.initialised = 0;
+    e->t_end_ns = host_now_ns();
+    atomic_store(&e->state, stopped ? EXP_STOPPED : EXP_DONE);
+    if (e->st && e->run_id) {
+        json_t *ev = experiment_json(e);
+        if (ev) {
+            json_object_set_new(ev, "event", json_string("experiment"));
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            store_put_event(e->st, e->run_id,
+                            (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, ev);
+            json_decref(ev);
+        }
+    }
+    pthread_mutex_lock(&e->mu);
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+/* ------------------------------------------------------------ start, end */
+
+static void exp_free(experiment *e)
+{
+    if (e->b.initialised && e->b.desc->fini)
+        e->b.desc->fini(e->b.instance);
+    config_param_values_free(&e->b.params);
+    free(e->b.api);
+    free(e->b_host);
+    if (e->b_out)
+        pool_put(&e->b_pool, e->b_out);
+    pool_destroy(&e->b_pool);
+    for (int m = 0; m < EXP_N_METRICS; m++)
+        abstats_destroy(&e->acc[m]);
+    json_decref(e->history);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->cv);
+    free(e);
+}
+
+int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64_t run_id,
+                     experiment **out, char *err, size_t errlen)
+{
+    int rc = OBS_OK;
+    *out = NULL;
+    stage *s = NULL;
+    for (size_t i = 0; i < p->n_stages; i++)
+        if (spec->stage && strcmp(p->stages[i].cfg->name, spec->stage) == 0)
+            s = &p->stages[i];
+    if (!s) {
+        snprintf(err, errlen, "no stage named '%s'", spec->stage ? spec->stage : "");
+        return OBS_ENOENT;
+    }
+    if (s->kind != OBS_KIND_TRANSFORM) {
+        snprintf(err, errlen, "stage '%s' is a %s: duet experiments run on transforms",
+                 s->cfg->name, plugin_kind_name(s->kind));
+        return OBS_EINVAL;
+    }
+    experiment *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return OBS_ENOMEM;
+    }
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    e->p = p;
+    e->s = s;
+    snprintf(e->stage_name, sizeof e->stage_name, "%s", s->cfg->name);
+    e->aa = spec->aa;
+    e->threshold = spec->threshold > 0 ? spec->threshold : 0.01;
+    e->max_seconds = spec->max_seconds > 0 ? spec->max_seconds : 60;
+    e->n_looks = spec->n_looks ? spec->n_looks : 10;
+    e->seed = spec->seed ? spec->seed : p->cfg->seed;
+    e->st = st;
+    e->run_id = run_id;
+    e->history = json_array();
+    for (int m = 0; m < EXP_N_METRICS; m++)
+        if (abstats_init(&e->acc[m], ABSTATS_DUET, 1, 0) != 0 || !e->history) {
+            rc = OBS_ENOMEM;
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+
+    pthread_mutex_lock(&p->swap_lock);
+    if (!atomic_load(&p->running) || atomic_load(&p->stop)) {
+        rc = OBS_EAGAIN;
+        snprintf(err, errlen, "pipeline '%s' is not running", p->cfg->pipeline);
+        goto fail_unlock;
+    }
+    if (atomic_load(&s->exp)) {
+        rc = OBS_EAGAIN;
+        snprintf(err, errlen, "stage '%s' already runs an experiment", s->cfg->name);
+        goto fail_unlock;
+    }
+    stage_slot *a = stage_active(s);
+    const char *plugin = spec->aa || !spec->plugin ? NULL : spec->plugin;
+    if (plugin) {
+        plugin_request req = {
+            .stage_name = s->cfg->name,
+            .plugin = plugin,
+            .version = spec->version,
+            .kind = s->kind,
+            .dirs = (const char *const *)p->dirs,
+            .n_dirs = p->n_dirs,
+            .content_addressed = 1,
+        };
+        rc = plugin_open(&req, &e->b.module, err, errlen);
+        if (rc < 0)
+            goto fail_unlock;
+    } else {
+        e->b.module = a->module; /* A/A: a second instance of the same code */
+    }
+    e->b.desc = e->b.module->desc;
+    if (spec->params_given) {
+        obs_config tmp = *p->cfg;
+        cfg_stage *stages = malloc(p->cfg->n_stages * sizeof(cfg_stage));
+        if (!stages) {
+            rc = OBS_ENOMEM;
+            goto fail_unlock;
+        }
+        memcpy(stages, p->cfg->stages, p->cfg->n_stages * sizeof(cfg_stage));
+        stages[s->index].params = (cfg_param *)spec->params;
+        stages[s->index].n_params = spec->n_params;
+        tmp.stages = stages;
+        tmp.path = (char *)"experiment request";
+        rc = config_check_params(&tmp, s->index, e->b.desc, &e->b.params, err, errlen);
+        free(stages);
+    } else if (plugin) {
+        rc = config_check_params(p->cfg, s->index, e->b.desc, &e->b.params, err, errlen);
+    } else {
+        /* A/A without new parameters: A's own. */
+        rc = config_check_params(p->cfg, s->index, a->desc, &e->b.params, err, errlen);
+    }
+    if (rc < 0)
+        goto fail_unlock;
+    e->b.params_view = (obs_params){.values = e->b.params.values, .n_values = e->b.params.n_values};
+    e->b_host = calloc(1, sizeof(host_ctx));
+    e->b.api = malloc(sizeof(obs_host));
+    if (!e->b_host || !e->b.api) {
+        rc = OBS_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail_unlock;
+    }
+    host_ctx_init(e->b_host, s->cfg->name, e->b.module->path, s->host.api.seed, p->cfg->batch_size);
+    *e->b.api = e->b_host->api;
+    rc = e->b.desc->init(e->b.api, &e->b.params_view, &e->b.instance);
+    if (rc != 0) {
+        snprintf(err, errlen, "stage '%s': variant B %s %s: init failed: %s", s->cfg->name,
+                 e->b.desc->name, e->b.desc->version, obs_strerror(rc));
+        rc = rc < 0 ? rc : OBS_EPLUGIN;
+        goto fail_unlock;
+    }
+    e->b.initialised = 1;
+    e->b.prof_tag = swap_prof_tag(s, &e->b, "B");
+    uint64_t max_records = p->cfg->max_batch_bytes / sizeof(obs_record);
+    if (max_records < p->cfg->batch_size)
+        max_records = p->cfg->batch_size;
+    if (max_records > UINT32_MAX)
+        max_records = UINT32_MAX;
+    rc = pool_init(&e->b_pool, 1, p->cfg->batch_size, (uint64_t)p->cfg->batch_size * 64,
+                   (uint32_t)max_records, p->cfg->max_batch_bytes);
+    if (rc < 0) {
+        snprintf(err, errlen, "out of memory for variant B's output batch");
+        goto fail_unlock;
+    }
+    e->b_out = pool_get(&e->b_pool);
+    e->id = ++p->n_experiments;
+    e->t_start_ns = host_now_ns();
+    if (pthread_create(&e->thread, NULL, exp_thread, e) != 0) {
+        rc = OBS_ENOMEM;
+        snprintf(err, errlen, "cannot start the experiment thread");
+        goto fail_unlock;
+    }
+    e->thread_started = 1;
+    pthread_setname_np(e->thread, "obs-experiment");
+    e->next = p->experiments;
+    p->experiments = e;
+    atomic_store(&s->exp, e); /* the stage thread runs B from its next batch */
+    pthread_mutex_unlock(&p->swap_lock);
+    *out = e;
+    return OBS_OK;
+
+fail_unlock:
+    pthread_mutex_unlock(&p->swap_lock);
+fail:
+    exp_free(e);
+    return rc < 0 ? rc : OBS_EPLUGIN;
+}
+
+void experiment_stop(experiment *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->stop_req = 1;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+int experiment_wait(experiment *e, uint64_t timeout_ns)
+{
+    uint64_t until = host_now_ns() + timeout_ns;
+    for (;;) {
+        int st = atomic_load(&e->state);
+        if (st == EXP_DONE || st == EXP_STOPPED || st == EXP_FAILED)
+            return 1;
+        if (timeout_ns && host_now_ns() >= until)
+            return 0;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+experiment *experiment_find(pipeline *p, uint64_t id)
+{
+    pthread_mutex_lock(&p->swap_lock);
+    experiment *e = p->experiments;
+    while (e && e->id != id)
+        e = e->next;
+    pthread_mutex_unlock(&p->swap_lock);
+    return e;
+}
+
+static const char *state_name(int st)
+{
+    switch (st) {
+    case EXP_STARTING: return "starting";
+    case EXP_RUNNING: return "running";
+    case EXP_DONE: return "done";
+    case EXP_STOPPED: return "stopped";
+    default: return "failed";
+    }
+}
+
+static json_t *num_or_null(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *experiment_json(experiment *e)
+{
+    stage_slot *a = &e->s->first;
+    /* The active slot is what A is now (a swap is refused while this runs). */
+    a = stage_active(e->s) ? stage_active(e->s) : a;
+    uint64_t end = e->t_end_ns ? e->t_end_ns : host_now_ns();
+    pthread_mutex_lock(&e->mu);
+    json_t *o =
+        json_pack("{s:I, s:s, s:s, s:s, s:b, s:{s:s, s:s}, s:{s:s, s:s}, s:f, s:I, s:I, "
+                  "s:f, s:f, s:i}",
+                  "id", (json_int_t)e->id, "stage", e->stage_name, "mode", "duet", "state",
+                  state_name(atomic_load(&e->state)), "aa", e->aa, "a", "plugin", a->desc->name,
+                  "version", a->desc->version, "b", "plugin", e->b.desc->name, "version",
+                  e->b.desc->version, "elapsed_s", (double)(end - e->t_start_ns) / 1e9, "samples",
+                  (json_int_t)e->n_pairs, "records", (json_int_t)e->n_records, "threshold",
+                  e->threshold, "max_seconds", e->max_seconds, "looks", e->looks_done);
+    json_t *metrics = json_array();
+    const char *overall = "UNKNOWN";
+    for (int m = 0; o && metrics && e->have_res && m < EXP_N_METRICS; m++) {
+        const abstats_result *r = &e->res[m];
+        json_t *x =
+            json_pack("{s:s, s:o, s:o, s:o, s:[o, o], s:o, s:s, s:b}", "name", metric_names[m], "a",
+                      num_or_null(r->mean_a), "b", num_or_null(r->mean_b), "delta",
+                      num_or_null(r->delta), "ci", num_or_null(r->ci_lo), num_or_null(r->ci_hi),
+                      "p_value", num_or_null(r->p_mann_whitney), "verdict",
+                      verdict_upper(r->verdict), "primary", m == EXP_M_CPU);
+        if (x)
+            json_array_append_new(metrics, x);
+    }
+    if (e->have_res)
+        overall = verdict_upper(e->res[EXP_M_CPU].verdict);
+    if (o) {
+        json_object_set_new(o, "metrics", metrics ? metrics : json_array());
+        json_object_set_new(o, "verdict", json_string(overall));
+        json_object_set(o, "history", e->history);
+    } else {
+        json_decref(metrics);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return o;
+}
+
+json_t *experiments_json(pipeline *p)
+{
+    json_t *arr = json_array();
+    pthread_mutex_lock(&p->swap_lock);
+    for (experiment *e = p->experiments; arr && e; e = e->next) {
+        json_t *full = experiment_json(e);
+        if (!full)
+            continue;
+        json_t *brief = json_pack(
+            "{s:O, s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"), "stage",
+            json_object_get(full, "stage"), "mode", json_object_get(full, "mode"), "state",
+            json_object_get(full, "state"), "verdict", json_object_get(full, "verdict"));
+        json_decref(full);
+        if (brief)
+            json_array_append_new(arr, brief);
+    }
+    pthread_mutex_unlock(&p->swap_lock);
+    return arr;
+}
+
+void experiment_print(experiment *e, FILE *f)
+{
+    json_t *j = experiment_json(e);
+    if (!j)
+        return;
+    fprintf(f,
+            "\nexperiment %" JSON_INTEGER_FORMAT " on stage '%s' (duet%s): A = %s %s, B = %s %s; "
+            "%" JSON_INTEGER_FORMAT " batch pairs in %.1f s, %s\n",
+            json_integer_value(json_object_get(j, "id")), e->stage_name, e->aa ? ", A/A" : "",
+            json_string_value(json_object_get(json_object_get(j, "a"), "plugin")),
+            json_string_value(json_object_get(json_object_get(j, "a"), "version")),
+            json_string_value(json_object_get(json_object_get(j, "b"), "plugin")),
+            json_string_value(json_object_get(json_object_get(j, "b"), "version")),
+            json_integer_value(json_object_get(j, "samples")),
+            json_real_value(json_object_get(j, "elapsed_s")),
+            json_string_value(json_object_get(j, "state")));
+    fprintf(f, "%-20s %14s %14s %9s %22s %9s\n", "metric", "A", "B", "delta", "95% CI", "verdict");
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(j, "metrics"), i, m)
+    {
+        json_t *ci = json_object_get(m, "ci");
+        char cis[64] = "-", delta[32] = "-";
+        if (json_is_real(json_array_get(ci, 0)))
+            snprintf(cis, sizeof cis, "[%+.2f%%, %+.2f%%]",
+                     100 * json_real_value(json_array_get(ci, 0)),
+                     100 * json_real_value(json_array_get(ci, 1)));
+        if (json_is_real(json_object_get(m, "delta")))
+            snprintf(delta, sizeof delta, "%+.2f%%",
+                     100 * json_real_value(json_object_get(m, "delta")));
+        fprintf(
+            f, "%-20s %14.3f %14.3f %9s %22s %9s\n", json_string_value(json_object_get(m, "name")),
+            json_number_value(json_object_get(m, "a")), json_number_value(json_object_get(m, "b")),
+            delta, cis, json_string_value(json_object_get(m, "verdict")));
+    }
+    fprintf(f, "verdict (CPU ns per record, threshold %.1f%%): %s\n", 100 * e->threshold,
+            json_string_value(json_object_get(j, "verdict")));
+    json_decref(j);
+}
+
+void experiments_free(pipeline *p)
+{
+    for (experiment *e = p->experiments, *next; e; e = next) {
+        next = e->next;
+        if (e->thread_started) {
+            experiment_stop(e);
+            pthread_join(e->thread, NULL);
+        }
+        exp_free(e);
+    }
+    p->experiments = NULL;
+}
