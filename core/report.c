@@ -80,19 +80,35 @@ static json_t *generator_verdict(const obs_snapshot *snap, const stage_sample *g
     } else {
         uint64_t behind = y > x ? y - x : 0;
         uint64_t slack = y / 1000 > 256 ? y / 1000 : 256;
-        kept = behind <= slack && (x == 0 || (double)late / (double)x <= 0.01) && idle >= 0.05;
-        if (kept)
-            snprintf(text, sizeof text,
-                     "generator kept up: sent %" PRIu64 " of %" PRIu64
-                     " scheduled records, p99 lag %.3f ms, idle %.0f%% of the time",
-                     x, y, p99, 100.0 * idle);
-        else
+        double late_frac = x ? (double)late / (double)x : 0.0;
+        if (behind > slack) {
+            kept = 0;
             snprintf(text, sizeof text,
                      "GENERATOR COULD NOT KEEP UP: sent %" PRIu64 " of %" PRIu64
                      " scheduled records (%.1f%% behind); %" PRIu64
                      " were sent more than 1 ms late; p99 lag %.3f ms; idle %.0f%% of the time. "
                      "Latency figures count every late record from its intended time.",
                      x, y, y ? 100.0 * (double)behind / (double)y : 0.0, late, p99, 100.0 * idle);
+        } else if (late_frac > 0.01) {
+            kept = 0;
+            snprintf(text, sizeof text,
+                     "GENERATOR WAS LATE: it sent all %" PRIu64 " scheduled records, but %" PRIu64
+                     " (%.1f%%) more than 1 ms after their intended time; p99 lag %.3f ms; idle "
+                     "%.0f%% of the time. Latency figures count every late record from its "
+                     "intended time.",
+                     y, late, 100.0 * late_frac, p99, 100.0 * idle);
+        } else if (idle < 0.05) {
+            kept = 0;
+            snprintf(text, sizeof text,
+                     "generator kept up, but without headroom: idle %.0f%% of the time; sent %" PRIu64
+                     " of %" PRIu64 " scheduled records, p99 lag %.3f ms",
+                     100.0 * idle, x, y, p99);
+        } else {
+            snprintf(text, sizeof text,
+                     "generator kept up: sent %" PRIu64 " of %" PRIu64
+                     " scheduled records, p99 lag %.3f ms, idle %.0f%% of the time",
+                     x, y, p99, 100.0 * idle);
+        }
     }
     return json_pack("{s:b, s:s, s:I, s:I, s:I, s:f, s:f}", "kept_up", kept, "text", text,
                      "scheduled", (json_int_t)y, "sent", (json_int_t)x, "late", (json_int_t)late,

@@ -8,4 +8,7 @@ cd "$(dirname "$0")/.."
 packaging/install-deps.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build
-exec build/core/hostd --config config/demo.yaml --plugin-dir build/plugins "$@"
+# After the warm-up, the demo also runs a duet experiment on the parser: the
+# library-based xf_json_jansson as variant B beside the zero-copy xf_json_fast.
+exec build/core/hostd --config config/demo.yaml --plugin-dir build/plugins \
+    --ab parse=xf_json_jansson --ab-seconds 10 "$@"

@@ -16,7 +16,8 @@ build_pkgs=(
   libunwind-dev libgoogle-perftools-dev libcurl4-openssl-dev
   libprotobuf-c-dev protobuf-c-compiler google-perftools
 )
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev binutils prometheus curl jq)
+# chromium: the dashboard's browser test (tests/integration/test_dashboard.mjs).
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev binutils prometheus curl jq chromium)
 # The libraries hostd, the plugins and observatory-operator link directly
 # (ldd lists the rest, which these depend on).
 runtime_pkgs=(libcyaml1 libyaml-0-2 libjansson4 librocksdb7.8 libmicrohttpd12 libunwind8 libgoogle-perftools4
@@ -30,6 +31,13 @@ case "${1:-}" in
   "") want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
   *) echo "usage: $0 [--build|--runtime|--image]" >&2; exit 2 ;;
 esac
+
+# node and npm build the web dashboard (core/dashboard/, docs/dashboard.md);
+# a newer node already installed (e.g. nodejs from another repository, which
+# brings its own npm) is kept.
+if [ "${1:-}" != --runtime ] && [ "${1:-}" != --image ] && ! { command -v node && command -v npm; } >/dev/null; then
+  want+=(nodejs npm)
+fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -22,6 +22,7 @@ export class Chart {
     this.plot = null;
     this.build();
     charts.add(this);
+    container.chart = this; // lets the browser test read what a chart holds
   }
 
   opts() {
@@ -57,7 +58,7 @@ export class Chart {
           scale: x.scale || 'y',
           fill: x.fill,
           spanGaps: x.spanGaps ?? s.spanGaps ?? false,
-          points: { show: false },
+          points: { show: x.points ?? s.points ?? false, size: 5 },
           value: (u, v) => (v === null || v === undefined ? '–' : fmtAxis(v)),
         })),
       ],

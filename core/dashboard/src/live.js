@@ -138,7 +138,10 @@ function append(a, b) {
     const out = s.kind === 'sink' ? s.records_in : s.records_out;
     const pOut = p ? (s.kind === 'sink' ? p.records_in : p.records_out) : out;
     H.rate.push(p ? (out - pOut) / dt : null);
-    H.cpu.push(p && dRec > 0 ? ((s.callback_cpu_seconds - p.callback_cpu_seconds) * 1e9) / dRec : null);
+    // The callback CPU time is a sampled estimate (docs/data-path.md) that
+    // can step back a little; a negative difference is not drawn.
+    const dCpu = p ? s.callback_cpu_seconds - p.callback_cpu_seconds : -1;
+    H.cpu.push(dRec > 0 && dCpu >= 0 ? (dCpu * 1e9) / dRec : null);
     H.allocs.push(p && dRec > 0 ? (s.allocations - p.allocations) / dRec : null);
     H.occ.push(s.ring ? (100 * s.ring.occupancy) / s.ring.capacity : null);
     H.blocked.push(p ? (100 * (s.blocked_seconds - p.blocked_seconds)) / dt : null);

@@ -81,31 +81,36 @@ function change(a, b) {
 
 function reportTable(a, b) {
   const ra = a.report, rb = b.report;
-  if (!ra || !rb) return h('p.hint', null, `No report for run ${!ra ? a.id : b.id} yet (it is running or was cut short).`);
-  const sb = Object.fromEntries((rb.stages || []).map((s) => [s.name, s]));
+  if (!ra && !rb) return h('p.hint', null, 'Neither run has a report yet (running, or cut short).');
+  const sa = Object.fromEntries(((ra || {}).stages || []).map((s) => [s.name, s]));
+  const sb = Object.fromEntries(((rb || {}).stages || []).map((s) => [s.name, s]));
+  const names = [...new Set([...Object.keys(sa), ...Object.keys(sb)])];
+  const has = (v) => v !== null && v !== undefined;
   const rows = [];
-  for (const s of ra.stages || []) {
-    const t = sb[s.name];
+  for (const name of names) {
+    const s = sa[name] || {}, t = sb[name] || {};
+    const what = (x) => (x.plugin ? `${x.plugin} ${x.version}` : '–');
     rows.push(h('tr.group', null, h('th', { colspan: 4, scope: 'rowgroup' },
-      `${s.name}: ${s.plugin} ${s.version}${t && (t.plugin !== s.plugin || t.version !== s.version) ? ` → ${t.plugin} ${t.version}` : ''}`)));
+      `${name}: ${what(s)}${what(s) !== what(t) ? ` → ${what(t)}` : ''}`)));
     for (const [k, label] of REPORT_FIELDS) {
-      if (s[k] === null || s[k] === undefined) continue;
+      if (!has(s[k]) && !has(t[k])) continue;
       rows.push(h('tr', null, h('th', { scope: 'row' }, label), h('td.num', null, fmt(s[k])),
-        h('td.num', null, t ? fmt(t[k]) : '–'), h('td.num', null, t ? change(s[k], t[k]) : '')));
+        h('td.num', null, fmt(t[k])), h('td.num', null, change(s[k], t[k]))));
     }
-    if (s.latency_ms) {
+    if (s.latency_ms || t.latency_ms) {
       for (const q of ['p50', 'p99', 'p99_9']) {
-        const va = s.latency_ms[q], vb = t?.latency_ms?.[q];
+        const va = s.latency_ms?.[q], vb = t.latency_ms?.[q];
         rows.push(h('tr', null, h('th', { scope: 'row' }, `latency ${q.replace('_', '.')} ms`), h('td.num', null, fmt(va)),
           h('td.num', null, fmt(vb)), h('td.num', null, change(va, vb))));
       }
     }
   }
+  const measured = (r) => (r ? `${fmt(r.measured_s)} s` : '– (no report yet: running or cut short)');
   return h('table.data.report', { id: 'runs-report' },
+    h('caption', null, `measured: run ${a.id} ${measured(ra)}, run ${b.id} ${measured(rb)}`),
     h('thead', null, h('tr', null, h('th', { scope: 'col' }, ''), h('th', { scope: 'col' }, `run ${a.id}`),
       h('th', { scope: 'col' }, `run ${b.id}`), h('th', { scope: 'col' }, 'change'))),
-    h('tbody', null, rows),
-    h('caption', null, `measured ${fmt(ra.measured_s)} s vs ${fmt(rb.measured_s)} s`));
+    h('tbody', null, rows));
 }
 
 // Gauges are drawn as they are; everything else the store keeps is a
@@ -166,6 +171,7 @@ async function drawSeries() {
     chart = new Chart(chartBox, {
       xTime: false, xLabel: 'seconds since the run started', height: 260,
       spanGaps: true,
+      points: true, // a short run has few snapshots
       series: [{ label: `run ${a.id}` }, { label: `run ${b.id}` }],
     });
   }
