@@ -341,3 +341,92 @@ int cli_compare(int argc, char **argv)
     store_close(s);
     return status;
 }
+
+/* One stored experiment as a table row per metric. */
+static void print_experiment(uint64_t run_id, const json_t *e)
+{
+    printf("run %" PRIu64 ", experiment %" JSON_INTEGER_FORMAT " on stage '%s' (%s%s): A = %s %s, "
+           "B = %s %s; %" JSON_INTEGER_FORMAT " batch pairs in %.1f s, %s: %s\n",
+           run_id, json_integer_value(json_object_get(e, "id")),
+           json_string_value(json_object_get(e, "stage")),
+           json_string_value(json_object_get(e, "mode")),
+           json_is_true(json_object_get(e, "aa")) ? ", A/A" : "",
+           json_string_value(json_object_get(json_object_get(e, "a"), "plugin")),
+           json_string_value(json_object_get(json_object_get(e, "a"), "version")),
+           json_string_value(json_object_get(json_object_get(e, "b"), "plugin")),
+           json_string_value(json_object_get(json_object_get(e, "b"), "version")),
+           json_integer_value(json_object_get(e, "samples")),
+           json_number_value(json_object_get(e, "elapsed_s")),
+           json_string_value(json_object_get(e, "state")),
+           json_string_value(json_object_get(e, "verdict")));
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(e, "metrics"), i, m)
+    {
+        json_t *ci = json_object_get(m, "ci");
+        char cis[64] = "-", delta[32] = "-";
+        if (json_is_number(json_array_get(ci, 0)))
+            snprintf(cis, sizeof cis, "[%+.2f%%, %+.2f%%]",
+                     100 * json_number_value(json_array_get(ci, 0)),
+                     100 * json_number_value(json_array_get(ci, 1)));
+        if (json_is_number(json_object_get(m, "delta")))
+            snprintf(delta, sizeof delta, "%+.2f%%",
+                     100 * json_number_value(json_object_get(m, "delta")));
+        printf("  %-20s %14.3f %14.3f %9s %22s %9s\n", json_string_value(json_object_get(m, "name")),
+               json_number_value(json_object_get(m, "a")),
+               json_number_value(json_object_get(m, "b")), delta, cis,
+               json_string_value(json_object_get(m, "verdict")));
+    }
+}
+
+int cli_experiments(int argc, char **argv)
+{
+    cli_opts o;
+    store *s = NULL;
+    json_t *runs = NULL;
+    uint64_t only = 0;
+    if (parse(argc, argv, 1, &o) < 0 || (o.n_pos == 1 && parse_u64(o.pos[0], &only) < 0)) {
+        fprintf(stderr, "usage: hostd experiments [RUN] [--store DIR | --config FILE] [--json]\n");
+        return 2;
+    }
+    if (open_store(&o, &s))
+        return 1;
+    int rc = store_runs_json(s, &runs);
+    if (rc < 0) {
+        fprintf(stderr, "hostd experiments: store '%s': %s\n", store_path(s), obs_strerror(rc));
+        store_close(s);
+        return 1;
+    }
+    json_t *all = json_array();
+    size_t i, n = 0;
+    json_t *r;
+    json_array_foreach(runs, i, r)
+    {
+        uint64_t id = (uint64_t)json_integer_value(json_object_get(r, "id"));
+        json_t *events = NULL;
+        if ((only && id != only) || store_events_json(s, id, &events) < 0)
+            continue;
+        size_t k;
+        json_t *ev;
+        json_array_foreach(events, k, ev)
+        {
+            const char *kind = json_string_value(json_object_get(ev, "event"));
+            if (!kind || strcmp(kind, "experiment") != 0)
+                continue;
+            json_object_set_new(ev, "run", json_integer((json_int_t)id));
+            json_array_append(all, ev);
+            if (!o.json)
+                print_experiment(id, ev);
+            n++;
+        }
+        json_decref(events);
+    }
+    if (o.json)
+        print_json(all);
+    else if (n == 0)
+        printf("(no experiments in store '%s'%s)\n", store_path(s), only ? " for that run" : "");
+    json_decref(all);
+    json_decref(runs);
+    store_close(s);
+    return 0;
+}

@@ -19,5 +19,7 @@
 int cli_runs(int argc, char **argv);
 int cli_report(int argc, char **argv);
 int cli_compare(int argc, char **argv);
+/* hostd experiments [RUN]: the A/B experiments stored with runs. */
+int cli_experiments(int argc, char **argv);
 
 #endif /* OBS_CLI_RUNS_H */

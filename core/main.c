@@ -162,6 +162,7 @@ static void usage(FILE *f)
            "       hostd report RUN [--store DIR | --config FILE] [--json]\n"
            "       hostd compare RUN_A RUN_B [--store DIR | --config FILE]\n"
            "       hostd swap STAGE PLUGIN [--version V] [--param K=V]... [--url URL]\n"
+           "       hostd experiments [RUN] [--store DIR | --config FILE] [--json]\n"
            "\n"
            "Runs the stage pipeline described by FILE (YAML), serves its metrics over HTTP,\n"
            "records the run in the store and prints per-stage figures at the end.\n"
@@ -221,6 +222,8 @@ int main(int argc, char **argv)
         return cli_compare(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "swap") == 0)
         return cli_swap(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "experiments") == 0)
+        return cli_experiments(argc - 1, argv + 1);
 
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
