@@ -40,12 +40,10 @@ struct experiment {
     struct store *st;
     uint64_t run_id;
 
-    /* Variant B: its slot, its own host context (its counters and
-     * allocations are not the stage's), a private batch for its output. */
+    /* Variant B: its slot and its own host context (its counters and
+     * allocations are not the stage's). */
     stage_slot b;
     host_ctx *b_host;
-    pool b_pool;
-    batch *b_out;
 
     /* Shared with the stage thread. */
     pthread_mutex_t mu;
@@ -99,16 +97,15 @@ int experiment_b_first(experiment *e)
 
 void experiment_run_b(experiment *e, stage *s, const obs_batch *in, exp_cost *cost)
 {
-    (void)s;
-    batch *o = e->b_out;
-    o->out.n_records = 0;
-    o->out.arena_used = 0;
-    o->out.n_passed = 0;
+    /* B writes into a batch from the pipeline's pool, like A: a private,
+     * always cache-hot buffer would make B look faster than it is. */
+    batch *o = pool_get(&s->pipeline->pool);
     obs_prof_set_tag(e->b.prof_tag);
     exp_cost_begin(cost);
     e->b.desc->process(e->b.instance, in, &o->out);
     exp_cost_end(cost);
     obs_prof_set_tag(stage_active(s)->prof_tag);
+    pool_put(&s->pipeline->pool, o); /* B's output is discarded */
 }
 
 static void detach(experiment *e, stage *s)
@@ -301,9 +298,6 @@ static void exp_free(experiment *e)
     config_param_values_free(&e->b.params);
     free(e->b.api);
     free(e->b_host);
-    if (e->b_out)
-        pool_put(&e->b_pool, e->b_out);
-    pool_destroy(&e->b_pool);
     for (int m = 0; m < EXP_N_METRICS; m++)
         abstats_destroy(&e->acc[m]);
     json_decref(e->history);
@@ -426,18 +420,6 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
     }
     e->b.initialised = 1;
     e->b.prof_tag = swap_prof_tag(s, &e->b, "B");
-    uint64_t max_records = p->cfg->max_batch_bytes / sizeof(obs_record);
-    if (max_records < p->cfg->batch_size)
-        max_records = p->cfg->batch_size;
-    if (max_records > UINT32_MAX)
-        max_records = UINT32_MAX;
-    rc = pool_init(&e->b_pool, 1, p->cfg->batch_size, (uint64_t)p->cfg->batch_size * 64,
-                   (uint32_t)max_records, p->cfg->max_batch_bytes);
-    if (rc < 0) {
-        snprintf(err, errlen, "out of memory for variant B's output batch");
-        goto fail_unlock;
-    }
-    e->b_out = pool_get(&e->b_pool);
     e->id = ++p->n_experiments;
     e->t_start_ns = host_now_ns();
     if (pthread_create(&e->thread, NULL, exp_thread, e) != 0) {
