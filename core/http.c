@@ -31,6 +31,7 @@
 #include "obs_profiler.h"
 #include "observatory/stage.h"
 #include "plugin.h"
+#include "run_profile.h"
 #include "snapshot.h"
 #include "store.h"
 #include "swap.h"
@@ -486,11 +487,62 @@ static void h_profile(request *r)
     r->out->content_type = resp.content_type;
 }
 
+/* Moves a stored-profile reply (run_profile.h) into ours. */
+static void reply_run_profile(request *r, int rc, run_profile_reply *rp)
+{
+    if (rc != 0)
+        reply_error(r->out, 500, "out of memory");
+    else if (rp->status != 200)
+        reply_error(r->out, rp->status, "%s", rp->error);
+    else {
+        r->out->status = 200;
+        r->out->body = rp->body;
+        r->out->len = rp->len;
+        r->out->content_type = rp->content_type;
+    }
+}
+
+/* GET /api/v1/runs/{id}/profile: the stored continuous-mode windows of a
+ * run over a time range, merged, filtered and rendered (run_profile.c). */
+static void h_run_profile(request *r)
+{
+    uint64_t id;
+    run_profile_reply rp;
+    if (need_store(r) != 0 || run_id_capture(r, &id) != 0)
+        return;
+    reply_run_profile(r, run_profile_http(r->srv->store, id, r->target, &rp), &rp);
+}
+
+/* GET /api/v1/profiles/diff: differential flame graph of two stored
+ * selections (runs, time ranges, variants). */
+static void h_profiles_diff(request *r)
+{
+    run_profile_reply rp;
+    if (need_store(r) != 0)
+        return;
+    reply_run_profile(r, run_profile_http_diff(r->srv->store, r->target, &rp), &rp);
+}
+
 /* Mutating endpoints: on loopback open unless a token is set; beyond
  * loopback only with the token. Replies and returns -1 when refused. */
 static int need_authority(request *r)
 {
     http_server *srv = r->srv;
+    /* A page from another site open in the user's browser may POST here
+     * (loopback is no protection against that): browsers send Origin with
+     * such requests, and it must name this server itself. Clients that send
+     * no Origin (curl, hostd swap, the operator) are not affected. */
+    const char *origin =
+        r->conn ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin") : NULL;
+    const char *host =
+        r->conn ? MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host") : NULL;
+    if (origin) {
+        const char *o = strncmp(origin, "http://", 7) == 0 ? origin + 7 : NULL;
+        if (!o || !host || strcmp(o, host) != 0) {
+            reply_error(r->out, 403, "cross-site request refused (Origin does not match Host)");
+            return -1;
+        }
+    }
     if (!srv->token) {
         if (srv->loopback)
             return 0;
@@ -908,6 +960,11 @@ static const struct route {
     {"/api/v1/experiments/{id}/stop", HTTP_POST, NULL, h_experiment_stop, "stop an experiment"},
     {"/profile", HTTP_GET, "seconds,format,stage,variant,plugin,version", h_profile,
      "profile of the stage threads for N seconds: format=svg|folded|json|pprof"},
+    {"/api/v1/runs/{id}/profile", HTTP_GET, "from,to,format,stage,variant,plugin,version",
+     h_run_profile, "stored profile of a run (--profile-continuous) over a time range"},
+    {"/api/v1/profiles/diff", HTTP_GET,
+     "a,b,a_from,a_to,b_from,b_to,a_variant,b_variant,stage,format", h_profiles_diff,
+     "differential flame graph of two stored profiles: runs, time ranges or variants"},
 };
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
 

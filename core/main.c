@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_profile.h"
 #include "cli_runs.h"
 #include "cli_swap.h"
 #include "config.h"
@@ -21,6 +22,7 @@
 #include "obs_profiler.h"
 #include "pipeline.h"
 #include "report.h"
+#include "run_profile.h"
 #include "store.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -162,6 +164,7 @@ static void usage(FILE *f)
            "       hostd report RUN [--store DIR | --config FILE] [--json]\n"
            "       hostd compare RUN_A RUN_B [--store DIR | --config FILE]\n"
            "       hostd swap STAGE PLUGIN [--version V] [--param K=V]... [--url URL]\n"
+           "       hostd profile-diff RUN_A RUN_B [--store DIR] [--stage S] [--out FILE.svg]\n"
            "       hostd experiments [RUN] [--store DIR | --config FILE] [--json]\n"
            "\n"
            "Runs the stage pipeline described by FILE (YAML), serves its metrics over HTTP,\n"
@@ -183,11 +186,16 @@ static void usage(FILE *f)
            "      --profile-hz N     samples per second of thread CPU time (default 99)\n"
            "      --unwinder U       libunwind (default) or fp (frame pointers, cheaper)\n"
            "      --gperf-out PATH   gperftools profile file (with --profiler gperftools)\n"
+           "      --profile-continuous DUR\n"
+           "                         store a profile of every DUR window (e.g. 1s, >= 100ms) with\n"
+           "                         the run (native profiler and a store; off by default)\n"
            "      --ab STAGE=PLUGIN[@VERSION]\n"
            "                         after warm-up, run PLUGIN as variant B beside the stage in a\n"
            "                         duet experiment and print the verdict at the end\n"
            "      --aa STAGE         the same with the stage's own version as B (A/A)\n"
            "      --ab-seconds S     the experiment's time limit (default: the rest of the run)\n"
+           "      --no-cost-account  skip allocation, CPU-sample and service-time accounting\n"
+           "                         (to measure what the cost account costs)\n"
            "  -q, --quiet            only errors on stderr\n"
            "  -v, --verbose          debug messages\n"
            "  -h, --help             this text\n"
@@ -209,7 +217,9 @@ enum {
     OPT_GPERF_OUT,
     OPT_AB,
     OPT_AA,
-    OPT_AB_SECONDS
+    OPT_AB_SECONDS,
+    OPT_NO_COST_ACCOUNT,
+    OPT_PROFILE_CONTINUOUS
 };
 
 int main(int argc, char **argv)
@@ -222,6 +232,8 @@ int main(int argc, char **argv)
         return cli_compare(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "swap") == 0)
         return cli_swap(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "profile-diff") == 0)
+        return cli_profile_diff(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "experiments") == 0)
         return cli_experiments(argc - 1, argv + 1);
 
@@ -242,6 +254,8 @@ int main(int argc, char **argv)
         {"ab", required_argument, NULL, OPT_AB},
         {"aa", required_argument, NULL, OPT_AA},
         {"ab-seconds", required_argument, NULL, OPT_AB_SECONDS},
+        {"no-cost-account", no_argument, NULL, OPT_NO_COST_ACCOUNT},
+        {"profile-continuous", required_argument, NULL, OPT_PROFILE_CONTINUOUS},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -250,7 +264,9 @@ int main(int argc, char **argv)
     };
     const char *config_path = NULL, *duration = NULL, *listen = NULL, *store_path = NULL;
     const char *linger = NULL, *profiler = "native", *gperf_out = NULL, *ab = NULL;
-    int aa = 0;
+    const char *prof_cont = NULL;
+    uint64_t prof_cont_ns = 0;
+    int aa = 0, no_cost_account = 0;
     double ab_seconds = 0;
     obs_prof_config pc = {0};
     int prof_on = 0;
@@ -289,6 +305,8 @@ int main(int argc, char **argv)
             aa = 1;
             break;
         case OPT_AB_SECONDS: ab_seconds = atof(optarg); break;
+        case OPT_NO_COST_ACCOUNT: no_cost_account = 1; break;
+        case OPT_PROFILE_CONTINUOUS: prof_cont = optarg; break;
         case 'q': host_set_log_level(OBS_LOG_ERROR); break;
         case 'v': host_set_log_level(OBS_LOG_DEBUG); break;
         case 'h':
@@ -340,6 +358,21 @@ int main(int argc, char **argv)
                 linger);
         goto out;
     }
+    if (prof_cont &&
+        (config_parse_duration(prof_cont, &prof_cont_ns) < 0 || prof_cont_ns < 100000000u)) {
+        fprintf(stderr,
+                "hostd: --profile-continuous '%s': expected a window of at least 100ms "
+                "(e.g. 1s, 500ms)\n",
+                prof_cont);
+        goto out;
+    }
+    if (prof_cont && (strcmp(profiler, "native") != 0 || no_store)) {
+        fprintf(stderr,
+                "hostd: --profile-continuous needs the native profiler and a store "
+                "(not --profiler %s%s)\n",
+                profiler, no_store ? ", --no-store" : "");
+        goto out;
+    }
     if (!check_only && strcmp(profiler, "off") != 0) {
         if (strcmp(profiler, "gperftools") == 0) {
             if (!gperf_out) {
@@ -366,6 +399,8 @@ int main(int argc, char **argv)
         status = 1;
         goto out;
     }
+    if (no_cost_account)
+        p->cost_account = 0;
     if (check_only) {
         printf("%s: ok: pipeline '%s', %zu stages:", config_path, cfg->pipeline, p->n_stages);
         for (size_t i = 0; i < p->n_stages; i++)
@@ -416,6 +451,12 @@ int main(int argc, char **argv)
                      run_id);
         host_log(NULL, OBS_LOG_INFO, "run %" PRIu64 " recorded in store '%s'", run_id,
                  store_path ? store_path : cfg->store_path);
+        int prc = prof_cont ? run_profile_record_start(st, run_id, prof_cont_ns) : 0;
+        if (prc < 0)
+            host_log(NULL, OBS_LOG_ERROR,
+                     "profiler: continuous mode: cannot start (%s); run %" PRIu64
+                     " gets no profile",
+                     obs_strerror(prc), run_id);
     }
     host_log(NULL, OBS_LOG_INFO, "running pipeline '%s' (%zu stages)%s", cfg->pipeline, p->n_stages,
              cfg->duration_ns ? "" : " until SIGINT/SIGTERM");
@@ -431,6 +472,11 @@ int main(int argc, char **argv)
         printf("\n");
     recorder_stop(rec);
     rec = NULL;
+    uint64_t n_lost = run_profile_record_stop();
+    if (n_lost)
+        host_log(NULL, OBS_LOG_ERROR,
+                 "profiler: %" PRIu64 " profile window(s) of run %" PRIu64 " could not be stored",
+                 n_lost, run_id);
     if (stop_signal)
         host_log(NULL, OBS_LOG_INFO, "%s received: drained and stopped",
                  stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
@@ -468,6 +514,7 @@ int main(int argc, char **argv)
     }
 out:
     recorder_stop(rec);
+    run_profile_record_stop(); /* before the store closes */
     if (prof_on && gperf_out)
         obs_prof_gperf_stop();
     if (prof_on)

@@ -4,8 +4,9 @@
  *
  * Column families: "runs" (one JSON document of facts per run, its report,
  * and a small binary progress record), "series" (one point per metric per
- * snapshot), "histograms" (one encoded histogram per snapshot) and "meta"
- * (the layout version). Every key starts with the run id in big-endian, so
+ * snapshot), "histograms" (one encoded histogram per snapshot), "profiles"
+ * (one encoded profile per continuous-mode window) and "meta" (the layout
+ * version). Every key starts with the run id in big-endian, so
  * RocksDB's bytewise order is run order, then name, then time: one run's
  * series is one prefix scan, and one metric's points are one range scan.
  *
@@ -65,8 +66,11 @@
 #define HIST_HEADER_LEN (1 + 5 * 8 + 4)
 #define HIST_BUCKET_LEN (2 + 8)
 
-enum { CF_RUNS, CF_SERIES, CF_HISTOGRAMS, CF_META, CF_COUNT };
-static const char *const cf_names[CF_COUNT] = {"runs", "series", "histograms", "meta"};
+enum { CF_RUNS, CF_SERIES, CF_HISTOGRAMS, CF_META, CF_PROFILES, CF_COUNT };
+static const char *const cf_names[CF_COUNT] = {"runs", "series", "histograms", "meta", "profiles"};
+/* Families from CF_OPTIONAL on came with later layouts: a read-write open
+ * creates them, a read-only one (which cannot) goes on without them. */
+#define CF_OPTIONAL CF_PROFILES
 
 struct store {
     rocksdb_t *db;
@@ -319,8 +323,10 @@ static int mark_incomplete(store *s)
 }
 
 /* Fills the list of families to open: every one the database has (so that a
- * newer layout with more families still opens) plus ours. */
-static int family_list(const char *path, rocksdb_options_t *opts, char ***names, size_t *n)
+ * newer layout with more families still opens) plus ours (read-only: plus
+ * the required ones, so that a store older than the optional ones opens). */
+static int family_list(const char *path, rocksdb_options_t *opts, int readonly, char ***names,
+                       size_t *n)
 {
     char *err = NULL;
     size_t n_existing = 0;
@@ -341,7 +347,7 @@ static int family_list(const char *path, rocksdb_options_t *opts, char ***names,
         int have = 0;
         for (size_t i = 0; i < k; i++)
             have |= all[i] && strcmp(all[i], cf_names[c]) == 0;
-        if (!have)
+        if (!have && (!readonly || c < CF_OPTIONAL))
             all[k++] = strdup(cf_names[c]);
     }
     if (existing)
@@ -383,7 +389,7 @@ int store_open_flags(const char *path, int flags, store **out, char *err, size_t
     rocksdb_options_set_keep_log_file_num(s->opts, 4);
     rocksdb_options_set_max_open_files(s->opts, 256);
 
-    if ((rc = family_list(path, s->opts, &names, &n_names)) < 0)
+    if ((rc = family_list(path, s->opts, s->readonly, &names, &n_names)) < 0)
         goto fail;
     cf_opts = xmalloc(n_names * sizeof(*cf_opts));
     s->handles = xmalloc(n_names * sizeof(*s->handles));
@@ -417,7 +423,7 @@ int store_open_flags(const char *path, int flags, store **out, char *err, size_t
             if (strcmp(names[i], cf_names[c]) == 0)
                 s->cf[c] = s->handles[i];
     for (int c = 0; c < CF_COUNT; c++)
-        if (!s->cf[c]) {
+        if (!s->cf[c] && !(s->readonly && c >= CF_OPTIONAL)) {
             /* Read-only opening of a database without our families. */
             snprintf(err, errlen,
                      "store '%s': column family '%s' missing: not an Observatory store", path,
@@ -1117,4 +1123,70 @@ int store_histogram_get(store *s, uint64_t run_id, const char *name, uint64_t at
         rc = OBS_EIO;
     }
     return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Profiles                                                                  */
+
+int store_put_profile(store *s, uint64_t run_id, uint64_t start_ns, uint64_t end_ns,
+                      const void *blob, size_t len)
+{
+    if (end_ns < start_ns || (!blob && len) || !s->cf[CF_PROFILES])
+        return OBS_EINVAL;
+    char key[16];
+    put_be64(key, run_id);
+    put_be64(key + 8, start_ns);
+    rocksdb_writebatch_t *b = rocksdb_writebatch_create();
+    rocksdb_writebatch_put_cf(b, s->cf[CF_PROFILES], key, sizeof(key), blob ? blob : "", len);
+    int rc = batch_write(s, b, 0, "store profile window");
+    rocksdb_writebatch_destroy(b);
+    return rc;
+}
+
+typedef struct profile_scan {
+    int (*fn)(void *ctx, uint64_t start_ns, const void *blob, size_t len);
+    void *ctx;
+    int rc; /* what fn returned when it stopped the scan */
+} profile_scan;
+
+static int profile_window(const char *k, size_t klen, const char *v, size_t vlen, void *arg)
+{
+    profile_scan *ps = arg;
+    if (klen != 16)
+        return 0;
+    ps->rc = ps->fn(ps->ctx, get_be64(k + 8), v, vlen);
+    return ps->rc != 0;
+}
+
+int store_profiles_scan(store *s, uint64_t run_id, uint64_t from_ns, uint64_t to_ns,
+                        int (*fn)(void *ctx, uint64_t start_ns, const void *blob, size_t len),
+                        void *ctx)
+{
+    int rc = run_exists(s, run_id);
+    if (rc < 0)
+        return rc;
+    if (!s->cf[CF_PROFILES] || from_ns >= to_ns)
+        return 0;
+    char lo[16], hi[16];
+    size_t hi_len = sizeof(hi);
+    put_be64(lo, run_id);
+    put_be64(lo + 8, from_ns);
+    if (to_ns == UINT64_MAX) {
+        /* Every window of the run: up to the next run's prefix. A run id of
+         * UINT64_MAX has no next prefix; its 8-byte prefix followed by
+         * 0xff.. bounds all but a window starting at UINT64_MAX ns. */
+        if (run_id == UINT64_MAX) {
+            put_be64(hi, run_id);
+            put_be64(hi + 8, UINT64_MAX);
+        } else {
+            put_be64(hi, run_id + 1);
+            hi_len = 8;
+        }
+    } else {
+        put_be64(hi, run_id);
+        put_be64(hi + 8, to_ns);
+    }
+    profile_scan ps = {.fn = fn, .ctx = ctx};
+    rc = scan(s, CF_PROFILES, lo, sizeof(lo), hi, hi_len, profile_window, &ps);
+    return rc < 0 ? rc : ps.rc;
 }

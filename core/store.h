@@ -2,14 +2,12 @@
  * store.h - the run history in RocksDB: runs, metric series, histograms.
  *
  * One RocksDB database (config `store.path`) with a column family per kind
- * of data, keys laid out big-endian so that one run's data is one prefix
- * scan (docs/storage.md has the exact layout). A run is opened when a
- * pipeline starts (its reproducibility facts are written at once), a
- * snapshot of every metric and histogram is appended once a second while
- * it runs, and the end-of-run report is stored as JSON when it ends. A run
- * that never ended (hostd was killed) is marked incomplete by the next
- * store_open(); nothing written before the kill is lost (writes go through
- * the WAL).
+ * of data (runs, series, histograms, profiles), keys laid out big-endian so that one run's data is
+ * one prefix scan (docs/storage.md has the exact layout). A run is opened when a pipeline starts
+ * (its reproducibility facts are written at once), a snapshot of every metric and histogram is
+ * appended once a second while it runs, and the end-of-run report is stored as JSON when it ends. A
+ * run that never ended (hostd was killed) is marked incomplete by the next store_open(); nothing
+ * written before the kill is lost (writes go through the WAL).
  *
  * Thread safety: every function may be called from any thread concurrently
  * (RocksDB is thread-safe); the recorder writes while HTTP handlers read.
@@ -112,6 +110,24 @@ int store_metrics_json(store *s, uint64_t run_id, json_t **out);
  * OBS_EIO for a malformed value. */
 int store_histogram_get(store *s, uint64_t run_id, const char *name, uint64_t at_ns, histogram *h,
                         uint64_t *t_ns);
+
+/* Profiles of continuous mode (docs/profiling.md), one value per window in
+ * the "profiles" family: key run_id | start_ns (both big-endian), value the
+ * blob of obs_prof_profile_encode() as given (`blob`, borrowed for the
+ * call; the window's end is inside it, `end_ns` is only checked to be
+ * >= start_ns). Written through the WAL without fsync, like snapshots; a
+ * window with the same start replaces the earlier one. Returns 0, OBS_EINVAL
+ * (end before start, read-only store), OBS_EIO. */
+int store_put_profile(store *s, uint64_t run_id, uint64_t start_ns, uint64_t end_ns,
+                      const void *blob, size_t len);
+/* Calls fn for each stored window of a run whose start is in
+ * [from_ns, to_ns) (wall-clock ns; 0/UINT64_MAX for open ends), in time
+ * order; `blob` is borrowed for the call. A nonzero return of fn stops the
+ * scan and is returned. Returns 0, OBS_ENOENT for an unknown run, OBS_EIO.
+ * A store written before profiles existed, opened read-only, has none. */
+int store_profiles_scan(store *s, uint64_t run_id, uint64_t from_ns, uint64_t to_ns,
+                        int (*fn)(void *ctx, uint64_t start_ns, const void *blob, size_t len),
+                        void *ctx);
 
 /* The recorder: a thread that takes a pipeline snapshot every
  * `interval_ns` and stores it, until recorder_stop(). `s` and `p` are

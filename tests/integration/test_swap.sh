@@ -61,6 +61,10 @@ set -e
 [ $rc = 1 ] && grep -q "ABI major 2, host supports 1" refused.txt &&
   ok "a refused swap says why" || { bad "refused swap: rc $rc"; cat refused.txt; }
 
+code=$(curl -s -o xsite.json -w '%{http_code}' -X POST -H 'Origin: http://elsewhere.example' \
+  -d '{"plugin":"tp_echo"}' "$url/api/v1/stages/echo/swap")
+[ "$code" = 403 ] && ok "a cross-site POST from a browser page is refused" || bad "cross-site: HTTP $code"
+
 code=$(curl -s -o profile.folded -w '%{http_code}' "$url/profile?seconds=1&format=folded&stage=echo")
 [ "$code" = 200 ] && grep -q "version=1.0.0" profile.folded &&
   ok "/profile samples carry the active version" || bad "/profile: HTTP $code"
