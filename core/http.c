@@ -572,6 +572,43 @@ static char *scalar_text(json_t *v)
     return NULL;
 }
 
+/* Converts a JSON object of plugin parameters into cfg_param entries (keys
+ * borrowed from `obj`, values owned: free with params_free). Replies 400
+ * naming `where`.key for a value that is not a scalar. Returns 0, or -1
+ * after replying. */
+static int params_from_json(request *r, json_t *obj, const char *where, cfg_param **out, size_t *n)
+{
+    const char *key;
+    json_t *v;
+    *n = 0;
+    *out = calloc(json_object_size(obj) + 1, sizeof(cfg_param));
+    if (!*out) {
+        reply_error(r->out, 500, "out of memory");
+        return -1;
+    }
+    json_object_foreach(obj, key, v)
+    {
+        char *text = scalar_text(v);
+        if (!text) {
+            char clean[64];
+            http_sanitize(key, clean, sizeof clean);
+            reply_error(r->out, 400, "%s.%s: must be a string, number or boolean", where, clean);
+            return -1;
+        }
+        (*out)[*n].key = (char *)key;
+        (*out)[*n].value = text;
+        (*n)++;
+    }
+    return 0;
+}
+
+static void params_free(cfg_param *params, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(params[i].value);
+    free(params);
+}
+
 static unsigned status_of(int rc)
 {
     switch (rc) {
@@ -642,24 +679,8 @@ static void h_swap(request *r)
     cfg_param *params = NULL;
     size_t n = 0;
     if (jparams) {
-        params = calloc(json_object_size(jparams) + 1, sizeof(cfg_param));
-        if (!params) {
-            reply_error(r->out, 500, "out of memory");
+        if (params_from_json(r, jparams, "params", &params, &n) != 0)
             goto out;
-        }
-        json_object_foreach(jparams, key, v)
-        {
-            char *text = scalar_text(v);
-            if (!text) {
-                char clean[64];
-                http_sanitize(key, clean, sizeof clean);
-                reply_error(r->out, 400, "params.%s: must be a string, number or boolean", clean);
-                goto out;
-            }
-            params[n].key = (char *)key;
-            params[n].value = text;
-            n++;
-        }
         spec.params = params;
         spec.n_params = n;
         spec.params_given = 1;
@@ -694,9 +715,7 @@ static void h_swap(request *r)
     }
     reply_json(r->out, 200, o);
 out:
-    for (size_t i = 0; i < n; i++)
-        free(params[i].value);
-    free(params);
+    params_free(params, n);
     json_decref(body);
 }
 
@@ -842,24 +861,8 @@ static void h_experiment_start(request *r)
         .n_looks = jlooks ? (uint32_t)json_integer_value(jlooks) : 0,
     };
     if (jparams) {
-        params = calloc(json_object_size(jparams) + 1, sizeof(cfg_param));
-        if (!params) {
-            reply_error(r->out, 500, "out of memory");
+        if (params_from_json(r, jparams, "b.params", &params, &n) != 0)
             goto out;
-        }
-        json_object_foreach(jparams, key, v)
-        {
-            char *text = scalar_text(v);
-            if (!text) {
-                char clean[64];
-                http_sanitize(key, clean, sizeof clean);
-                reply_error(r->out, 400, "b.params.%s: must be a string, number or boolean", clean);
-                goto out;
-            }
-            params[n].key = (char *)key;
-            params[n].value = text;
-            n++;
-        }
         spec.params = params;
         spec.n_params = n;
         spec.params_given = 1;
@@ -876,9 +879,7 @@ static void h_experiment_start(request *r)
     }
     reply_json(r->out, 201, experiment_json(e));
 out:
-    for (size_t i = 0; i < n; i++)
-        free(params[i].value);
-    free(params);
+    params_free(params, n);
     json_decref(body);
 }
 
