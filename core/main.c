@@ -37,6 +37,51 @@ static void on_signal(int sig)
     stop_signal = sig;
 }
 
+/* Writes the differential flame graph of an experiment's two variants (A as
+ * before, B as after) from the run's stored profile windows, into
+ * <store>/run-<id>-experiment-<n>-diff.svg, and prints where. */
+static void experiment_flame_diff(store *st, uint64_t run_id, experiment *e)
+{
+    json_t *j = experiment_json(e);
+    const char *stage_name = j ? json_string_value(json_object_get(j, "stage")) : NULL;
+    json_int_t id = j ? json_integer_value(json_object_get(j, "id")) : 0;
+    obs_prof_profile *pa = NULL, *pb = NULL;
+    char err[512], path[4096], title[256];
+    run_profile_sel a = {.run_id = run_id, .to_ns = UINT64_MAX, .n_match = 2};
+    a.match[0] = (obs_prof_label){"stage", stage_name};
+    a.match[1] = (obs_prof_label){"variant", "A"};
+    run_profile_sel b = a;
+    b.match[1] = (obs_prof_label){"variant", "B"};
+    if (!stage_name || run_profile_select(st, &a, &pa, NULL, err, sizeof err) < 0 ||
+        run_profile_select(st, &b, &pb, NULL, err, sizeof err) < 0) {
+        printf("differential flame graph: none (%s)\n", stage_name ? err : "out of memory");
+        goto out;
+    }
+    char *svg = NULL;
+    size_t len = 0;
+    snprintf(title, sizeof title, "stage %s: variant A (before) vs B (after), run %" PRIu64,
+             stage_name, run_id);
+    if (obs_prof_render_diff_svg(pa, pb, title, 0, &svg, &len) != 0) {
+        printf("differential flame graph: none (rendering failed)\n");
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/run-%" PRIu64 "-experiment-%" JSON_INTEGER_FORMAT "-diff.svg",
+             store_path(st), run_id, id);
+    FILE *f = fopen(path, "w");
+    if (f && fwrite(svg, 1, len, f) == len && fclose(f) == 0)
+        printf("differential flame graph (A -> B): %s\n", path);
+    else {
+        if (f)
+            fclose(f);
+        printf("differential flame graph: cannot write %s\n", path);
+    }
+    free(svg);
+out:
+    obs_prof_profile_free(pa);
+    obs_prof_profile_free(pb);
+    json_decref(j);
+}
+
 /* Progress display: a one-line status, rewritten once a second, when
  * stdout is a terminal. Called every 20 ms from pipeline_run on the main
  * thread, which also checks for a stop signal here. */
@@ -48,6 +93,7 @@ typedef struct progress {
     const char *ab;
     int aa;
     double ab_seconds;
+    uint32_t ab_looks;
     experiment *exp;
     int exp_tried;
     store *st;
@@ -80,7 +126,8 @@ static void maybe_start_experiment(progress *pr)
                      .plugin = plugin[0] ? plugin : NULL,
                      .version = version[0] ? version : NULL,
                      .aa = pr->aa,
-                     .max_seconds = seconds > 1 ? seconds : 60};
+                     .max_seconds = seconds > 1 ? seconds : 60,
+                     .n_looks = pr->ab_looks};
     char err[1024];
     if (experiment_start(p, &spec, pr->st, pr->run_id, &pr->exp, err, sizeof err) < 0)
         host_log(NULL, OBS_LOG_ERROR, "experiment: %s", err);
@@ -194,6 +241,8 @@ static void usage(FILE *f)
            "                         duet experiment and print the verdict at the end\n"
            "      --aa STAGE         the same with the stage's own version as B (A/A)\n"
            "      --ab-seconds S     the experiment's time limit (default: the rest of the run)\n"
+           "      --ab-looks N       planned looks at the data (default 10; it stops at the first\n"
+           "                         decided one)\n"
            "      --no-cost-account  skip allocation, CPU-sample and service-time accounting\n"
            "                         (to measure what the cost account costs)\n"
            "  -q, --quiet            only errors on stderr\n"
@@ -219,6 +268,7 @@ enum {
     OPT_AA,
     OPT_AB_SECONDS,
     OPT_NO_COST_ACCOUNT,
+    OPT_AB_LOOKS,
     OPT_PROFILE_CONTINUOUS
 };
 
@@ -255,6 +305,7 @@ int main(int argc, char **argv)
         {"aa", required_argument, NULL, OPT_AA},
         {"ab-seconds", required_argument, NULL, OPT_AB_SECONDS},
         {"no-cost-account", no_argument, NULL, OPT_NO_COST_ACCOUNT},
+        {"ab-looks", required_argument, NULL, OPT_AB_LOOKS},
         {"profile-continuous", required_argument, NULL, OPT_PROFILE_CONTINUOUS},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -267,6 +318,7 @@ int main(int argc, char **argv)
     const char *prof_cont = NULL;
     uint64_t prof_cont_ns = 0;
     int aa = 0, no_cost_account = 0;
+    uint32_t ab_looks = 0;
     double ab_seconds = 0;
     obs_prof_config pc = {0};
     int prof_on = 0;
@@ -306,6 +358,7 @@ int main(int argc, char **argv)
             break;
         case OPT_AB_SECONDS: ab_seconds = atof(optarg); break;
         case OPT_NO_COST_ACCOUNT: no_cost_account = 1; break;
+        case OPT_AB_LOOKS: ab_looks = (uint32_t)strtoul(optarg, NULL, 10); break;
         case OPT_PROFILE_CONTINUOUS: prof_cont = optarg; break;
         case 'q': host_set_log_level(OBS_LOG_ERROR); break;
         case 'v': host_set_log_level(OBS_LOG_DEBUG); break;
@@ -465,6 +518,7 @@ int main(int argc, char **argv)
                    .ab = ab,
                    .aa = aa,
                    .ab_seconds = ab_seconds,
+                   .ab_looks = ab_looks,
                    .st = st,
                    .run_id = run_id};
     int rc = pipeline_run(p, check_stop, &pr);
@@ -490,6 +544,8 @@ int main(int argc, char **argv)
     if (pr.exp) {
         experiment_wait(pr.exp, 30000000000ull);
         experiment_print(pr.exp, stdout);
+        if (st && prof_cont)
+            experiment_flame_diff(st, run_id, pr.exp);
         json_t *ej = experiment_json(pr.exp);
         if (report && ej)
             json_object_set_new(report, "experiment", ej);

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A/B experiment as a user runs it: hostd parses market ticks with
-# xf_json_jansson and runs xf_json_fast beside it in a duet (--ab); the run
-# ends with a verdict (the zero-copy parser is an order of magnitude
-# faster: FASTER), `hostd experiments` reads it back from the store, and the
-# HTTP API refuses what it cannot do with a JSON reason.
+# xf_json_jansson and runs xf_json_fast beside it in a duet (--ab) for 3 s
+# (one look, at the end, so both variants are profiled for all of it); the
+# run ends with a verdict (the zero-copy parser is an order of magnitude
+# faster: FASTER) and the variants' differential flame graph; `hostd
+# experiments` reads the result back from the store, and the HTTP API
+# refuses what it cannot do with a JSON reason.
 #
 # usage: test_experiment.sh <build dir>
 set -euo pipefail
@@ -33,7 +35,7 @@ stages:
   - {name: out, plugin: sink_null}
 YAML
 "$hostd" --config ab.yaml --store db --listen 127.0.0.1:0 --ab parse=xf_json_fast --ab-seconds 3 \
-  >report.txt 2>err.txt &
+  --ab-looks 1 --profile-continuous 500ms >report.txt 2>err.txt &
 pid=$!
 port=
 for _ in $(seq 1 100); do
@@ -58,6 +60,10 @@ pid=
 grep -q "verdict (CPU ns per record, threshold 1.0%): FASTER" report.txt &&
   ok "the run ends with the verdict FASTER" || { bad "no FASTER verdict"; cat report.txt; }
 grep -q "^cpu_ns_per_record" report.txt && ok "the result table is printed" || bad "no result table"
+svg=$(sed -n 's/^differential flame graph (A -> B): //p' report.txt)
+[ -n "$svg" ] && grep -q "xf_json_fast:" "$svg" &&
+  ok "the differential flame graph of A and B is written ($svg)" ||
+  { bad "no differential flame graph"; grep -i flame report.txt; }
 "$hostd" experiments --store db >exp.txt
 grep -q "B = xf_json_fast 1.0.0" exp.txt && grep -q "done: FASTER" exp.txt &&
   ok "hostd experiments reads it back from the store" || { bad "hostd experiments"; cat exp.txt; }
