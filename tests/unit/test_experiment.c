@@ -121,6 +121,13 @@ static const char *verdict_of(running *r, const char *units, int aa, double seco
 static void test_aa_is_same(void **state)
 {
     (void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    /* The false-positive rate is a property of the measurement in the build
+     * users run: an unoptimised, instrumented build changes what a batch
+     * costs from one call to the next (allocator, shadow memory) and is
+     * not calibrated. The functional tests below still run here. */
+    skip();
+#endif
     running r;
     start(&r);
     int same = 0;
