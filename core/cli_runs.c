@@ -346,7 +346,7 @@ int cli_compare(int argc, char **argv)
 static void print_experiment(uint64_t run_id, const json_t *e)
 {
     printf("run %" PRIu64 ", experiment %" JSON_INTEGER_FORMAT " on stage '%s' (%s%s): A = %s %s, "
-           "B = %s %s; %" JSON_INTEGER_FORMAT " batch pairs in %.1f s, %s: %s\n",
+           "B = %s %s; %" JSON_INTEGER_FORMAT " %s in %.1f s, %s: %s\n",
            run_id, json_integer_value(json_object_get(e, "id")),
            json_string_value(json_object_get(e, "stage")),
            json_string_value(json_object_get(e, "mode")),
@@ -356,6 +356,7 @@ static void print_experiment(uint64_t run_id, const json_t *e)
            json_string_value(json_object_get(json_object_get(e, "b"), "plugin")),
            json_string_value(json_object_get(json_object_get(e, "b"), "version")),
            json_integer_value(json_object_get(e, "samples")),
+           json_object_get(e, "block_ms") ? "blocks" : "batch pairs",
            json_number_value(json_object_get(e, "elapsed_s")),
            json_string_value(json_object_get(e, "state")),
            json_string_value(json_object_get(e, "verdict")));

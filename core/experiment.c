@@ -1,6 +1,6 @@
 /*
- * experiment.c - duet A/B experiments on a live transform (see
- * experiment.h).
+ * experiment.c - duet and interleaved A/B experiments on a live transform
+ * (see experiment.h).
  *
  * Threads: the caller of experiment_start() builds variant B (open,
  * parameter check, init) and attaches it to the stage (stage.exp); the stage
@@ -11,6 +11,13 @@
  * decides whether to stop. To stop, it asks the stage thread to detach B
  * (release_req), waits for the acknowledgement (released), then finalises
  * B itself.
+ *
+ * Interleaved: the stage thread sums each block's costs in fields only it
+ * touches and adds them (under the mutex) when the next block begins; the
+ * sink thread keeps the latency histogram of the block it is receiving in
+ * fields only it touches and adds the block's p50, p99 and throughput
+ * (under the mutex) when a batch of a newer block arrives. The last,
+ * partial block of either is never added.
  */
 #include "experiment.h"
 
@@ -21,12 +28,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "histogram.h"
 #include "obs_profiler.h"
 #include "store.h"
 #include "swap.h"
 
 static const char *const metric_names[EXP_N_METRICS] = {"cpu_ns_per_record", "wall_ns_per_record",
-                                                        "allocs_per_record"};
+                                                        "allocs_per_record", "p50_latency_ns",
+                                                        "p99_latency_ns",    "records_per_s"};
 
 struct experiment {
     uint64_t id;
@@ -39,6 +48,10 @@ struct experiment {
     uint64_t seed;
     struct store *st;
     uint64_t run_id;
+    exp_mode mode;
+    uint64_t block_ns; /* interleaved */
+    int n_metrics;     /* 3 for duet, 6 for interleaved */
+    int primary;       /* the metric whose verdict is the experiment's */
 
     /* Variant B: its slot and its own host context (its counters and
      * allocations are not the stage's). */
@@ -54,6 +67,20 @@ struct experiment {
     _Atomic int release_req;
     int released; /* under mu */
     int stop_req; /* under mu */
+    int finished; /* under mu: the last look is taken, no more adds */
+
+    /* Interleaved, stage thread only: the block it runs and its costs. */
+    int st_open;
+    uint32_t st_block;
+    abstats_variant st_variant;
+    uint64_t st_cpu_ns, st_wall_ns, st_allocs, st_records, st_batches;
+    /* Interleaved, sink thread only: the block it receives. */
+    histogram *sk_hist;
+    int sk_open;
+    uint32_t sk_block;
+    int sk_variant;
+    uint64_t sk_records;
+    uint64_t n_blocks_stage, n_blocks_sink; /* under mu: blocks added */
 
     /* Experiment thread. */
     pthread_t thread;
@@ -148,6 +175,142 @@ void experiment_release(stage *s)
         detach(e, s);
 }
 
+/* ----------------------------------------------------------- interleaved */
+
+int experiment_interleaved(const experiment *e)
+{
+    return e->mode == EXP_INTERLEAVED;
+}
+
+/* splitmix64, for the schedule of rounds. */
+static uint64_t mix64(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+/* The variant of block k: round k / 4 is ABBA or BAAB, at random from the
+ * seed, so the schedule is reproducible and neither variant always starts
+ * a round (or always follows the other). */
+static abstats_variant block_variant(const experiment *e, uint32_t k)
+{
+    int first_b = (int)(mix64(e->seed ^ mix64(k / 4)) & 1);
+    uint32_t pos = k % 4;
+    int outer = pos == 0 || pos == 3;
+    return (outer ? first_b : !first_b) ? ABSTATS_B : ABSTATS_A;
+}
+
+abstats_variant experiment_block_now(experiment *e, uint32_t *block)
+{
+    uint64_t now = host_now_ns();
+    uint32_t k = (uint32_t)((now - e->t_start_ns) / e->block_ns);
+    if (!e->st_open || k != e->st_block) {
+        if (e->st_open && e->st_records) {
+            /* The block's costs per record, weighted by its records; the
+             * CPU clock's own read cost is subtracted per batch. */
+            double n = (double)e->st_records;
+            uint64_t ov = e->p->cpu_read_ns * e->st_batches;
+            double cpu = (double)(e->st_cpu_ns > ov ? e->st_cpu_ns - ov : 0) / n;
+            pthread_mutex_lock(&e->mu);
+            if (!e->finished) {
+                abstats_block_add(&e->acc[EXP_M_CPU], e->st_variant, cpu, n);
+                abstats_block_add(&e->acc[EXP_M_WALL], e->st_variant, (double)e->st_wall_ns / n, n);
+                abstats_block_add(&e->acc[EXP_M_ALLOCS], e->st_variant, (double)e->st_allocs / n,
+                                  n);
+                e->n_blocks_stage++;
+                e->n_records += e->st_records;
+            }
+            pthread_mutex_unlock(&e->mu);
+        }
+        e->st_open = 1;
+        e->st_block = k;
+        e->st_variant = block_variant(e, k);
+        e->st_cpu_ns = e->st_wall_ns = e->st_allocs = e->st_records = e->st_batches = 0;
+    }
+    *block = k;
+    return e->st_variant;
+}
+
+int experiment_process_b(experiment *e, const obs_batch *in, obs_out *out, exp_cost *cost)
+{
+    obs_prof_set_tag(e->b.prof_tag);
+    exp_cost_begin(cost);
+    int rc = e->b.desc->process(e->b.instance, in, out);
+    exp_cost_end(cost);
+    obs_prof_set_tag(stage_active(e->s)->prof_tag);
+    return rc;
+}
+
+int experiment_add_block_batch(experiment *e, stage *s, const exp_cost *c, uint32_t n_records)
+{
+    e->st_cpu_ns += c->cpu_ns;
+    e->st_wall_ns += c->wall_ns;
+    e->st_allocs += c->allocs;
+    e->st_records += n_records;
+    e->st_batches++;
+    if (atomic_load_explicit(&e->release_req, memory_order_relaxed)) {
+        detach(e, s);
+        return 1;
+    }
+    return 0;
+}
+
+int experiment_flush_b(experiment *e, obs_out *out)
+{
+    if (!e->b.desc->flush)
+        return OBS_OK;
+    obs_prof_set_tag(e->b.prof_tag);
+    int rc = e->b.desc->flush(e->b.instance, out);
+    obs_prof_set_tag(stage_active(e->s)->prof_tag);
+    return rc;
+}
+
+/* Sink thread: adds the block it was receiving (p50, p99, throughput). */
+static void sink_close_block(experiment *e)
+{
+    if (!e->sk_records)
+        return;
+    double p50 = (double)histogram_quantile_ns(e->sk_hist, 0.50);
+    double p99 = (double)histogram_quantile_ns(e->sk_hist, 0.99);
+    /* Records that reached the sink from this block, per second of block:
+     * under a load beyond the stage's capacity, what the variant sustains. */
+    double thr = (double)e->sk_records * 1e9 / (double)e->block_ns;
+    abstats_variant v = e->sk_variant ? ABSTATS_B : ABSTATS_A;
+    pthread_mutex_lock(&e->mu);
+    if (!e->finished) {
+        abstats_block_add(&e->acc[EXP_M_P50], v, p50, 1);
+        abstats_block_add(&e->acc[EXP_M_P99], v, p99, 1);
+        abstats_block_add(&e->acc[EXP_M_THROUGHPUT], v, thr, 1);
+        e->n_blocks_sink++;
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+void experiment_sink_batch(experiment *e, uint32_t block, int variant, const obs_batch *view,
+                           uint64_t t_end_ns)
+{
+    if (!e->sk_hist)
+        return;
+    if (!e->sk_open || block != e->sk_block) {
+        if (e->sk_open && block < e->sk_block)
+            return; /* late records of a closed block (a buffering transform) */
+        if (e->sk_open)
+            sink_close_block(e);
+        histogram_reset(e->sk_hist);
+        e->sk_open = 1;
+        e->sk_block = block;
+        e->sk_variant = variant;
+        e->sk_records = 0;
+    }
+    for (uint32_t i = 0; i < view->n_records; i++) {
+        uint64_t t = view->records[i].t_intended_ns;
+        histogram_record(e->sk_hist, t_end_ns > t ? t_end_ns - t : 0);
+    }
+    e->sk_records += view->n_records;
+}
+
 /* ------------------------------------------------------------- the looks */
 
 static const char *verdict_upper(abstats_verdict v)
@@ -173,14 +336,15 @@ static int acc_copy(const abstats_acc *src, abstats_acc *dst)
 }
 
 /* One planned look: estimates every metric, appends to the history.
- * Returns 1 when the primary metric (CPU ns per record) is decided. */
+ * Returns 1 when the primary metric (CPU ns per record for a duet, p99
+ * latency for interleaved) is decided. */
 static int look(experiment *e, double elapsed_s)
 {
     abstats_acc copy[EXP_N_METRICS];
     uint64_t n_pairs;
     int ok = 1;
     pthread_mutex_lock(&e->mu);
-    for (int m = 0; m < EXP_N_METRICS; m++)
+    for (int m = 0; m < e->n_metrics; m++)
         if (acc_copy(&e->acc[m], &copy[m]) != 0) {
             for (int j = 0; j < m; j++)
                 free(copy[j].units);
@@ -192,7 +356,8 @@ static int look(experiment *e, double elapsed_s)
     if (!ok)
         return 0;
     abstats_result res[EXP_N_METRICS];
-    for (int m = 0; m < EXP_N_METRICS; m++) {
+    memset(res, 0, sizeof res);
+    for (int m = 0; m < e->n_metrics; m++) {
         abstats_opts o;
         abstats_opts_default(&o);
         o.threshold = e->threshold;
@@ -200,6 +365,12 @@ static int look(experiment *e, double elapsed_s)
         o.seed = e->seed + (uint64_t)m;
         /* Pairs expected by the time limit, at the rate seen so far. */
         o.horizon = elapsed_s > 0 ? (uint64_t)((double)n_pairs * e->max_seconds / elapsed_s) : 0;
+        if (e->mode == EXP_INTERLEAVED) {
+            /* Blocks of both variants by the time limit: fixed by design. */
+            o.horizon = (uint64_t)(e->max_seconds * 1e9 / (double)e->block_ns);
+            if (m == EXP_M_THROUGHPUT)
+                o.direction = ABSTATS_HIGHER_IS_BETTER;
+        }
         if (abstats_estimate(&copy[m], &o, &res[m]) != 0)
             memset(&res[m], 0, sizeof res[m]);
         free(copy[m].units);
@@ -208,7 +379,7 @@ static int look(experiment *e, double elapsed_s)
     memcpy(e->res, res, sizeof res);
     e->have_res = 1;
     e->looks_done++;
-    for (int m = 0; m < EXP_N_METRICS; m++) {
+    for (int m = 0; m < e->n_metrics; m++) {
         json_t *h = json_pack("{s:f, s:s, s:f, s:f, s:f, s:s}", "t_s", elapsed_s, "metric",
                               metric_names[m], "delta", isfinite(res[m].delta) ? res[m].delta : 0.0,
                               "lo", isfinite(res[m].ci_lo) ? res[m].ci_lo : 0.0, "hi",
@@ -218,7 +389,7 @@ static int look(experiment *e, double elapsed_s)
             json_array_append_new(e->history, h);
     }
     pthread_mutex_unlock(&e->mu);
-    return abstats_decided(res[EXP_M_CPU].verdict);
+    return abstats_decided(res[e->primary].verdict);
 }
 
 static void *exp_thread(void *arg)
@@ -266,6 +437,7 @@ static void *exp_thread(void *arg)
         }
     }
     int stopped = cut_short;
+    e->finished = 1;
     pthread_mutex_unlock(&e->mu);
     if (e->b.initialised && e->b.desc->fini)
         e->b.desc->fini(e->b.instance);
@@ -300,6 +472,7 @@ static void exp_free(experiment *e)
     free(e->b_host);
     for (int m = 0; m < EXP_N_METRICS; m++)
         abstats_destroy(&e->acc[m]);
+    free(e->sk_hist);
     json_decref(e->history);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
@@ -320,8 +493,17 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
         return OBS_ENOENT;
     }
     if (s->kind != OBS_KIND_TRANSFORM) {
-        snprintf(err, errlen, "stage '%s' is a %s: duet experiments run on transforms",
-                 s->cfg->name, plugin_kind_name(s->kind));
+        snprintf(err, errlen, "stage '%s' is a %s: experiments run on transforms", s->cfg->name,
+                 plugin_kind_name(s->kind));
+        return OBS_EINVAL;
+    }
+    if (spec->mode != EXP_DUET && spec->mode != EXP_INTERLEAVED) {
+        snprintf(err, errlen, "unknown experiment mode %d", (int)spec->mode);
+        return OBS_EINVAL;
+    }
+    if (spec->mode == EXP_INTERLEAVED && spec->block_ms &&
+        (spec->block_ms < 10 || spec->block_ms > 10000)) {
+        snprintf(err, errlen, "block_ms %u: must be 10..10000", spec->block_ms);
         return OBS_EINVAL;
     }
     experiment *e = calloc(1, sizeof *e);
@@ -341,9 +523,21 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
     e->seed = spec->seed ? spec->seed : p->cfg->seed;
     e->st = st;
     e->run_id = run_id;
+    e->mode = spec->mode;
+    e->block_ns = (uint64_t)(spec->block_ms ? spec->block_ms : 200) * 1000000u;
+    e->n_metrics = e->mode == EXP_INTERLEAVED ? EXP_N_METRICS : EXP_M_ALLOCS + 1;
+    e->primary = e->mode == EXP_INTERLEAVED ? EXP_M_P99 : EXP_M_CPU;
     e->history = json_array();
-    for (int m = 0; m < EXP_N_METRICS; m++)
-        if (abstats_init(&e->acc[m], ABSTATS_DUET, 1, 0) != 0 || !e->history) {
+    if (e->mode == EXP_INTERLEAVED && !(e->sk_hist = calloc(1, sizeof(histogram)))) {
+        rc = OBS_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    for (int m = 0; m < e->n_metrics; m++)
+        if (abstats_init(&e->acc[m],
+                         e->mode == EXP_INTERLEAVED ? ABSTATS_INTERLEAVED : ABSTATS_DUET,
+                         e->mode == EXP_INTERLEAVED ? 4 : 1, 0) != 0 ||
+            !e->history) {
             rc = OBS_ENOMEM;
             snprintf(err, errlen, "out of memory");
             goto fail;
@@ -359,6 +553,19 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
         rc = OBS_EAGAIN;
         snprintf(err, errlen, "stage '%s' already runs an experiment", s->cfg->name);
         goto fail_unlock;
+    }
+    /* Block tags travel to the sink: a second interleaved experiment
+     * downstream would overwrite them. */
+    for (experiment *o = p->experiments; e->mode == EXP_INTERLEAVED && o; o = o->next) {
+        int st = atomic_load(&o->state);
+        if (o->mode == EXP_INTERLEAVED && st != EXP_DONE && st != EXP_STOPPED && st != EXP_FAILED) {
+            rc = OBS_EAGAIN;
+            snprintf(err, errlen,
+                     "stage '%s' already runs an interleaved experiment (one per "
+                     "pipeline at a time)",
+                     o->stage_name);
+            goto fail_unlock;
+        }
     }
     stage_slot *a = stage_active(s);
     const char *plugin = spec->aa || !spec->plugin ? NULL : spec->plugin;
@@ -501,27 +708,34 @@ json_t *experiment_json(experiment *e)
     json_t *o =
         json_pack("{s:I, s:s, s:s, s:s, s:b, s:{s:s, s:s}, s:{s:s, s:s}, s:f, s:I, s:I, "
                   "s:f, s:f, s:i}",
-                  "id", (json_int_t)e->id, "stage", e->stage_name, "mode", "duet", "state",
+                  "id", (json_int_t)e->id, "stage", e->stage_name, "mode",
+                  e->mode == EXP_INTERLEAVED ? "interleaved" : "duet", "state",
                   state_name(atomic_load(&e->state)), "aa", e->aa, "a", "plugin", a->desc->name,
                   "version", a->desc->version, "b", "plugin", e->b.desc->name, "version",
                   e->b.desc->version, "elapsed_s", (double)(end - e->t_start_ns) / 1e9, "samples",
-                  (json_int_t)e->n_pairs, "records", (json_int_t)e->n_records, "threshold",
-                  e->threshold, "max_seconds", e->max_seconds, "looks", e->looks_done);
+                  (json_int_t)(e->mode == EXP_INTERLEAVED ? e->n_blocks_stage : e->n_pairs),
+                  "records", (json_int_t)e->n_records, "threshold", e->threshold, "max_seconds",
+                  e->max_seconds, "looks", e->looks_done);
+    if (o && e->mode == EXP_INTERLEAVED) {
+        /* samples = blocks with stage costs; latency blocks seen by the sink. */
+        json_object_set_new(o, "block_ms", json_integer((json_int_t)(e->block_ns / 1000000u)));
+        json_object_set_new(o, "latency_blocks", json_integer((json_int_t)e->n_blocks_sink));
+    }
     json_t *metrics = json_array();
     const char *overall = "UNKNOWN";
-    for (int m = 0; o && metrics && e->have_res && m < EXP_N_METRICS; m++) {
+    for (int m = 0; o && metrics && e->have_res && m < e->n_metrics; m++) {
         const abstats_result *r = &e->res[m];
         json_t *x =
             json_pack("{s:s, s:o, s:o, s:o, s:[o, o], s:o, s:s, s:b}", "name", metric_names[m], "a",
                       num_or_null(r->mean_a), "b", num_or_null(r->mean_b), "delta",
                       num_or_null(r->delta), "ci", num_or_null(r->ci_lo), num_or_null(r->ci_hi),
                       "p_value", num_or_null(r->p_mann_whitney), "verdict",
-                      verdict_upper(r->verdict), "primary", m == EXP_M_CPU);
+                      verdict_upper(r->verdict), "primary", m == e->primary);
         if (x)
             json_array_append_new(metrics, x);
     }
     if (e->have_res)
-        overall = verdict_upper(e->res[EXP_M_CPU].verdict);
+        overall = verdict_upper(e->res[e->primary].verdict);
     if (o) {
         json_object_set_new(o, "metrics", metrics ? metrics : json_array());
         json_object_set_new(o, "verdict", json_string(overall));
@@ -559,14 +773,16 @@ void experiment_print(experiment *e, FILE *f)
     if (!j)
         return;
     fprintf(f,
-            "\nexperiment %" JSON_INTEGER_FORMAT " on stage '%s' (duet%s): A = %s %s, B = %s %s; "
-            "%" JSON_INTEGER_FORMAT " batch pairs in %.1f s, %s\n",
-            json_integer_value(json_object_get(j, "id")), e->stage_name, e->aa ? ", A/A" : "",
+            "\nexperiment %" JSON_INTEGER_FORMAT " on stage '%s' (%s%s): A = %s %s, B = %s %s; "
+            "%" JSON_INTEGER_FORMAT " %s in %.1f s, %s\n",
+            json_integer_value(json_object_get(j, "id")), e->stage_name,
+            e->mode == EXP_INTERLEAVED ? "interleaved" : "duet", e->aa ? ", A/A" : "",
             json_string_value(json_object_get(json_object_get(j, "a"), "plugin")),
             json_string_value(json_object_get(json_object_get(j, "a"), "version")),
             json_string_value(json_object_get(json_object_get(j, "b"), "plugin")),
             json_string_value(json_object_get(json_object_get(j, "b"), "version")),
             json_integer_value(json_object_get(j, "samples")),
+            e->mode == EXP_INTERLEAVED ? "blocks" : "batch pairs",
             json_real_value(json_object_get(j, "elapsed_s")),
             json_string_value(json_object_get(j, "state")));
     fprintf(f, "%-20s %14s %14s %9s %22s %9s\n", "metric", "A", "B", "delta", "95% CI", "verdict");
@@ -588,7 +804,8 @@ void experiment_print(experiment *e, FILE *f)
             json_number_value(json_object_get(m, "a")), json_number_value(json_object_get(m, "b")),
             delta, cis, json_string_value(json_object_get(m, "verdict")));
     }
-    fprintf(f, "verdict (CPU ns per record, threshold %.1f%%): %s\n", 100 * e->threshold,
+    fprintf(f, "verdict (%s, threshold %.1f%%): %s\n",
+            e->mode == EXP_INTERLEAVED ? "p99 latency" : "CPU ns per record", 100 * e->threshold,
             json_string_value(json_object_get(j, "verdict")));
     json_decref(j);
 }

@@ -16,6 +16,18 @@
  * finalised; the result stays readable (and is stored as an event of the
  * run). An A/A experiment runs the stage's own version as B: its verdicts
  * measure the false-positive rate on this machine.
+ *
+ * Interleaved design: A and B take turns on the live stream in blocks of
+ * block_ms, grouped into rounds of four (ABBA or BAAB, chosen at random from
+ * the experiment's seed). The stage thread runs only the current block's
+ * variant on each batch and its output goes downstream either way; it tags
+ * the output batch with the block (batch.exp*), later transforms copy the
+ * tag, and the sink charges each record's end-to-end latency to its block.
+ * Per block: CPU, wall and allocations per record (stage thread, at the
+ * block's end), p50 and p99 latency and throughput (sink thread, when a
+ * newer block's batch arrives); each is one abstats_block_add(). The unit
+ * of analysis is the block, resampled in rounds. The primary metric is p99
+ * latency (docs/experiments.md, "How an interleaved experiment runs").
  */
 #ifndef OBS_EXPERIMENT_H
 #define OBS_EXPERIMENT_H
@@ -31,7 +43,10 @@
 
 struct store;
 
-enum { EXP_M_CPU, EXP_M_WALL, EXP_M_ALLOCS, EXP_N_METRICS };
+/* Duet uses the first three metrics, interleaved all six. */
+enum { EXP_M_CPU, EXP_M_WALL, EXP_M_ALLOCS, EXP_M_P50, EXP_M_P99, EXP_M_THROUGHPUT, EXP_N_METRICS };
+
+typedef enum exp_mode { EXP_DUET = 0, EXP_INTERLEAVED = 1 } exp_mode;
 
 typedef enum exp_state {
     EXP_STARTING = 0, /* B built, waiting for the stage thread to take it */
@@ -53,11 +68,15 @@ typedef struct exp_spec {
     double max_seconds; /* 0: 60 */
     uint32_t n_looks;   /* 0: 10 */
     uint64_t seed;      /* 0: the run's seed */
+    exp_mode mode;      /* EXP_DUET (default) or EXP_INTERLEAVED */
+    uint32_t block_ms;  /* interleaved: block length, 10..10000 (0: 200) */
 } exp_spec;
 
 typedef struct experiment experiment;
 
-/* Starts a duet experiment on a running transform stage. Returns 0 with
+/* Starts an experiment (duet or interleaved) on a running transform stage.
+ * One interleaved experiment per pipeline at a time (its tags travel to the
+ * sink). Returns 0 with
  * *out (owned by the pipeline's experiment list; valid until
  * pipeline_destroy) or a negative code with `err` set. */
 int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64_t run_id,
@@ -108,5 +127,29 @@ void experiment_add_pair(experiment *e, stage *s, const exp_cost *a, const exp_c
                          uint32_t n_records);
 /* Stage thread, at its end: releases an attached experiment. */
 void experiment_release(stage *s);
+
+/* 1 for an interleaved experiment (any thread; fixed at start). */
+int experiment_interleaved(const experiment *e);
+/* Stage thread, interleaved: the block the batch starting now belongs to
+ * (*block) and its variant (ABSTATS_A or ABSTATS_B). When the block
+ * changes, the stage's costs of the previous block are added. */
+abstats_variant experiment_block_now(experiment *e, uint32_t *block);
+/* Stage thread, interleaved: runs B's process on `in` into `out` (the
+ * stage's output batch), measured and tagged for the profiler. Returns the
+ * callback's code. */
+int experiment_process_b(experiment *e, const obs_batch *in, obs_out *out, exp_cost *cost);
+/* Stage thread, interleaved: charges one batch's cost to the current block;
+ * detaches the experiment when it has asked to be released. Returns 1 when
+ * it detached (the caller then flushes B: experiment_flush_b). */
+int experiment_add_block_batch(experiment *e, stage *s, const exp_cost *c, uint32_t n_records);
+/* Stage thread, interleaved, after detaching: B's flush into `out` (records
+ * B still holds go downstream). Returns the callback's code (OBS_OK when B
+ * has no flush). */
+int experiment_flush_b(experiment *e, obs_out *out);
+/* Sink thread: one consumed batch tagged with block `block` of `variant`
+ * of experiment e, finished at `t_end_ns`. Records the latencies into the
+ * open block and closes the previous block when this one is newer. */
+void experiment_sink_batch(experiment *e, uint32_t block, int variant, const obs_batch *view,
+                           uint64_t t_end_ns);
 
 #endif /* OBS_EXPERIMENT_H */

@@ -777,8 +777,8 @@ static void h_experiment_stop(request *r)
 }
 
 /* POST /api/v1/experiments
- * {"stage": S, "mode": "duet", "b": {"plugin", "version", "params"}, "aa": false,
- *  "threshold": 0.01, "max_seconds": 60, "looks": 10} */
+ * {"stage": S, "mode": "duet" | "interleaved", "b": {"plugin", "version", "params"},
+ *  "aa": false, "threshold": 0.01, "max_seconds": 60, "looks": 10, "block_ms": 200} */
 static void h_experiment_start(request *r)
 {
     if (need_authority(r) != 0)
@@ -819,7 +819,7 @@ static void h_experiment_start(request *r)
     json_t *jstage = json_object_get(body, "stage"), *jmode = json_object_get(body, "mode");
     json_t *jb = json_object_get(body, "b"), *jaa = json_object_get(body, "aa");
     json_t *jth = json_object_get(body, "threshold"), *jmax = json_object_get(body, "max_seconds");
-    json_t *jlooks = json_object_get(body, "looks");
+    json_t *jlooks = json_object_get(body, "looks"), *jblock = json_object_get(body, "block_ms");
     if (!json_is_string(jstage) || (jmode && !json_is_string(jmode)) ||
         (jb && !json_is_object(jb)) || (jaa && !json_is_boolean(jaa)) ||
         (jth &&
@@ -827,17 +827,24 @@ static void h_experiment_start(request *r)
         (jmax && (!json_is_number(jmax) || json_number_value(jmax) <= 0 ||
                   json_number_value(jmax) > 86400)) ||
         (jlooks && (!json_is_integer(jlooks) || json_integer_value(jlooks) < 1 ||
-                    json_integer_value(jlooks) > 1000))) {
+                    json_integer_value(jlooks) > 1000)) ||
+        (jblock && (!json_is_integer(jblock) || json_integer_value(jblock) < 10 ||
+                    json_integer_value(jblock) > 10000))) {
         reply_error(r->out, 400,
-                    "'stage' must be a string, 'mode' \"duet\", 'b' an object, 'aa' a boolean, "
-                    "'threshold' in (0, 1), 'max_seconds' in (0, 86400], 'looks' 1..1000");
+                    "'stage' must be a string, 'mode' \"duet\" or \"interleaved\", 'b' an "
+                    "object, 'aa' a boolean, 'threshold' in (0, 1), 'max_seconds' in (0, 86400], "
+                    "'looks' 1..1000, 'block_ms' 10..10000");
         goto out;
     }
-    if (jmode && strcmp(json_string_value(jmode), "duet") != 0) {
-        if (strcmp(json_string_value(jmode), "interleaved") == 0)
-            reply_error(r->out, 501, "mode 'interleaved' is not implemented yet; use 'duet'");
-        else
-            reply_error(r->out, 400, "'mode' must be \"duet\" or \"interleaved\"");
+    exp_mode mode = EXP_DUET;
+    if (jmode && strcmp(json_string_value(jmode), "interleaved") == 0) {
+        mode = EXP_INTERLEAVED;
+    } else if (jmode && strcmp(json_string_value(jmode), "duet") != 0) {
+        reply_error(r->out, 400, "'mode' must be \"duet\" or \"interleaved\"");
+        goto out;
+    }
+    if (jblock && mode != EXP_INTERLEAVED) {
+        reply_error(r->out, 400, "'block_ms' applies to \"mode\": \"interleaved\" only");
         goto out;
     }
     int aa = jaa && json_is_true(jaa);
@@ -859,6 +866,8 @@ static void h_experiment_start(request *r)
         .threshold = jth ? json_number_value(jth) : 0,
         .max_seconds = jmax ? json_number_value(jmax) : 0,
         .n_looks = jlooks ? (uint32_t)json_integer_value(jlooks) : 0,
+        .mode = mode,
+        .block_ms = jblock ? (uint32_t)json_integer_value(jblock) : 0,
     };
     if (jparams) {
         if (params_from_json(r, jparams, "b.params", &params, &n) != 0)
@@ -956,7 +965,8 @@ static const struct route {
      "hot-swap a stage: {\"plugin\", \"version\", \"params\", \"handover\"}"},
     {"/api/v1/experiments", HTTP_GET, NULL, h_experiments, "A/B experiments of this run"},
     {"/api/v1/experiments", HTTP_POST, NULL, h_experiment_start,
-     "start a duet experiment: {\"stage\", \"b\": {\"plugin\", \"version\"}, \"aa\"}"},
+     "start an experiment: {\"stage\", \"mode\", \"b\": {\"plugin\", \"version\"}, \"aa\", "
+     "\"block_ms\"}"},
     {"/api/v1/experiments/{id}", HTTP_GET, NULL, h_experiment, "one experiment, live"},
     {"/api/v1/experiments/{id}/stop", HTTP_POST, NULL, h_experiment_stop, "stop an experiment"},
     {"/profile", HTTP_GET, "seconds,format,stage,variant,plugin,version", h_profile,

@@ -94,6 +94,8 @@ typedef struct progress {
     int aa;
     double ab_seconds;
     uint32_t ab_looks;
+    int ab_interleaved;
+    uint32_t ab_block_ms;
     experiment *exp;
     int exp_tried;
     store *st;
@@ -127,13 +129,16 @@ static void maybe_start_experiment(progress *pr)
                      .version = version[0] ? version : NULL,
                      .aa = pr->aa,
                      .max_seconds = seconds > 1 ? seconds : 60,
-                     .n_looks = pr->ab_looks};
+                     .n_looks = pr->ab_looks,
+                     .mode = pr->ab_interleaved ? EXP_INTERLEAVED : EXP_DUET,
+                     .block_ms = pr->ab_block_ms};
     char err[1024];
     if (experiment_start(p, &spec, pr->st, pr->run_id, &pr->exp, err, sizeof err) < 0)
         host_log(NULL, OBS_LOG_ERROR, "experiment: %s", err);
     else
-        host_log(NULL, OBS_LOG_INFO, "experiment %s: duet on stage '%s' for up to %.0f s",
-                 pr->aa ? "A/A" : pr->ab, stage_name, spec.max_seconds);
+        host_log(NULL, OBS_LOG_INFO, "experiment %s: %s on stage '%s' for up to %.0f s",
+                 pr->aa ? "A/A" : pr->ab, pr->ab_interleaved ? "interleaved" : "duet", stage_name,
+                 spec.max_seconds);
 }
 
 static void progress_tick(progress *pr)
@@ -243,6 +248,9 @@ static void usage(FILE *f)
            "      --ab-seconds S     the experiment's time limit (default: the rest of the run)\n"
            "      --ab-looks N       planned looks at the data (default 10; it stops at the first\n"
            "                         decided one)\n"
+           "      --ab-mode MODE     duet (default) or interleaved (A and B take turns on the\n"
+           "                         stream in ABBA blocks; verdict on p99 latency)\n"
+           "      --ab-block-ms N    interleaved: block length, 10..10000 ms (default 200)\n"
            "      --no-cost-account  skip allocation, CPU-sample and service-time accounting\n"
            "                         (to measure what the cost account costs)\n"
            "  -q, --quiet            only errors on stderr\n"
@@ -269,6 +277,8 @@ enum {
     OPT_AB_SECONDS,
     OPT_NO_COST_ACCOUNT,
     OPT_AB_LOOKS,
+    OPT_AB_MODE,
+    OPT_AB_BLOCK_MS,
     OPT_PROFILE_CONTINUOUS
 };
 
@@ -306,6 +316,8 @@ int main(int argc, char **argv)
         {"ab-seconds", required_argument, NULL, OPT_AB_SECONDS},
         {"no-cost-account", no_argument, NULL, OPT_NO_COST_ACCOUNT},
         {"ab-looks", required_argument, NULL, OPT_AB_LOOKS},
+        {"ab-mode", required_argument, NULL, OPT_AB_MODE},
+        {"ab-block-ms", required_argument, NULL, OPT_AB_BLOCK_MS},
         {"profile-continuous", required_argument, NULL, OPT_PROFILE_CONTINUOUS},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
@@ -318,7 +330,8 @@ int main(int argc, char **argv)
     const char *prof_cont = NULL;
     uint64_t prof_cont_ns = 0;
     int aa = 0, no_cost_account = 0;
-    uint32_t ab_looks = 0;
+    uint32_t ab_looks = 0, ab_block_ms = 0;
+    int ab_interleaved = 0;
     double ab_seconds = 0;
     obs_prof_config pc = {0};
     int prof_on = 0;
@@ -359,6 +372,23 @@ int main(int argc, char **argv)
         case OPT_AB_SECONDS: ab_seconds = atof(optarg); break;
         case OPT_NO_COST_ACCOUNT: no_cost_account = 1; break;
         case OPT_AB_LOOKS: ab_looks = (uint32_t)strtoul(optarg, NULL, 10); break;
+        case OPT_AB_MODE:
+            if (strcmp(optarg, "interleaved") == 0)
+                ab_interleaved = 1;
+            else if (strcmp(optarg, "duet") != 0) {
+                fprintf(stderr, "hostd: --ab-mode: 'duet' or 'interleaved', not '%s'\n", optarg);
+                free(dirs);
+                return 2;
+            }
+            break;
+        case OPT_AB_BLOCK_MS:
+            ab_block_ms = (uint32_t)strtoul(optarg, NULL, 10);
+            if (ab_block_ms < 10 || ab_block_ms > 10000) {
+                fprintf(stderr, "hostd: --ab-block-ms: 10..10000, not '%s'\n", optarg);
+                free(dirs);
+                return 2;
+            }
+            break;
         case OPT_PROFILE_CONTINUOUS: prof_cont = optarg; break;
         case 'q': host_set_log_level(OBS_LOG_ERROR); break;
         case 'v': host_set_log_level(OBS_LOG_DEBUG); break;
@@ -519,6 +549,8 @@ int main(int argc, char **argv)
                    .aa = aa,
                    .ab_seconds = ab_seconds,
                    .ab_looks = ab_looks,
+                   .ab_interleaved = ab_interleaved,
+                   .ab_block_ms = ab_block_ms,
                    .st = st,
                    .run_id = run_id};
     int rc = pipeline_run(p, check_stop, &pr);

@@ -499,6 +499,21 @@ out:
     return NULL;
 }
 
+/* Interleaved: B's flush into a fresh batch, forwarded (records B still
+ * holds when it is detached or the stream ends go downstream, untagged). */
+static void flush_b(stage *s, experiment *e)
+{
+    pipeline *p = s->pipeline;
+    batch *f = pool_get(&p->pool);
+    int rc = experiment_flush_b(e, &f->out);
+    if (rc < 0)
+        callback_failed(s, "flush (variant B)", rc);
+    if (f->out.n_records)
+        push_out(s, f, host_now_ns());
+    else
+        pool_put(&p->pool, f);
+}
+
 /* Runs a transform callback of slot `sl` (process, or flush when `in` is
  * NULL) into a fresh output batch and forwards the result. Returns the
  * callback's code. */
@@ -507,10 +522,34 @@ static int transform_step(stage *s, stage_slot *sl, batch *in)
     pipeline *p = s->pipeline;
     batch *o = pool_get(&p->pool);
     experiment *e = in ? atomic_load_explicit(&s->exp, memory_order_acquire) : NULL;
+    experiment *detached = NULL;
     cb_mark m;
     int rc;
     uint64_t c1;
-    if (e) {
+    if (e && experiment_interleaved(e)) {
+        /* Interleaved: only the current block's variant runs, and its
+         * output goes on, tagged with the block for the sink. Only A is
+         * charged to the stage. */
+        obs_batch view = batch_view(in);
+        exp_cost c;
+        uint32_t block;
+        abstats_variant v = experiment_block_now(e, &block);
+        if (v == ABSTATS_A) {
+            cb_enter(s, &m);
+            exp_cost_begin(&c);
+            rc = sl->desc->process(sl->instance, &view, &o->out);
+            exp_cost_end(&c);
+            c1 = cb_exit(s, &m);
+        } else {
+            rc = experiment_process_b(e, &view, &o->out, &c);
+            c1 = host_now_ns();
+        }
+        o->exp = e;
+        o->exp_block = block;
+        o->exp_variant = (uint8_t)v;
+        if (experiment_add_block_batch(e, s, &c, view.n_records))
+            detached = e;
+    } else if (e) {
         /* Duet: B runs on the same batch, before or after A in turn; only
          * A's output goes on, and only A is charged to the stage. Each
          * variant's callback is measured alone. */
@@ -541,6 +580,12 @@ static int transform_step(stage *s, stage_slot *sl, batch *in)
     }
     if (rc < 0)
         callback_failed(s, in ? "process" : "flush", rc);
+    if (in && !o->exp) {
+        /* Records keep the block of an interleaved experiment upstream. */
+        o->exp = in->exp;
+        o->exp_block = in->exp_block;
+        o->exp_variant = in->exp_variant;
+    }
     if (in) {
         if (o->out.n_passed)
             o->borrowed = in; /* records of `o` point into `in` */
@@ -551,6 +596,8 @@ static int transform_step(stage *s, stage_slot *sl, batch *in)
         push_out(s, o, c1);
     else
         pool_put(&p->pool, o);
+    if (detached)
+        flush_b(s, detached);
     return rc;
 }
 
@@ -579,6 +626,9 @@ static void *transform_main(void *arg)
         swap_poll(s);
         transform_step(s, stage_active(s), b);
     }
+    experiment *e = atomic_load(&s->exp);
+    if (e && experiment_interleaved(e))
+        flush_b(s, e);
     flush_slot(s, stage_active(s));
     thread_end(s);
     ring_close(s->out);
@@ -608,6 +658,8 @@ static void *sink_main(void *arg)
             uint64_t t = view.records[i].t_intended_ns;
             histogram_record(s->latency, c1 > t ? c1 - t : 0);
         }
+        if (b->exp)
+            experiment_sink_batch(b->exp, b->exp_block, b->exp_variant, &view, c1);
         pool_put(&p->pool, b);
     }
     flush_slot(s, stage_active(s));

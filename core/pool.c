@@ -18,6 +18,9 @@ static void batch_reset(batch *b)
     b->out.n_passed = 0;
     b->borrowed = NULL;
     b->t_pushed_ns = 0;
+    b->exp = NULL;
+    b->exp_block = 0;
+    b->exp_variant = 0;
 }
 
 /* obs_out.grow: doubles the record vector and/or the arena until `n_records`

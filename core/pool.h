@@ -30,6 +30,13 @@ typedef struct batch {
     struct batch *next_free;
     pool *pool;
     uint64_t t_pushed_ns; /* when the producer pushed it (set by the pipeline) */
+    /* Interleaved experiments: the experiment whose block produced these
+     * records (NULL: none), the block's index and the variant that ran it.
+     * Set by the stage running the experiment, copied from input to output
+     * batch by every later transform, read by the sink (experiment.h). */
+    struct experiment *exp;
+    uint32_t exp_block;
+    uint8_t exp_variant;
 } batch;
 
 struct pool {

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A/B experiment as a user runs it: hostd parses market ticks with
-# xf_json_jansson and runs xf_json_fast beside it in a duet (--ab) for 3 s
-# (one look, at the end, so both variants are profiled for all of it); the
-# run ends with a verdict (the zero-copy parser is an order of magnitude
-# faster: FASTER) and the variants' differential flame graph; `hostd
+# xf_json_fast and runs the library-based xf_json_jansson beside it in a
+# duet (--ab) for 3 s (one look, at the end, so both variants are profiled
+# for all of it; B is the costly one, so it collects enough samples even on
+# a busy machine); the run ends with a verdict (an order of magnitude
+# slower: SLOWER) and the variants' differential flame graph; `hostd
 # experiments` reads the result back from the store, and the HTTP API
-# refuses what it cannot do with a JSON reason.
+# refuses what it cannot do with a JSON reason. A second run starts an
+# interleaved A/A experiment over HTTP (201), which ends without a false
+# FASTER/SLOWER and is read back from the store with its six metrics.
 #
 # usage: test_experiment.sh <build dir>
 set -euo pipefail
@@ -31,10 +34,11 @@ run: {duration: 6s, warmup: 1s}
 load: [{shape: constant, rate: 20000}]
 stages:
   - {name: ticks, plugin: gen_market}
-  - {name: parse, plugin: xf_json_jansson}
+  - {name: parse, plugin: xf_json_fast}
   - {name: out, plugin: sink_null}
 YAML
-"$hostd" --config ab.yaml --store db --listen 127.0.0.1:0 --ab parse=xf_json_fast --ab-seconds 3 \
+: >err.txt # the port loop reads it, maybe before hostd's shell has opened it
+"$hostd" --config ab.yaml --store db --listen 127.0.0.1:0 --ab parse=xf_json_jansson --ab-seconds 3 \
   --ab-looks 1 --profile-continuous 500ms >report.txt 2>err.txt &
 pid=$!
 port=
@@ -44,10 +48,15 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 [ -n "$port" ] || { cat err.txt; echo "hostd did not start"; exit 1; }
-code=$(curl -s -o mode.json -w '%{http_code}' -X POST -d '{"stage":"parse","mode":"interleaved","aa":true}' \
+code=$(curl -s -o mode.json -w '%{http_code}' -X POST -d '{"stage":"parse","mode":"ping-pong","aa":true}' \
   "http://127.0.0.1:$port/api/v1/experiments")
-[ "$code" = 501 ] && jq -e '.error.message | test("interleaved")' mode.json >/dev/null &&
-  ok "interleaved mode is refused with a reason (501)" || bad "interleaved: HTTP $code $(cat mode.json)"
+[ "$code" = 400 ] && jq -e '.error.message | test("interleaved")' mode.json >/dev/null &&
+  ok "an unknown mode is refused with a reason (400)" || bad "mode: HTTP $code $(cat mode.json)"
+code=$(curl -s -o block.json -w '%{http_code}' -X POST \
+  -d '{"stage":"parse","mode":"interleaved","aa":true,"block_ms":5}' \
+  "http://127.0.0.1:$port/api/v1/experiments")
+[ "$code" = 400 ] && jq -e '.error.message | test("block_ms")' block.json >/dev/null &&
+  ok "block_ms below 10 is refused (400)" || bad "block_ms: HTTP $code $(cat block.json)"
 code=$(curl -s -o bad.json -w '%{http_code}' -X POST -d '{"stage":"ticks","aa":true}' \
   "http://127.0.0.1:$port/api/v1/experiments")
 [ "$code" = 400 ] && ok "an experiment on a generator is refused (400)" || bad "generator: HTTP $code"
@@ -57,18 +66,59 @@ rc=$?
 set -e
 pid=
 [ $rc = 0 ] && ok "hostd ended cleanly" || { bad "hostd exit $rc"; cat err.txt; }
-grep -q "verdict (CPU ns per record, threshold 1.0%): FASTER" report.txt &&
-  ok "the run ends with the verdict FASTER" || { bad "no FASTER verdict"; cat report.txt; }
+grep -q "verdict (CPU ns per record, threshold 1.0%): SLOWER" report.txt &&
+  ok "the run ends with the verdict SLOWER" || { bad "no SLOWER verdict"; cat report.txt; }
 grep -q "^cpu_ns_per_record" report.txt && ok "the result table is printed" || bad "no result table"
 svg=$(sed -n 's/^differential flame graph (A -> B): //p' report.txt)
-[ -n "$svg" ] && grep -q "xf_json_fast:" "$svg" &&
+[ -n "$svg" ] && grep -q "xf_json_jansson:" "$svg" &&
   ok "the differential flame graph of A and B is written ($svg)" ||
   { bad "no differential flame graph"; grep -i flame report.txt; }
 "$hostd" experiments --store db >exp.txt
-grep -q "B = xf_json_fast 1.0.0" exp.txt && grep -q "done: FASTER" exp.txt &&
+grep -q "B = xf_json_jansson 1.0.0" exp.txt && grep -q "done: SLOWER" exp.txt &&
   ok "hostd experiments reads it back from the store" || { bad "hostd experiments"; cat exp.txt; }
 "$hostd" experiments --store db --json | jq -e '.[0].metrics[0].ci | length == 2' >/dev/null &&
   ok "stored with its confidence interval" || bad "no CI in stored experiment"
+
+# Interleaved: A and B take turns on the stream; started over HTTP.
+sed -e 's/duration: 6s, warmup: 1s/duration: 5s/' ab.yaml >il.yaml
+: >il-err.txt
+"$hostd" --config il.yaml --store db2 --listen 127.0.0.1:0 >il-report.txt 2>il-err.txt &
+pid=$!
+port=
+for _ in $(seq 1 100); do
+  port=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' il-err.txt | head -n 1)
+  [ -n "$port" ] && break
+  sleep 0.1
+done
+[ -n "$port" ] || { cat il-err.txt; echo "hostd did not start"; exit 1; }
+code=$(curl -s -o il.json -w '%{http_code}' -X POST \
+  -d '{"stage":"parse","mode":"interleaved","aa":true,"block_ms":20,"max_seconds":3,"looks":1}' \
+  "http://127.0.0.1:$port/api/v1/experiments")
+[ "$code" = 201 ] && jq -e '.mode == "interleaved" and .block_ms == 20' il.json >/dev/null &&
+  ok "an interleaved experiment is started over HTTP (201)" || bad "interleaved: HTTP $code $(cat il.json)"
+set +e
+wait $pid
+rc=$?
+set -e
+pid=
+[ $rc = 0 ] && ok "hostd (interleaved) ended cleanly" || { bad "hostd exit $rc"; cat il-err.txt; }
+"$hostd" experiments --store db2 --json >il-stored.json
+jq -e '.[0].mode == "interleaved" and (.[0].metrics | length == 6) and
+       ([.[0].metrics[] | select(.primary)][0].name == "p99_latency_ns") and
+       (.[0].samples >= 100)' il-stored.json >/dev/null &&
+  ok "the interleaved result is stored: 6 metrics, p99 latency primary" ||
+  { bad "stored interleaved experiment"; cat il-stored.json; }
+jq -e '.[0].verdict != "FASTER" and .[0].verdict != "SLOWER"' il-stored.json >/dev/null &&
+  ok "interleaved A/A gives no false FASTER/SLOWER ($(jq -r '.[0].verdict' il-stored.json))" ||
+  bad "interleaved A/A verdict $(jq -r '.[0].verdict' il-stored.json)"
+"$hostd" experiments --store db2 | grep -q "(interleaved, A/A).*blocks in" &&
+  ok "hostd experiments prints it" || { bad "hostd experiments (interleaved)"; "$hostd" experiments --store db2; }
+set +e
+"$hostd" --config il.yaml --no-store --no-http --ab-mode alternate --aa parse >/dev/null 2>mode-err.txt
+rc=$?
+set -e
+[ $rc = 2 ] && grep -q "interleaved" mode-err.txt && ok "--ab-mode refuses an unknown mode" ||
+  bad "--ab-mode alternate: exit $rc"
 
 if [ $fails -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
 echo "all checks passed"

@@ -5,7 +5,10 @@
  * 3 s give on a shared 2-core machine: those end UNSTABLE, never in a false
  * FASTER/SLOWER); 10% more work gives SLOWER, 10% less FASTER; the
  * stream downstream is untouched by the experiment (sequence check); bad
- * requests are refused.
+ * requests are refused. Interleaved: 30% more work is SLOWER in CPU per
+ * record (and never FASTER in p99 latency or throughput), A/A never gives
+ * a false FASTER/SLOWER on the primary metric (p99 latency), and no record
+ * is lost or duplicated while the variants take turns on the stream.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -87,9 +90,9 @@ static void finish(running *r)
     config_free(r->cfg);
 }
 
-/* Runs one experiment to its end and returns its verdict (static string). */
-static const char *verdict_of(running *r, const char *units, int aa, double seconds,
-                              double threshold)
+/* Runs one experiment to its end and returns its JSON (a new reference). */
+static json_t *run_experiment(running *r, const char *units, int aa, double seconds,
+                              double threshold, exp_mode mode, uint32_t block_ms)
 {
     cfg_param p[2] = {{.key = "units", .value = (char *)units}, {.key = "noise", .value = "0.05"}};
     exp_spec spec = {.stage = "work",
@@ -100,7 +103,9 @@ static const char *verdict_of(running *r, const char *units, int aa, double seco
                      .params_given = !aa,
                      .max_seconds = seconds,
                      .threshold = threshold,
-                     .n_looks = 4};
+                     .n_looks = 4,
+                     .mode = mode,
+                     .block_ms = block_ms};
     experiment *e = NULL;
     char err[1024];
     if (experiment_start(r->p, &spec, NULL, 0, &e, err, sizeof err) != 0)
@@ -112,6 +117,14 @@ static const char *verdict_of(running *r, const char *units, int aa, double seco
         printf("%s %s\n", json_string_value(json_object_get(j, "verdict")), t);
         free(t);
     }
+    return j;
+}
+
+/* Runs one duet experiment to its end and returns its verdict (static string). */
+static const char *verdict_of(running *r, const char *units, int aa, double seconds,
+                              double threshold)
+{
+    json_t *j = run_experiment(r, units, aa, seconds, threshold, EXP_DUET, 0);
     static char v[32];
     snprintf(v, sizeof v, "%s", json_string_value(json_object_get(j, "verdict")));
     json_decref(j);
@@ -152,6 +165,68 @@ static void test_more_work_is_slower_less_is_faster(void **state)
     finish(&r);
 }
 
+/* The verdict of metric `name` in an experiment's JSON (borrowed from j). */
+static const char *metric_verdict(json_t *j, const char *name)
+{
+    size_t i;
+    json_t *m;
+    json_array_foreach(json_object_get(j, "metrics"), i, m)
+    {
+        if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
+            return json_string_value(json_object_get(m, "verdict"));
+    }
+    fail_msg("no metric %s", name);
+    return NULL;
+}
+
+static void print_metrics(const char *what, json_t *j)
+{
+    size_t i;
+    json_t *m;
+    printf("%s: %" JSON_INTEGER_FORMAT " blocks, %" JSON_INTEGER_FORMAT " latency blocks\n", what,
+           json_integer_value(json_object_get(j, "samples")),
+           json_integer_value(json_object_get(j, "latency_blocks")));
+    json_array_foreach(json_object_get(j, "metrics"), i, m)
+    {
+        printf("  %-18s A %14.1f B %14.1f delta %+7.2f%% %s\n",
+               json_string_value(json_object_get(m, "name")),
+               json_number_value(json_object_get(m, "a")),
+               json_number_value(json_object_get(m, "b")),
+               100 * json_number_value(json_object_get(m, "delta")),
+               json_string_value(json_object_get(m, "verdict")));
+    }
+}
+
+static void test_interleaved(void **state)
+{
+    (void)state;
+    running r;
+    start(&r);
+    /* 30% more work. The stage is the bottleneck of a max-rate stream, so
+     * latency and throughput show it too; CPU per record is the surest. */
+    json_t *j = run_experiment(&r, "260", 0, 5, 0.02, EXP_INTERLEAVED, 20);
+    print_metrics("interleaved, units 260 against 200", j);
+    assert_string_equal(json_string_value(json_object_get(j, "mode")), "interleaved");
+    assert_int_equal(json_integer_value(json_object_get(j, "block_ms")), 20);
+    assert_true(json_integer_value(json_object_get(j, "samples")) >= 120);
+    assert_true(json_integer_value(json_object_get(j, "latency_blocks")) >= 120);
+    assert_int_equal(json_array_size(json_object_get(j, "metrics")), 6);
+    assert_string_equal(metric_verdict(j, "cpu_ns_per_record"), "SLOWER");
+    assert_string_not_equal(metric_verdict(j, "p99_latency_ns"), "FASTER");
+    assert_string_not_equal(metric_verdict(j, "records_per_s"), "FASTER");
+    json_decref(j);
+    /* A/A: the primary metric never gives a false FASTER/SLOWER. */
+    for (int i = 0; i < 2; i++) {
+        j = run_experiment(&r, "200", 1, 4, 0.02, EXP_INTERLEAVED, 20);
+        print_metrics("interleaved A/A", j);
+        const char *v = json_string_value(json_object_get(j, "verdict"));
+        assert_string_not_equal(v, "FASTER");
+        assert_string_not_equal(v, "SLOWER");
+        json_decref(j);
+    }
+    finish(&r);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -164,6 +239,9 @@ static void test_refusals(void **state)
     assert_non_null(strstr(err, "transforms"));
     exp_spec bad_plugin = {.stage = "work", .plugin = "tp_major2"};
     assert_int_equal(experiment_start(r.p, &bad_plugin, NULL, 0, &e, err, sizeof err), OBS_EABI);
+    exp_spec bad_block = {.stage = "work", .aa = 1, .mode = EXP_INTERLEAVED, .block_ms = 5};
+    assert_int_equal(experiment_start(r.p, &bad_block, NULL, 0, &e, err, sizeof err), OBS_EINVAL);
+    assert_non_null(strstr(err, "block_ms"));
     exp_spec ok = {.stage = "work", .aa = 1, .max_seconds = 30};
     assert_int_equal(experiment_start(r.p, &ok, NULL, 0, &e, err, sizeof err), 0);
     experiment *e2 = NULL;
@@ -178,6 +256,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_aa_is_same),
         cmocka_unit_test(test_more_work_is_slower_less_is_faster),
+        cmocka_unit_test(test_interleaved),
         cmocka_unit_test(test_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
