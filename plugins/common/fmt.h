@@ -3,8 +3,8 @@
  * (private to plugins/).
  *
  * Generators must never be the bottleneck, so they print numbers by hand:
- * two digits per division, no locale, no snprintf. gen_market keeps its own
- * copy of the same functions (its output is pinned byte for byte by tests).
+ * two digits per division, no locale, no snprintf. Every generator
+ * (gen_market, gen_iot, gen_logs) uses these.
  */
 #ifndef OBS_PLUGINS_FMT_H
 #define OBS_PLUGINS_FMT_H

@@ -37,6 +37,7 @@
 
 #include <observatory/stage.h>
 
+#include "fmt.h"
 #include "market.h"
 #include "rng.h"
 
@@ -84,34 +85,6 @@ typedef struct gen_market {
     uint32_t news_sym;
 } gen_market;
 
-static const char digit_pairs[201] = "00010203040506070809101112131415161718192021222324"
-                                     "25262728293031323334353637383940414243444546474849"
-                                     "50515253545556575859606162636465666768697071727374"
-                                     "75767778798081828384858687888990919293949596979899";
-
-/* Writes `v` in decimal at dst (no terminator) and returns the length. Two
- * digits per division, right to left into a scratch buffer. */
-static inline size_t fmt_u64(char *dst, uint64_t v)
-{
-    char tmp[20];
-    char *p = tmp + sizeof tmp;
-    while (v >= 100) {
-        uint64_t q = v / 100;
-        p -= 2;
-        memcpy(p, digit_pairs + 2 * (v - q * 100), 2);
-        v = q;
-    }
-    if (v >= 10) {
-        p -= 2;
-        memcpy(p, digit_pairs + 2 * v, 2);
-    } else {
-        *--p = (char)('0' + v);
-    }
-    size_t n = (size_t)(tmp + sizeof tmp - p);
-    memcpy(dst, p, n);
-    return n;
-}
-
 /* Writes a positive fixed-point price as <integer>.<4 digits>. */
 static inline size_t fmt_price(char *dst, int64_t e4)
 {
@@ -119,17 +92,11 @@ static inline size_t fmt_price(char *dst, int64_t e4)
     uint64_t frac = v % 10000;
     size_t n = fmt_u64(dst, v / 10000);
     dst[n] = '.';
-    memcpy(dst + n + 1, digit_pairs + 2 * (frac / 100), 2);
-    memcpy(dst + n + 3, digit_pairs + 2 * (frac % 100), 2);
+    memcpy(dst + n + 1, fmt_digit_pairs + 2 * (frac / 100), 2);
+    memcpy(dst + n + 3, fmt_digit_pairs + 2 * (frac % 100), 2);
     return n + 5;
 }
 
-/* Appends a string literal (no terminator). */
-#define PUT(p, lit)                                                                                \
-    do {                                                                                           \
-        memcpy((p), (lit), sizeof(lit) - 1);                                                       \
-        (p) += sizeof(lit) - 1;                                                                    \
-    } while (0)
 
 static void gen_market_free(gen_market *g)
 {
@@ -337,34 +304,34 @@ static inline size_t make_tick(gen_market *g, char *out, uint64_t ts)
 
     char *p = out;
     if (trade) {
-        PUT(p, "{\"type\":\"trade\",\"sym\":\"");
+        FMT_PUT(p, "{\"type\":\"trade\",\"sym\":\"");
         memcpy(p, g->names[s], MARKET_SYM_MAX);
         p += g->name_len[s];
-        PUT(p, "\",\"ts\":");
+        FMT_PUT(p, "\",\"ts\":");
         p += fmt_u64(p, ts);
-        PUT(p, ",\"px\":");
+        FMT_PUT(p, ",\"px\":");
         p += fmt_price(p, px);
-        PUT(p, ",\"qty\":");
+        FMT_PUT(p, ",\"qty\":");
         p += fmt_u64(p, 1 + (r2 & 1023));
-        PUT(p, ",\"side\":\"");
+        FMT_PUT(p, ",\"side\":\"");
         *p++ = (r2 >> 10) & 1 ? 'S' : 'B';
-        PUT(p, "\"}");
+        FMT_PUT(p, "\"}");
     } else {
         int64_t spread = 1 + (int64_t)(r2 & 63);
-        PUT(p, "{\"type\":\"quote\",\"sym\":\"");
+        FMT_PUT(p, "{\"type\":\"quote\",\"sym\":\"");
         memcpy(p, g->names[s], MARKET_SYM_MAX);
         p += g->name_len[s];
-        PUT(p, "\",\"ts\":");
+        FMT_PUT(p, "\",\"ts\":");
         p += fmt_u64(p, ts);
-        PUT(p, ",\"bid\":");
+        FMT_PUT(p, ",\"bid\":");
         p += fmt_price(p, px);
-        PUT(p, ",\"ask\":");
+        FMT_PUT(p, ",\"ask\":");
         p += fmt_price(p, px + spread);
-        PUT(p, ",\"bsz\":");
+        FMT_PUT(p, ",\"bsz\":");
         p += fmt_u64(p, 100 * (1 + ((r2 >> 6) & 63)));
-        PUT(p, ",\"asz\":");
+        FMT_PUT(p, ",\"asz\":");
         p += fmt_u64(p, 100 * (1 + ((r2 >> 12) & 63)));
-        PUT(p, "}");
+        FMT_PUT(p, "}");
     }
     return (size_t)(p - out);
 }
