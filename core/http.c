@@ -748,16 +748,21 @@ static void h_experiments(request *r)
         reply_json(r->out, 200, arr);
 }
 
-static void h_experiment(request *r)
+/* An experiment as JSON, with `status` (200, or 201 when just started). */
+static void reply_experiment(request *r, unsigned status, experiment *e)
 {
-    experiment *e = experiment_capture(r);
-    if (!e)
-        return;
     json_t *j = experiment_json(e);
     if (!j)
         reply_error(r->out, 500, "out of memory");
     else
-        reply_json(r->out, 200, j);
+        reply_json(r->out, status, j);
+}
+
+static void h_experiment(request *r)
+{
+    experiment *e = experiment_capture(r);
+    if (e)
+        reply_experiment(r, 200, e);
 }
 
 static void h_experiment_stop(request *r)
@@ -769,11 +774,7 @@ static void h_experiment_stop(request *r)
         return;
     experiment_stop(e);
     experiment_wait(e, 10000000000ull);
-    json_t *j = experiment_json(e);
-    if (!j)
-        reply_error(r->out, 500, "out of memory");
-    else
-        reply_json(r->out, 200, j);
+    reply_experiment(r, 200, e);
 }
 
 /* POST /api/v1/experiments
@@ -886,7 +887,7 @@ static void h_experiment_start(request *r)
         reply_error(r->out, rc == OBS_EINVAL ? 400 : status_of(rc), "%s", clean);
         goto out;
     }
-    reply_json(r->out, 201, experiment_json(e));
+    reply_experiment(r, 201, e);
 out:
     params_free(params, n);
     json_decref(body);
