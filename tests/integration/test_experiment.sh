@@ -12,19 +12,8 @@
 #
 # usage: test_experiment.sh <build dir>
 set -euo pipefail
-build=$(cd "$1" && pwd)
-hostd=$build/core/hostd
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 
 cat >ab.yaml <<YAML
 pipeline: ab
@@ -41,13 +30,7 @@ YAML
 "$hostd" --config ab.yaml --store db --listen 127.0.0.1:0 --ab parse=xf_json_jansson --ab-seconds 3 \
   --ab-looks 1 --profile-continuous 500ms >report.txt 2>err.txt &
 pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' err.txt | head -n 1)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat err.txt; echo "hostd did not start"; exit 1; }
+port=$(wait_port err.txt)
 code=$(curl -s -o mode.json -w '%{http_code}' -X POST -d '{"stage":"parse","mode":"ping-pong","aa":true}' \
   "http://127.0.0.1:$port/api/v1/experiments")
 [ "$code" = 400 ] && jq -e '.error.message | test("interleaved")' mode.json >/dev/null &&
@@ -84,13 +67,7 @@ sed -e 's/duration: 6s, warmup: 1s/duration: 5s/' ab.yaml >il.yaml
 : >il-err.txt
 "$hostd" --config il.yaml --store db2 --listen 127.0.0.1:0 >il-report.txt 2>il-err.txt &
 pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' il-err.txt | head -n 1)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat il-err.txt; echo "hostd did not start"; exit 1; }
+port=$(wait_port il-err.txt)
 code=$(curl -s -o il.json -w '%{http_code}' -X POST \
   -d '{"stage":"parse","mode":"interleaved","aa":true,"block_ms":20,"max_seconds":3,"looks":1}' \
   "http://127.0.0.1:$port/api/v1/experiments")
@@ -120,5 +97,4 @@ set -e
 [ $rc = 2 ] && grep -q "interleaved" mode-err.txt && ok "--ab-mode refuses an unknown mode" ||
   bad "--ab-mode alternate: exit $rc"
 
-if [ $fails -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
-echo "all checks passed"
+finish

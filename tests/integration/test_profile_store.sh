@@ -9,19 +9,8 @@
 #
 # usage: test_profile_store.sh <build dir>
 set -euo pipefail
-build=$(cd "$1" && pwd)
-hostd=$build/core/hostd
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 
 # Starts hostd on pipeline $1 (its parse stage running plugin $2, $3
 # records/s) in the background for 3 s plus a linger, and sets $pid and $url.
@@ -40,13 +29,8 @@ YAML
   "$hostd" --config "$1.yaml" --store db --listen 127.0.0.1:0 --profile-continuous 500ms \
     --linger 30s >"$1.report" 2>"$1.err" &
   pid=$!
-  local port=
-  for _ in $(seq 1 100); do
-    port=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' "$1.err" | head -n 1)
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || { cat "$1.err"; echo "hostd did not start"; exit 1; }
+  local port
+  port=$(wait_port "$1.err")
   url=http://127.0.0.1:$port
   # The run is over (and its last window stored) once hostd says it lingers.
   for _ in $(seq 1 200); do

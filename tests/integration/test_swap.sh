@@ -7,19 +7,8 @@
 #
 # usage: test_swap.sh <build dir>
 set -euo pipefail
-build=$(cd "$1" && pwd)
-hostd=$build/core/hostd
-work=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-cd "$work"
-fails=0
-ok() { echo "ok - $*"; }
-bad() { echo "FAIL - $*"; fails=$((fails + 1)); }
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 
 cat >swap.yaml <<YAML
 pipeline: swaps
@@ -34,13 +23,7 @@ stages:
 YAML
 "$hostd" --config swap.yaml --store db --listen 127.0.0.1:0 >report.txt 2>err.txt &
 pid=$!
-port=
-for _ in $(seq 1 100); do
-  port=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' err.txt | head -n 1)
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || { cat err.txt; echo "hostd did not start"; exit 1; }
+port=$(wait_port err.txt)
 url=http://127.0.0.1:$port
 
 swapped=0
@@ -84,5 +67,4 @@ sent=$(awk '$1 == "gen" {gsub(",", "", $5); print $5}' report.txt)
 grep -q "gaps=0 dups=0" seq.txt && grep -q "records=$sent " seq.txt &&
   ok "every one of $sent records arrived once, in order" || { bad "sequence check"; cat seq.txt; }
 
-if [ $fails -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
-echo "all checks passed"
+finish
