@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The container image (issue 8), built and run here with buildah: no Docker
+# The container image, built and run here with buildah: no Docker
 # engine and no registry are needed. Opt-in: runs only with OBS_IMAGE_TEST=1,
 # else exits 77 (skipped).
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# packaging/k8s (issue 8): the kustomize base renders, every rendered object
+# packaging/k8s: the kustomize base renders, every rendered object
 # is valid against the official Kubernetes schema, and the real kubectl
 # applies it to the test API server (tests/k8s/) and reads it back. Fast
 # (a few seconds) and always on; skips (77) only when kubectl is missing.

@@ -132,7 +132,7 @@ static void test_ci_coverage(void **state)
 
 /* A/A: 20 short sequential runs (1000 pairs, 5 looks, sigma 0.03 per
  * variant): at the end the decision interval's half-width is ~0.4%, so the
- * estimate has to stray 3 standard errors to miss SAME. The issue asks for
+ * estimate has to stray 3 standard errors to miss SAME. The requirement is
  * at least 19 of 20; a false FASTER/SLOWER is allowed alpha = 1% of the time
  * overall, so none is expected here. */
 static void test_aa_gives_same(void **state)

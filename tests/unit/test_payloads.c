@@ -1,5 +1,5 @@
 /*
- * test_payloads.c - the payload families of issue 6: gen_iot, gen_logs and
+ * test_payloads.c - the payload families gen_iot, gen_logs and
  * gen_market's news and binary format, and the transforms xf_iot and
  * xf_logs.
  *
