@@ -17,8 +17,10 @@
  * A stage's `params` mapping belongs to its plugin, so the schema ignores it;
  * it is copied from the libyaml tree with positions, and config_check_params()
  * (config_params.c) validates it once the plugin's descriptor is known. The
- * error accumulator and the strict number parser below serve both files;
- * config_internal.h declares them.
+ * `load:` phases (config_load.c) and a stage's `ab:` experiment
+ * (config_ab.c) have files of their own: their schema and their conversion.
+ * The error accumulator, the strict number parsers and the loader's helpers
+ * below serve all of these files; config_internal.h declares them.
  */
 #include "config.h"
 #include "config_internal.h"
@@ -214,22 +216,11 @@ static const char *node_kind(const yaml_node_t *n)
 /* What libcyaml loads: the typed part of the file, every scalar as text. */
 typedef struct y_stage {
     char *name, *plugin, *version;
+    y_ab *ab;
 } y_stage;
 
-typedef struct y_phase {
-    int shape;
-    char *rate, *duration;
-    int arrival, distribution; /* 0 when not given */
-    char *from, *to;
-    char **steps;
-    unsigned n_steps;
-    char *step, *period, *amplitude;
-    char *burst_rate, *burst_factor, *burst, *gap, *alpha;
-    char *file;
-} y_phase;
-
 typedef struct y_run {
-    char *duration, *warmup, *seed;
+    char *duration, *warmup, *seed, *realtime_priority;
 } y_run;
 
 typedef struct y_http {
@@ -244,7 +235,7 @@ typedef struct y_top {
     char *pipeline;
     char **plugin_dirs;
     unsigned n_plugin_dirs;
-    char *batch_size, *ring_capacity, *max_batch_bytes;
+    char *batch_size, *ring_capacity, *max_batch_bytes, *max_batch_delay;
     y_run run;
     y_http http;
     y_store store;
@@ -256,56 +247,12 @@ typedef struct y_top {
 
 #define OPT (CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL)
 
-static const cyaml_strval_t shape_names[] = {
-    {"constant", CFG_SHAPE_CONSTANT}, {"max", CFG_SHAPE_MAX},         {"poisson", CFG_SHAPE_POISSON},
-    {"ramp", CFG_SHAPE_RAMP},         {"steps", CFG_SHAPE_STEPS},     {"sine", CFG_SHAPE_SINE},
-    {"diurnal", CFG_SHAPE_DIURNAL},   {"bursts", CFG_SHAPE_BURSTS},   {"replay", CFG_SHAPE_REPLAY},
-};
-
-static const cyaml_strval_t arrival_names[] = {
-    {"uniform", CFG_ARRIVAL_UNIFORM},
-    {"poisson", CFG_ARRIVAL_POISSON},
-};
-
-static const cyaml_strval_t distribution_names[] = {
-    {"fixed", CFG_DIST_FIXED},
-    {"pareto", CFG_DIST_PARETO},
-};
-
-static const cyaml_schema_value_t step_entry = {
-    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
-};
-
 static const cyaml_schema_field_t stage_fields[] = {
     CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER, y_stage, name, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("plugin", CYAML_FLAG_POINTER, y_stage, plugin, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("version", OPT, y_stage, version, 0, CYAML_UNLIMITED),
     CYAML_FIELD_IGNORE("params", CYAML_FLAG_OPTIONAL),
-    CYAML_FIELD_END,
-};
-
-static const cyaml_schema_field_t phase_fields[] = {
-    CYAML_FIELD_ENUM("shape", CYAML_FLAG_STRICT, y_phase, shape, shape_names,
-                     CYAML_ARRAY_LEN(shape_names)),
-    CYAML_FIELD_STRING_PTR("rate", OPT, y_phase, rate, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("duration", OPT, y_phase, duration, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_ENUM("arrival", CYAML_FLAG_OPTIONAL | CYAML_FLAG_STRICT, y_phase, arrival,
-                     arrival_names, CYAML_ARRAY_LEN(arrival_names)),
-    CYAML_FIELD_STRING_PTR("from", OPT, y_phase, from, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("to", OPT, y_phase, to, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_SEQUENCE_COUNT("steps", OPT, y_phase, steps, n_steps, &step_entry, 0,
-                               CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("step", OPT, y_phase, step, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("period", OPT, y_phase, period, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("amplitude", OPT, y_phase, amplitude, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("burst_rate", OPT, y_phase, burst_rate, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("burst_factor", OPT, y_phase, burst_factor, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("burst", OPT, y_phase, burst, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("gap", OPT, y_phase, gap, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_ENUM("distribution", CYAML_FLAG_OPTIONAL | CYAML_FLAG_STRICT, y_phase,
-                     distribution, distribution_names, CYAML_ARRAY_LEN(distribution_names)),
-    CYAML_FIELD_STRING_PTR("alpha", OPT, y_phase, alpha, 0, CYAML_UNLIMITED),
-    CYAML_FIELD_STRING_PTR("file", OPT, y_phase, file, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_MAPPING_PTR("ab", OPT, y_stage, ab, config_ab_fields),
     CYAML_FIELD_END,
 };
 
@@ -313,6 +260,7 @@ static const cyaml_schema_field_t run_fields[] = {
     CYAML_FIELD_STRING_PTR("duration", OPT, y_run, duration, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("warmup", OPT, y_run, warmup, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("seed", OPT, y_run, seed, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("realtime_priority", OPT, y_run, realtime_priority, 0, CYAML_UNLIMITED),
     CYAML_FIELD_END,
 };
 
@@ -332,9 +280,6 @@ static const cyaml_schema_value_t string_entry = {
 static const cyaml_schema_value_t stage_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, y_stage, stage_fields),
 };
-static const cyaml_schema_value_t phase_entry = {
-    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, y_phase, phase_fields),
-};
 
 static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_STRING_PTR("pipeline", CYAML_FLAG_POINTER, y_top, pipeline, 0, CYAML_UNLIMITED),
@@ -343,10 +288,12 @@ static const cyaml_schema_field_t top_fields[] = {
     CYAML_FIELD_STRING_PTR("batch_size", OPT, y_top, batch_size, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("ring_capacity", OPT, y_top, ring_capacity, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("max_batch_bytes", OPT, y_top, max_batch_bytes, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("max_batch_delay", OPT, y_top, max_batch_delay, 0, CYAML_UNLIMITED),
     CYAML_FIELD_MAPPING("run", CYAML_FLAG_OPTIONAL, y_top, run, run_fields),
     CYAML_FIELD_MAPPING("http", CYAML_FLAG_OPTIONAL, y_top, http, http_fields),
     CYAML_FIELD_MAPPING("store", CYAML_FLAG_OPTIONAL, y_top, store, store_fields),
-    CYAML_FIELD_SEQUENCE_COUNT("load", OPT, y_top, load, n_load, &phase_entry, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE_COUNT("load", OPT, y_top, load, n_load, &config_phase_entry, 0,
+                               CYAML_UNLIMITED),
     CYAML_FIELD_SEQUENCE_COUNT("stages", CYAML_FLAG_POINTER, y_top, stages, n_stages, &stage_entry,
                                0, CYAML_UNLIMITED),
     CYAML_FIELD_END,
@@ -553,7 +500,7 @@ static void report_cyaml(errbuf *e, yaml_document_t *doc, const cy_log *lg, cyam
 /* ------------------------------------------------------------- scalars */
 
 /* Strict unsigned decimal: digits only, no sign, no spaces, no overflow. */
-static int parse_u64(const char *s, uint64_t *v)
+int config_parse_u64(const char *s, uint64_t *v)
 {
     uint64_t x = 0;
     if (!*s)
@@ -596,7 +543,7 @@ static int parse_size(const char *s, uint64_t *v)
     digits[n] = '\0';
     const char *suffix = s + n + strspn(s + n, " ");
     uint64_t x;
-    if (parse_u64(digits, &x) != 0)
+    if (config_parse_u64(digits, &x) != 0)
         return OBS_EINVAL;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (strcmp(suffix, units[i].suffix) == 0) {
@@ -714,28 +661,30 @@ static const char *listen_problem(const char *s)
         port = colon + 1;
     }
     uint64_t p;
-    if (strlen(port) > 5 || parse_u64(port, &p) != 0 || p > 65535)
+    if (strlen(port) > 5 || config_parse_u64(port, &p) != 0 || p > 65535)
         return "port must be a number 0..65535";
     return NULL;
 }
 
 /* ---------------------------------------------------------- the loader */
 
-typedef struct loader {
-    obs_config *cfg;
-    yaml_document_t doc;
-    errbuf err;
-    bool oom;
-} loader;
+yaml_node_t *config_node_at(loader *L, const char *path)
+{
+    return node_at(&L->doc, path, NULL);
+}
 
-static void lerr(loader *L, const char *path, const char *fmt, ...) OBS_PRINTF(3, 4);
-static void lerr(loader *L, const char *path, const char *fmt, ...)
+void config_vlerr(loader *L, const char *path, const char *fmt, va_list ap)
 {
     int line, col;
     node_pos(node_at(&L->doc, path, NULL), &line, &col);
+    err_vat(&L->err, line, col, path, fmt, ap);
+}
+
+void config_lerr(loader *L, const char *path, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    err_vat(&L->err, line, col, path, fmt, ap);
+    config_vlerr(L, path, fmt, ap);
     va_end(ap);
 }
 
@@ -876,32 +825,28 @@ static bool is_null_scalar(const yaml_node_t *n)
            (n->data.scalar.length == 0 || scalar_is(n, "~", 1) || scalar_is(n, "null", 4));
 }
 
-/* Copies stage i's position and params from the libyaml tree. */
-static void load_params(loader *L, size_t i, cfg_stage *st)
+bool config_read_params(loader *L, const char *owner, cfg_param **params, size_t *n_params)
 {
-    char path[64], ppath[320];
-    snprintf(path, sizeof path, "stages[%zu]", i);
-    yaml_node_t *sn = node_at(&L->doc, path, NULL), *key;
-    node_pos(sn, &st->line, &st->column);
+    char path[96], ppath[320];
+    yaml_node_t *sn = node_at(&L->doc, owner, NULL), *key;
     yaml_node_t *pn = map_get(&L->doc, sn, "params", 6, 0, NULL);
+    snprintf(path, sizeof path, "%s.params", owner);
     if (map_get(&L->doc, sn, "params", 6, 1, &key)) {
         int line, col;
         node_pos(key, &line, &col);
-        snprintf(ppath, sizeof ppath, "%s.params", path);
-        config_err_at(&L->err, line, col, ppath, "duplicate key 'params'");
+        config_err_at(&L->err, line, col, path, "duplicate key 'params'");
     }
     if (!pn || is_null_scalar(pn))
-        return;
-    snprintf(path, sizeof path, "stages[%zu].params", i);
+        return false;
     if (pn->type != YAML_MAPPING_NODE) {
-        lerr(L, path, "expected a mapping of plugin parameters, got %s", node_kind(pn));
-        return;
+        config_lerr(L, path, "expected a mapping of plugin parameters, got %s", node_kind(pn));
+        return true;
     }
     size_t n = (size_t)(pn->data.mapping.pairs.top - pn->data.mapping.pairs.start);
-    st->params = n ? calloc(n, sizeof *st->params) : NULL;
-    if (n && !st->params) {
+    cfg_param *ps = *params = n ? calloc(n, sizeof **params) : NULL;
+    if (n && !ps) {
         L->oom = true;
-        return;
+        return true;
     }
     for (yaml_node_pair_t *p = pn->data.mapping.pairs.start; p < pn->data.mapping.pairs.top; p++) {
         yaml_node_t *k = yaml_document_get_node(&L->doc, p->key);
@@ -911,15 +856,15 @@ static void load_params(loader *L, size_t i, cfg_stage *st)
         node_pos(v, &vl, &vc);
         if (!k || k->type != YAML_SCALAR_NODE)
             continue; /* reported by check_keys() */
-        cfg_param *cp = &st->params[st->n_params];
+        cfg_param *cp = &ps[*n_params];
         if (scalar_text(L, k, path, &cp->key) != 0)
             continue;
         snprintf(ppath, sizeof ppath, "%s.%s", path, cp->key);
-        for (size_t j = 0; j < st->n_params; j++)
-            if (strcmp(st->params[j].key, cp->key) == 0) {
+        for (size_t j = 0; j < *n_params; j++)
+            if (strcmp(ps[j].key, cp->key) == 0) {
                 config_err_at(&L->err, kl, kc, ppath,
                               "duplicate parameter '%s' (first set at line %d, column %d)", cp->key,
-                              st->params[j].key_line, st->params[j].key_column);
+                              ps[j].key_line, ps[j].key_column);
                 goto skip;
             }
         if (!v || v->type != YAML_SCALAR_NODE) {
@@ -932,410 +877,67 @@ static void load_params(loader *L, size_t i, cfg_stage *st)
         cp->column = vc;
         cp->key_line = kl;
         cp->key_column = kc;
-        st->n_params++;
+        (*n_params)++;
         continue;
     skip:
         free(cp->key);
         cp->key = NULL;
     }
+    return true;
 }
 
-static void check_u32(loader *L, const char *path, const char *text, uint32_t *out, uint32_t lo,
+void config_check_u32(loader *L, const char *path, const char *text, uint32_t *out, uint32_t lo,
                       uint32_t hi)
 {
     uint64_t v;
     if (!text)
         return;
-    if (parse_u64(text, &v) != 0)
-        lerr(L, path, "expected an unsigned integer, got '%s'", text);
+    if (config_parse_u64(text, &v) != 0)
+        config_lerr(L, path, "expected an unsigned integer, got '%s'", text);
     else if (v < lo || v > hi)
-        lerr(L, path, "value %s is out of range [%u, %u]", text, lo, hi);
+        config_lerr(L, path, "value %s is out of range [%u, %u]", text, lo, hi);
     else
         *out = (uint32_t)v;
 }
 
-static void check_duration(loader *L, const char *path, const char *text, uint64_t *out)
+void config_check_duration(loader *L, const char *path, const char *text, uint64_t *out)
 {
     if (text && config_parse_duration(text, out) != 0)
-        lerr(L, path,
-             "invalid duration '%s': expected a number with a unit ns, us, ms, s, m or h "
-             "(e.g. 250ms, 30s, 2m); a bare number means seconds",
-             text);
+        config_lerr(L, path,
+                    "invalid duration '%s': expected a number with a unit ns, us, ms, s, m or h "
+                    "(e.g. 250ms, 30s, 2m); a bare number means seconds",
+                    text);
 }
 
-/* Which phase keys apply to which shapes (bit i: shape i). */
-#define SHAPES(...) (shape_bits((const int[]){__VA_ARGS__, 0}))
-static unsigned shape_bits(const int *shapes)
-{
-    unsigned bits = 0;
-    for (; *shapes; shapes++)
-        bits |= 1u << *shapes;
-    return bits;
-}
-
-static const char *shape_name(int shape)
-{
-    for (size_t i = 0; i < CYAML_ARRAY_LEN(shape_names); i++)
-        if (shape_names[i].val == shape)
-            return shape_names[i].str;
-    return "?";
-}
-
-/* Reports a phase key given for a shape it does not apply to. */
-static void phase_key_allowed(loader *L, size_t i, int shape, const char *key, bool given,
-                              unsigned shapes)
-{
-    char path[64], list[160] = "";
-    size_t len = 0;
-    if (!given || (shapes & (1u << shape)))
-        return;
-    for (size_t j = 0; j < CYAML_ARRAY_LEN(shape_names); j++)
-        if (shapes & (1u << shape_names[j].val)) {
-            int w = snprintf(list + len, sizeof list - len, "%s%s", len ? ", " : "",
-                             shape_names[j].str);
-            if (w > 0 && len + (size_t)w < sizeof list)
-                len += (size_t)w;
-        }
-    snprintf(path, sizeof path, "load[%zu].%s", i, key);
-    lerr(L, path, "'%s' does not apply to shape '%s' (only to: %s)", key, shape_name(shape), list);
-}
-
-/* Converts load[i].<key> (text, may be NULL) into *out within [lo, hi]
- * (`lo` itself excluded when lo_open). Returns true when given and valid. */
-static bool phase_number(loader *L, size_t i, const char *key, const char *text, double *out,
-                         double lo, bool lo_open, double hi, const char *what)
+/* Copies stage i's position and params from the libyaml tree. */
+static void load_params(loader *L, size_t i, cfg_stage *st)
 {
     char path[64];
-    double v;
-    if (!text)
-        return false;
-    snprintf(path, sizeof path, "load[%zu].%s", i, key);
-    if (config_parse_double(text, &v) != 0) {
-        lerr(L, path, "expected %s, got '%s'", what, text);
-        return false;
-    }
-    if (v < lo || (lo_open && v == lo) || v > hi) {
-        if (hi < INFINITY)
-            lerr(L, path, "value %s is out of range %s%g, %g]", text, lo_open ? "(" : "[", lo,
-                 hi);
-        else
-            lerr(L, path, "%s must be %s %g, got %s", key, lo_open ? ">" : ">=", lo, text);
-        return false;
-    }
-    *out = v;
-    return true;
+    snprintf(path, sizeof path, "stages[%zu]", i);
+    node_pos(node_at(&L->doc, path, NULL), &st->line, &st->column);
+    config_read_params(L, path, &st->params, &st->n_params);
 }
 
-/* A duration > 0 at load[i].<key>; true when given and valid. */
-static bool phase_duration(loader *L, size_t i, const char *key, const char *text, uint64_t *out)
+void config_check_plugin_name(loader *L, const char *path, const char *plugin)
 {
-    char path[64];
-    if (!text)
-        return false;
-    snprintf(path, sizeof path, "load[%zu].%s", i, key);
-    uint64_t before = L->err.n;
-    check_duration(L, path, text, out);
-    if (L->err.n != before)
-        return false;
-    if (*out == 0) {
-        lerr(L, path, "%s must be > 0", key);
-        return false;
-    }
-    return true;
-}
-
-static void phase_missing(loader *L, size_t i, const char *fmt, ...) OBS_PRINTF(3, 4);
-static void phase_missing(loader *L, size_t i, const char *fmt, ...)
-{
-    char path[64];
-    int line, col;
-    snprintf(path, sizeof path, "load[%zu]", i);
-    node_pos(node_at(&L->doc, path, NULL), &line, &col);
-    va_list ap;
-    va_start(ap, fmt);
-    err_vat(&L->err, line, col, path, fmt, ap);
-    va_end(ap);
-}
-
-/* Reads the timestamps of a replay phase from `file` (relative to the
- * configuration's directory): one per line, a duration as in the config
- * (a bare number is seconds: 1700000000.25, 12ms), '#' starts a comment,
- * blank lines are skipped. They must not decrease; they are stored as
- * offsets from the first. Errors in the file name the file and its line. */
-static void read_replay(loader *L, size_t i, const char *file, cfg_load_phase *ph)
-{
-    char path[64], *line = NULL;
-    size_t cap = 0, lineno = 0, n = 0, alloc = 0;
-    uint64_t first = 0, prev = 0, *ts = NULL;
-    snprintf(path, sizeof path, "load[%zu].file", i);
-    if (!*file) {
-        lerr(L, path, "the replay file name must not be empty");
-        return;
-    }
-    const char *dir = L->cfg->dir;
-    size_t len = strlen(dir) + strlen(file) + 2;
-    ph->replay_path = malloc(len);
-    if (!ph->replay_path) {
-        L->oom = true;
-        return;
-    }
-    if (file[0] == '/')
-        snprintf(ph->replay_path, len, "%s", file);
-    else
-        snprintf(ph->replay_path, len, "%s/%s", dir, file);
-    FILE *f = fopen(ph->replay_path, "r");
-    if (!f) {
-        lerr(L, path, "cannot read replay file '%s': %s", ph->replay_path, strerror(errno));
-        return;
-    }
-    ssize_t got;
-    while ((got = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        line[strcspn(line, "#\r\n")] = '\0';
-        char *b = line + strspn(line, " \t");
-        size_t e = strlen(b);
-        while (e && (b[e - 1] == ' ' || b[e - 1] == '\t'))
-            b[--e] = '\0';
-        if (!*b)
-            continue;
-        uint64_t t;
-        const char *why = NULL;
-        if (config_parse_duration(b, &t) != 0)
-            why = "invalid timestamp '%s': expected a number of seconds or a number with a unit "
-                  "ns, us, ms, s, m or h";
-        else if (n && t < prev)
-            why = "timestamp '%s' is earlier than the one before it: timestamps must not decrease";
-        if (why) {
-            const char *saved = L->err.file;
-            L->err.file = ph->replay_path;
-            config_err_at(&L->err, (int)lineno, (int)(b - line) + 1, path, why, b);
-            L->err.file = saved;
-            goto out;
-        }
-        if (n == alloc) {
-            size_t na = alloc ? alloc * 2 : 1024;
-            uint64_t *nt = realloc(ts, na * sizeof *ts);
-            if (!nt) {
-                L->oom = true;
-                goto out;
-            }
-            ts = nt;
-            alloc = na;
-        }
-        if (!n)
-            first = t;
-        ts[n++] = t - first;
-        prev = t;
-    }
-    if (ferror(f))
-        lerr(L, path, "cannot read replay file '%s': %s", ph->replay_path, strerror(errno));
-    else if (!n)
-        lerr(L, path, "replay file '%s' holds no timestamps", ph->replay_path);
-    else {
-        ph->replay_ns = ts;
-        ph->n_replay = n;
-        ts = NULL;
-    }
-out:
-    free(ts);
-    free(line);
-    fclose(f);
-}
-
-/* Checks and converts one phase; `last` is whether it is the last one. */
-static void convert_phase(loader *L, size_t i, const y_phase *yp, cfg_load_phase *ph, bool last)
-{
-    const int shape = yp->shape;
-    const char *sname = shape_name(shape);
-    const unsigned rate_shapes = SHAPES(CFG_SHAPE_CONSTANT, CFG_SHAPE_POISSON, CFG_SHAPE_SINE,
-                                        CFG_SHAPE_DIURNAL, CFG_SHAPE_BURSTS);
-    const unsigned timed = SHAPES(CFG_SHAPE_CONSTANT, CFG_SHAPE_RAMP, CFG_SHAPE_STEPS,
-                                  CFG_SHAPE_SINE, CFG_SHAPE_DIURNAL, CFG_SHAPE_BURSTS);
-    const unsigned burstable = timed | SHAPES(CFG_SHAPE_POISSON);
-    const unsigned sine = SHAPES(CFG_SHAPE_SINE, CFG_SHAPE_DIURNAL);
-    char path[64];
-    ph->shape = (cfg_shape)shape;
-
-    phase_key_allowed(L, i, shape, "rate", yp->rate, rate_shapes);
-    phase_key_allowed(L, i, shape, "arrival", yp->arrival, timed);
-    phase_key_allowed(L, i, shape, "from", yp->from, SHAPES(CFG_SHAPE_RAMP));
-    phase_key_allowed(L, i, shape, "to", yp->to, SHAPES(CFG_SHAPE_RAMP));
-    phase_key_allowed(L, i, shape, "steps", yp->steps, SHAPES(CFG_SHAPE_STEPS));
-    phase_key_allowed(L, i, shape, "step", yp->step, SHAPES(CFG_SHAPE_STEPS));
-    phase_key_allowed(L, i, shape, "period", yp->period, sine);
-    phase_key_allowed(L, i, shape, "amplitude", yp->amplitude, sine);
-    phase_key_allowed(L, i, shape, "burst_rate", yp->burst_rate, burstable);
-    phase_key_allowed(L, i, shape, "burst_factor", yp->burst_factor, burstable);
-    phase_key_allowed(L, i, shape, "burst", yp->burst, burstable);
-    phase_key_allowed(L, i, shape, "gap", yp->gap, burstable);
-    phase_key_allowed(L, i, shape, "distribution", yp->distribution, burstable);
-    phase_key_allowed(L, i, shape, "alpha", yp->alpha, burstable);
-    phase_key_allowed(L, i, shape, "file", yp->file, SHAPES(CFG_SHAPE_REPLAY));
-
-    ph->arrival = shape == CFG_SHAPE_POISSON ? CFG_ARRIVAL_POISSON
-                  : yp->arrival              ? (cfg_arrival)yp->arrival
-                                             : CFG_ARRIVAL_UNIFORM;
-    const char *per_s = "a number of records per second";
-    if (rate_shapes & (1u << shape)) {
-        if (!yp->rate && shape != CFG_SHAPE_BURSTS)
-            phase_missing(L, i, "shape '%s' needs a rate (records per second, > 0)", sname);
-        else if (shape == CFG_SHAPE_BURSTS)
-            phase_number(L, i, "rate", yp->rate, &ph->rate, 0, false, INFINITY, per_s);
-        else if (yp->rate && config_parse_double(yp->rate, &ph->rate) != 0) {
-            snprintf(path, sizeof path, "load[%zu].rate", i);
-            lerr(L, path, "expected %s, got '%s'", per_s, yp->rate);
-        } else if (!(ph->rate > 0)) {
-            snprintf(path, sizeof path, "load[%zu].rate", i);
-            lerr(L, path, "rate must be > 0 records per second, got %s", yp->rate);
-        }
-    }
-
-    if (shape == CFG_SHAPE_RAMP) {
-        phase_number(L, i, "from", yp->from, &ph->from, 0, false, INFINITY, per_s);
-        if (!yp->to)
-            phase_missing(L, i, "shape 'ramp' needs 'to' (the rate at its end, records per second)");
-        else if (phase_number(L, i, "to", yp->to, &ph->to, 0, false, INFINITY, per_s) &&
-                 ph->from == 0 && ph->to == 0) {
-            snprintf(path, sizeof path, "load[%zu].to", i);
-            lerr(L, path, "a ramp from 0 to 0 sends nothing");
-        }
-        if (!yp->duration)
-            phase_missing(L, i, "shape 'ramp' needs a duration (the length of the ramp)");
-    }
-
-    if (shape == CFG_SHAPE_STEPS) {
-        if (!yp->n_steps) {
-            if (yp->steps) {
-                snprintf(path, sizeof path, "load[%zu].steps", i);
-                lerr(L, path, "needs at least one rate");
-            } else {
-                phase_missing(L, i, "shape 'steps' needs 'steps' (a list of rates)");
-            }
-        } else if (!(ph->steps = calloc(yp->n_steps, sizeof *ph->steps))) {
-            L->oom = true;
-        } else {
-            bool any = false;
-            ph->n_steps = yp->n_steps;
-            for (size_t j = 0; j < yp->n_steps; j++) {
-                char key[32];
-                snprintf(key, sizeof key, "steps[%zu]", j);
-                phase_number(L, i, key, yp->steps[j], &ph->steps[j], 0, false, INFINITY, per_s);
-                any |= ph->steps[j] > 0;
-            }
-            if (!any) {
-                snprintf(path, sizeof path, "load[%zu].steps", i);
-                lerr(L, path, "every step has rate 0: the phase would send nothing");
-            }
-        }
-        if (!yp->step)
-            phase_missing(L, i, "shape 'steps' needs 'step' (the length of each step)");
-        else
-            phase_duration(L, i, "step", yp->step, &ph->step_ns);
-    }
-
-    if (sine & (1u << shape)) {
-        if (!yp->period)
-            phase_missing(L, i, "shape '%s' needs a period", sname);
-        else
-            phase_duration(L, i, "period", yp->period, &ph->period_ns);
-        ph->amplitude = 0.5;
-        phase_number(L, i, "amplitude", yp->amplitude, &ph->amplitude, 0, false, 1,
-                     "a fraction of the rate (0 to 1)");
-    }
-
-    bool bursts = yp->burst_rate || yp->burst_factor || yp->burst || yp->gap || yp->distribution ||
-                  yp->alpha || shape == CFG_SHAPE_BURSTS;
-    if (bursts && (burstable & (1u << shape))) {
-        if (yp->burst_rate && yp->burst_factor) {
-            snprintf(path, sizeof path, "load[%zu].burst_factor", i);
-            lerr(L, path, "give either burst_rate or burst_factor, not both");
-        } else if (!yp->burst_rate && !yp->burst_factor) {
-            phase_missing(L, i, "bursts need burst_rate (records per second during a burst) or "
-                                "burst_factor (times the rate)");
-        }
-        phase_number(L, i, "burst_rate", yp->burst_rate, &ph->burst_rate, 0, true, INFINITY,
-                     per_s);
-        if (phase_number(L, i, "burst_factor", yp->burst_factor, &ph->burst_factor, 0, true,
-                         INFINITY, "a factor") &&
-            shape == CFG_SHAPE_BURSTS && !(ph->rate > 0)) {
-            snprintf(path, sizeof path, "load[%zu].burst_factor", i);
-            lerr(L, path, "burst_factor multiplies the rate, which is 0 here: give burst_rate");
-        }
-        if (!yp->burst)
-            phase_missing(L, i, "bursts need 'burst' (the mean length of a burst)");
-        else
-            phase_duration(L, i, "burst", yp->burst, &ph->burst_ns);
-        if (!yp->gap)
-            phase_missing(L, i, "bursts need 'gap' (the mean time between bursts)");
-        else
-            phase_duration(L, i, "gap", yp->gap, &ph->gap_ns);
-        ph->burst_dist = yp->distribution ? (cfg_dist)yp->distribution : CFG_DIST_FIXED;
-        ph->alpha = 1.5;
-        if (yp->alpha && ph->burst_dist != CFG_DIST_PARETO) {
-            snprintf(path, sizeof path, "load[%zu].alpha", i);
-            lerr(L, path, "alpha applies only to distribution 'pareto'");
-        } else {
-            phase_number(L, i, "alpha", yp->alpha, &ph->alpha, 1, true, 100,
-                         "a Pareto shape (> 1)");
-        }
-    }
-
-    if (shape == CFG_SHAPE_REPLAY) {
-        if (!yp->file)
-            phase_missing(L, i, "shape 'replay' needs 'file' (a file of timestamps)");
-        else
-            read_replay(L, i, yp->file, ph);
-    }
-
-    snprintf(path, sizeof path, "load[%zu].duration", i);
-    if (yp->duration && config_parse_duration(yp->duration, &ph->duration_ns) != 0) {
-        check_duration(L, path, yp->duration, &ph->duration_ns);
-        return;
-    }
-    if (yp->duration && ph->duration_ns == 0 && shape == CFG_SHAPE_RAMP) {
-        lerr(L, path, "a ramp needs a duration > 0 (the length of the ramp)");
-        return;
-    }
-    /* Steps and replays have a natural length. */
-    if (!yp->duration && shape == CFG_SHAPE_STEPS && ph->step_ns && ph->n_steps && !last) {
-        if (ph->step_ns > UINT64_MAX / ph->n_steps)
-            phase_missing(L, i, "steps last longer than 584 years");
-        else
-            ph->duration_ns = ph->step_ns * ph->n_steps;
-        return;
-    }
-    if (!last && ph->duration_ns == 0 && !(shape == CFG_SHAPE_REPLAY && !yp->duration)) {
-        if (!yp->duration)
-            snprintf(path, sizeof path, "load[%zu]", i);
-        lerr(L, path, "only the last phase may run until the end: give this one a duration > 0");
-    }
-}
-
-static void convert_load(loader *L, const y_top *y, obs_config *cfg)
-{
-    cfg->n_load = y->n_load ? y->n_load : 1;
-    cfg->load = calloc(cfg->n_load, sizeof *cfg->load);
-    if (!cfg->load) {
-        L->oom = true;
-        cfg->n_load = 0;
-        return;
-    }
-    if (!y->n_load) {
-        cfg->load[0].shape = CFG_SHAPE_MAX;
-        if (node_at(&L->doc, "load", NULL))
-            lerr(L, "load", "needs at least one phase (leave 'load' out for shape max)");
-        return;
-    }
-    for (size_t i = 0; i < y->n_load; i++)
-        convert_phase(L, i, &y->load[i], &cfg->load[i], i + 1 == y->n_load);
+    size_t pl = strlen(plugin);
+    bool is_file = pl > 3 && strcmp(plugin + pl - 3, ".so") == 0;
+    if (!is_file && (pl == 0 || pl > 63 ||
+                     strspn(plugin, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                    "0123456789_.-") != pl))
+        config_lerr(L, path,
+                    "invalid plugin '%s': expected a plugin name ([A-Za-z0-9_.-], up to 63 "
+                    "characters) or a file name ending in .so",
+                    plugin);
 }
 
 static void convert_stages(loader *L, const y_top *y, obs_config *cfg)
 {
     char path[64];
     if (y->n_stages < 2)
-        lerr(L, "stages", "a pipeline needs at least 2 stages (a generator and a sink), got %u",
-             y->n_stages);
+        config_lerr(L, "stages",
+                    "a pipeline needs at least 2 stages (a generator and a sink), got %u",
+                    y->n_stages);
     if (!y->n_stages)
         return;
     cfg->stages = calloc(y->n_stages, sizeof *cfg->stages);
@@ -1349,31 +951,26 @@ static void convert_stages(loader *L, const y_top *y, obs_config *cfg)
         cfg_stage *st = &cfg->stages[i];
         snprintf(path, sizeof path, "stages[%zu].name", i);
         if (!name_ok(ys->name, false))
-            lerr(L, path, "invalid stage name '%s': use 1 to 63 characters from [a-z0-9_-]",
-                 ys->name);
+            config_lerr(L, path, "invalid stage name '%s': use 1 to 63 characters from [a-z0-9_-]",
+                        ys->name);
         for (size_t j = 0; j < i; j++)
             if (strcmp(y->stages[j].name, ys->name) == 0) {
-                lerr(L, path, "duplicate stage name '%s' (also the name of stages[%zu], line %d)",
-                     ys->name, j, cfg->stages[j].line);
+                config_lerr(L, path,
+                            "duplicate stage name '%s' (also the name of stages[%zu], line %d)",
+                            ys->name, j, cfg->stages[j].line);
                 break;
             }
         snprintf(path, sizeof path, "stages[%zu].plugin", i);
-        size_t pl = strlen(ys->plugin);
-        bool is_file = pl > 3 && strcmp(ys->plugin + pl - 3, ".so") == 0;
-        if (!is_file && (pl == 0 || pl > 63 ||
-                         strspn(ys->plugin, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                            "0123456789_.-") != pl))
-            lerr(L, path,
-                 "invalid plugin '%s': expected a plugin name ([A-Za-z0-9_.-], up to 63 "
-                 "characters) or a file name ending in .so",
-                 ys->plugin);
+        config_check_plugin_name(L, path, ys->plugin);
         snprintf(path, sizeof path, "stages[%zu].version", i);
         if (ys->version && !*ys->version)
-            lerr(L, path, "version must not be empty (leave it out to accept any)");
+            config_lerr(L, path, "version must not be empty (leave it out to accept any)");
         st->name = dup_str(L, ys->name);
         st->plugin = dup_str(L, ys->plugin);
         st->version = dup_str(L, ys->version);
         load_params(L, i, st);
+        if (ys->ab)
+            config_convert_ab(L, i, ys->ab, cfg);
     }
 }
 
@@ -1384,11 +981,13 @@ static void convert(loader *L, const y_top *y, obs_config *cfg)
     cfg->batch_size = 256;
     cfg->ring_capacity = 16;
     cfg->max_batch_bytes = 64u << 20;
+    cfg->max_batch_delay_ns = 200000;
     cfg->seed = 1;
 
     if (!name_ok(y->pipeline, true))
-        lerr(L, "pipeline",
-             "invalid pipeline name '%s': use 1 to 63 characters from [A-Za-z0-9_.-]", y->pipeline);
+        config_lerr(L, "pipeline",
+                    "invalid pipeline name '%s': use 1 to 63 characters from [A-Za-z0-9_.-]",
+                    y->pipeline);
     cfg->pipeline = dup_str(L, y->pipeline);
 
     if (y->n_plugin_dirs) {
@@ -1398,45 +997,59 @@ static void convert(loader *L, const y_top *y, obs_config *cfg)
         for (size_t i = 0; cfg->plugin_dirs && i < y->n_plugin_dirs; i++) {
             snprintf(path, sizeof path, "plugin_dirs[%zu]", i);
             if (!*y->plugin_dirs[i])
-                lerr(L, path, "a plugin directory must not be empty");
+                config_lerr(L, path, "a plugin directory must not be empty");
             cfg->plugin_dirs[cfg->n_plugin_dirs++] = dup_str(L, y->plugin_dirs[i]);
         }
     }
 
-    check_u32(L, "batch_size", y->batch_size, &cfg->batch_size, 1, 65536);
-    check_u32(L, "ring_capacity", y->ring_capacity, &cfg->ring_capacity, 2, 4096);
+    config_check_u32(L, "batch_size", y->batch_size, &cfg->batch_size, 1, 65536);
+    config_check_u32(L, "ring_capacity", y->ring_capacity, &cfg->ring_capacity, 2, 4096);
     if (cfg->ring_capacity & (cfg->ring_capacity - 1))
-        lerr(L, "ring_capacity", "value %s is not a power of two (2, 4, 8, ... 4096)",
-             y->ring_capacity);
+        config_lerr(L, "ring_capacity", "value %s is not a power of two (2, 4, 8, ... 4096)",
+                    y->ring_capacity);
     if (y->max_batch_bytes) {
         uint64_t v;
         if (parse_size(y->max_batch_bytes, &v) != 0)
-            lerr(L, "max_batch_bytes",
-                 "expected a size in bytes with an optional KiB, MiB or GiB suffix, got '%s'",
-                 y->max_batch_bytes);
+            config_lerr(
+                L, "max_batch_bytes",
+                "expected a size in bytes with an optional KiB, MiB or GiB suffix, got '%s'",
+                y->max_batch_bytes);
         else if (v < 4096 || v > (1u << 30))
-            lerr(L, "max_batch_bytes", "value %s is out of range [4KiB, 1GiB]", y->max_batch_bytes);
+            config_lerr(L, "max_batch_bytes", "value %s is out of range [4KiB, 1GiB]",
+                        y->max_batch_bytes);
         else
             cfg->max_batch_bytes = v;
     }
 
-    check_duration(L, "run.duration", y->run.duration, &cfg->duration_ns);
-    check_duration(L, "run.warmup", y->run.warmup, &cfg->warmup_ns);
+    if (y->max_batch_delay) {
+        uint64_t v = 0;
+        if (config_parse_duration(y->max_batch_delay, &v) != 0)
+            config_check_duration(L, "max_batch_delay", y->max_batch_delay, &v);
+        else if (v > 1000000000u)
+            config_lerr(L, "max_batch_delay", "value %s is out of range [0s, 1s]",
+                        y->max_batch_delay);
+        else
+            cfg->max_batch_delay_ns = v;
+    }
+    config_check_duration(L, "run.duration", y->run.duration, &cfg->duration_ns);
+    config_check_duration(L, "run.warmup", y->run.warmup, &cfg->warmup_ns);
     if (cfg->duration_ns && cfg->warmup_ns >= cfg->duration_ns)
-        lerr(L, "run.warmup", "warmup %s must be shorter than the run duration %s", y->run.warmup,
-             y->run.duration);
-    if (y->run.seed && parse_u64(y->run.seed, &cfg->seed) != 0)
-        lerr(L, "run.seed", "expected an unsigned 64-bit integer, got '%s'", y->run.seed);
+        config_lerr(L, "run.warmup", "warmup %s must be shorter than the run duration %s",
+                    y->run.warmup, y->run.duration);
+    config_check_u32(L, "run.realtime_priority", y->run.realtime_priority, &cfg->realtime_priority,
+                     0, 99);
+    if (y->run.seed && config_parse_u64(y->run.seed, &cfg->seed) != 0)
+        config_lerr(L, "run.seed", "expected an unsigned 64-bit integer, got '%s'", y->run.seed);
 
     const char *why;
     if (y->http.listen && (why = listen_problem(y->http.listen)))
-        lerr(L, "http.listen", "invalid listen address '%s': %s", y->http.listen, why);
+        config_lerr(L, "http.listen", "invalid listen address '%s': %s", y->http.listen, why);
     cfg->http_listen = dup_str(L, y->http.listen ? y->http.listen : "127.0.0.1:9464");
     if (y->store.path && !*y->store.path)
-        lerr(L, "store.path", "the store path must not be empty");
+        config_lerr(L, "store.path", "the store path must not be empty");
     cfg->store_path = dup_str(L, y->store.path ? y->store.path : "observatory-data");
 
-    convert_load(L, y, cfg);
+    config_convert_load(L, y->load, y->n_load, cfg);
     convert_stages(L, y, cfg);
 }
 
@@ -1582,17 +1195,28 @@ out:
     return rc;
 }
 
+static void params_free(cfg_param *params, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        free(params[j].key);
+        free(params[j].value);
+    }
+    free(params);
+}
+
 void config_free(obs_config *cfg)
 {
     if (!cfg)
         return;
     for (size_t i = 0; i < cfg->n_stages; i++) {
         cfg_stage *st = &cfg->stages[i];
-        for (size_t j = 0; j < st->n_params; j++) {
-            free(st->params[j].key);
-            free(st->params[j].value);
+        params_free(st->params, st->n_params);
+        if (st->ab) {
+            params_free(st->ab->params, st->ab->n_params);
+            free(st->ab->plugin);
+            free(st->ab->version);
+            free(st->ab);
         }
-        free(st->params);
         free(st->name);
         free(st->plugin);
         free(st->version);

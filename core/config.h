@@ -25,6 +25,30 @@ typedef struct cfg_param {
     int key_line, key_column; /* of the key */
 } cfg_param;
 
+/* A stage's `ab:` mapping: an A/B experiment on the stage (a transform) that
+ * hostd starts once warm-up is over, as `--ab` does (docs/experiments.md).
+ * Only what the file says is checked here: B's plugin is opened, its
+ * parameters checked (config_check_ab_params) and its instance initialised
+ * when the experiment starts. Zero means "the experiment's default" for
+ * every number. */
+typedef enum cfg_ab_mode { CFG_AB_DUET = 1, CFG_AB_INTERLEAVED = 2 } cfg_ab_mode;
+
+typedef struct cfg_ab {
+    char *plugin;      /* B's plugin; NULL: the stage's own (with version: that version) */
+    char *version;     /* NULL: any */
+    cfg_param *params; /* B's whole parameter set, as written (owned) */
+    size_t n_params;
+    int params_given;     /* 0: B gets the stage's params */
+    int aa;               /* A/A: B is a second instance of the stage itself */
+    cfg_ab_mode mode;     /* default CFG_AB_DUET */
+    uint64_t duration_ns; /* time limit, (0, 24h]; 0: the rest of the run */
+    uint32_t n_looks;     /* 1..1000; 0: 10 */
+    uint32_t block_ms;    /* interleaved only, 10..10000; 0: 200 */
+    double threshold;     /* (0, 1); 0: 0.01 */
+    uint64_t seed;        /* 0: run.seed */
+    int line, column;     /* position of the `ab:` mapping */
+} cfg_ab;
+
 typedef struct cfg_stage {
     char *name;
     char *plugin;  /* plugin name ("xf_json_fast") or a .so file name/path */
@@ -32,6 +56,7 @@ typedef struct cfg_stage {
     cfg_param *params;
     size_t n_params;
     int line, column; /* position of the stage's mapping */
+    cfg_ab *ab;       /* NULL: no experiment (owned) */
 } cfg_stage;
 
 /* One phase of the generator's load. A phase is a rate function r(t)
@@ -59,14 +84,14 @@ typedef struct cfg_load_phase {
     double rate;          /* records per second: CONSTANT, POISSON; mean of SINE/DIURNAL;
                            * between bursts for BURSTS (may be 0) */
     uint64_t duration_ns; /* 0: until the run ends (last phase only) */
-    /* Added with the load shapes (issue 6); all zero when not given. */
+    /* The load shapes; all zero when not given. */
     cfg_arrival arrival; /* uniform or Poisson; POISSON implies Poisson */
     double from, to;     /* RAMP: rates at the start and at the end */
     double *steps;       /* STEPS: rates, n_steps >= 1 (owned) */
     size_t n_steps;
-    uint64_t step_ns;    /* STEPS: length of each step */
-    uint64_t period_ns;  /* SINE, DIURNAL */
-    double amplitude;    /* SINE, DIURNAL: 0..1 of the mean rate */
+    uint64_t step_ns;   /* STEPS: length of each step */
+    uint64_t period_ns; /* SINE, DIURNAL */
+    double amplitude;   /* SINE, DIURNAL: 0..1 of the mean rate */
     /* On/off bursts over any rate shape but MAX and REPLAY: active when
      * burst_ns > 0. During a burst the rate is burst_rate when > 0, else the
      * shape's rate times burst_factor. Bursts and gaps alternate, a gap first;
@@ -74,9 +99,9 @@ typedef struct cfg_load_phase {
     double burst_rate, burst_factor;
     uint64_t burst_ns, gap_ns;
     cfg_dist burst_dist;
-    double alpha;         /* Pareto shape (> 1) */
-    char *replay_path;    /* REPLAY: the file as resolved (owned) */
-    uint64_t *replay_ns;  /* REPLAY: offsets from the first timestamp, non-decreasing (owned) */
+    double alpha;        /* Pareto shape (> 1) */
+    char *replay_path;   /* REPLAY: the file as resolved (owned) */
+    uint64_t *replay_ns; /* REPLAY: offsets from the first timestamp, non-decreasing (owned) */
     size_t n_replay;
 } cfg_load_phase;
 
@@ -93,14 +118,18 @@ typedef struct obs_config {
     cfg_load_phase *load;
     size_t n_load;
 
-    uint32_t batch_size;      /* records per batch, default 256, 1..65536 */
-    uint32_t ring_capacity;   /* batches per ring, default 16, power of two 2..4096 */
-    uint64_t max_batch_bytes; /* arena bound per batch, default 64 MiB */
-    uint64_t duration_ns;     /* run.duration, default 0 = until SIGINT/SIGTERM */
-    uint64_t warmup_ns;       /* run.warmup, default 0 */
-    uint64_t seed;            /* run.seed, default 1 */
-    char *http_listen;        /* http.listen, default "127.0.0.1:9464" */
-    char *store_path;         /* store.path, default "observatory-data" */
+    uint32_t batch_size;         /* records per batch, default 256, 1..65536 */
+    uint32_t ring_capacity;      /* batches per ring, default 16, power of two 2..4096 */
+    uint64_t max_batch_bytes;    /* arena bound per batch, default 64 MiB */
+    uint64_t max_batch_delay_ns; /* longest wait of a due record for its batch
+                                    to fill, default 200 us, 0..1 s */
+    uint64_t duration_ns;        /* run.duration, default 0 = until SIGINT/SIGTERM */
+    uint64_t warmup_ns;          /* run.warmup, default 0 */
+    uint64_t seed;               /* run.seed, default 1 */
+    uint32_t realtime_priority;  /* run.realtime_priority: SCHED_FIFO priority of
+                                    the generator thread, default 0 = normal */
+    char *http_listen;           /* http.listen, default "127.0.0.1:9464" */
+    char *store_path;            /* store.path, default "observatory-data" */
 } obs_config;
 
 /* Loads and validates `path`. On success *out owns everything (free with
@@ -127,6 +156,12 @@ typedef struct cfg_param_values {
  * config_param_values_free). Returns 0 or OBS_ECONFIG with `err` set. */
 int config_check_params(const obs_config *cfg, size_t stage_index, const obs_stage_desc *desc,
                         cfg_param_values *out, char *err, size_t errlen);
+
+/* The same for the parameters of variant B of stage `stage_index`'s `ab:`
+ * (which must be there, with params given), so that errors point at
+ * stages[i].ab.params in the file. */
+int config_check_ab_params(const obs_config *cfg, size_t stage_index, const obs_stage_desc *desc,
+                           cfg_param_values *out, char *err, size_t errlen);
 
 void config_param_values_free(cfg_param_values *v);
 

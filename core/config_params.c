@@ -9,9 +9,11 @@
  * do not parse as the declared type, values out of the declared range, and
  * required parameters left out; it also catches a plugin whose own default
  * is invalid. The result is one typed value per declared parameter, in
- * declaration order, which the host hands to the plugin's init. Errors use
- * the same "file:line:col: path: message" form as the loader
- * (config_internal.h).
+ * declaration order, which the host hands to the plugin's init. The
+ * parameters of an experiment's variant B, given in the stage's `ab:`
+ * mapping, are checked the same way against B's plugin when the experiment
+ * starts (config_check_ab_params). Errors use the same "file:line:col:
+ * path: message" form as the loader (config_internal.h).
  */
 #include "config.h"
 #include "config_internal.h"
@@ -114,52 +116,54 @@ void config_param_values_free(cfg_param_values *v)
     v->n_values = 0;
 }
 
-int config_check_params(const obs_config *cfg, size_t stage_index, const obs_stage_desc *desc,
-                        cfg_param_values *out, char *err, size_t errlen)
+/* What check() holds against a descriptor: the parameters as written, the
+ * field path they are under ("stages[1].params") and the position that a
+ * missing one is reported at (the mapping that should hold it). */
+typedef struct param_set {
+    const cfg_param *params;
+    size_t n;
+    const char *path;
+    int line, column;
+    const char *plugin; /* as the stage names it, when desc has no name */
+} param_set;
+
+/* config_check_params() and config_check_ab_params(): the arguments are
+ * checked; `e` is initialised. */
+static int check(errbuf *e, const param_set *ps, const obs_stage_desc *desc, cfg_param_values *out)
 {
-    errbuf e;
     char path[320];
-    if (out)
-        memset(out, 0, sizeof *out);
-    config_err_init(&e, err, errlen, cfg && cfg->path ? cfg->path : "<config>");
-    if (!cfg || !desc || !out || stage_index >= cfg->n_stages ||
-        (desc->n_params && !desc->params)) {
-        config_err_at(&e, 0, 0, NULL, "config_check_params: invalid arguments");
-        return OBS_EINVAL;
-    }
-    const cfg_stage *st = &cfg->stages[stage_index];
-    const char *plugin = desc->name ? desc->name : st->plugin;
+    const char *plugin = desc->name ? desc->name : ps->plugin;
 
     /* Keys the plugin does not declare. */
-    for (size_t j = 0; j < st->n_params; j++) {
-        const cfg_param *cp = &st->params[j];
+    for (size_t j = 0; j < ps->n; j++) {
+        const cfg_param *cp = &ps->params[j];
         uint32_t k = 0;
         while (k < desc->n_params && strcmp(desc->params[k].name, cp->key) != 0)
             k++;
         if (k < desc->n_params)
             continue;
-        snprintf(path, sizeof path, "stages[%zu].params.%s", stage_index, cp->key);
-        config_err_at(&e, cp->key_line, cp->key_column, path,
+        snprintf(path, sizeof path, "%s.%s", ps->path, cp->key);
+        config_err_at(e, cp->key_line, cp->key_column, path,
                       "unknown parameter '%s' for plugin '%s'", cp->key, plugin);
         if (!desc->n_params) {
-            config_err_put(&e, "; it takes no parameters");
+            config_err_put(e, "; it takes no parameters");
             continue;
         }
         const char *names[64];
         size_t n = 0;
-        config_err_put(&e, "; allowed: ");
+        config_err_put(e, "; allowed: ");
         for (k = 0; k < desc->n_params; k++) {
-            config_err_put(&e, "%s%s", k ? ", " : "", desc->params[k].name);
+            config_err_put(e, "%s%s", k ? ", " : "", desc->params[k].name);
             if (n < 64)
                 names[n++] = desc->params[k].name;
         }
-        config_put_suggestion(&e, cp->key, names, n);
+        config_put_suggestion(e, cp->key, names, n);
     }
 
     if (desc->n_params) {
         out->values = calloc(desc->n_params, sizeof *out->values);
         if (!out->values) {
-            config_err_at(&e, 0, 0, NULL, "out of memory");
+            config_err_at(e, 0, 0, NULL, "out of memory");
             return OBS_ENOMEM;
         }
         out->n_values = desc->n_params;
@@ -169,16 +173,15 @@ int config_check_params(const obs_config *cfg, size_t stage_index, const obs_sta
         const obs_param_desc *pd = &desc->params[k];
         obs_param_value *v = &out->values[k];
         const cfg_param *cp = NULL;
-        for (size_t j = 0; j < st->n_params && !cp; j++)
-            if (strcmp(st->params[j].key, pd->name) == 0)
-                cp = &st->params[j];
-        snprintf(path, sizeof path, "stages[%zu].params.%s", stage_index, pd->name);
+        for (size_t j = 0; j < ps->n && !cp; j++)
+            if (strcmp(ps->params[j].key, pd->name) == 0)
+                cp = &ps->params[j];
+        snprintf(path, sizeof path, "%s.%s", ps->path, pd->name);
         v->type = pd->type;
         v->name = strdup(pd->name);
         oom |= v->name == NULL;
         if (!cp && !pd->default_value) {
-            snprintf(path, sizeof path, "stages[%zu].params", stage_index);
-            config_err_at(&e, st->line, st->column, path,
+            config_err_at(e, ps->line, ps->column, ps->path,
                           "missing required parameter '%s' (%s) for plugin '%s'%s%s", pd->name,
                           param_type_name(pd->type), plugin, pd->help ? ": " : "",
                           pd->help ? pd->help : "");
@@ -192,23 +195,63 @@ int config_check_params(const obs_config *cfg, size_t stage_index, const obs_sta
         }
         const char *why = param_parse(pd, v->s, v);
         if (why && cp) {
-            config_err_at(&e, cp->line, cp->column, path, "%s, got '%s'", why, v->s);
+            config_err_at(e, cp->line, cp->column, path, "%s, got '%s'", why, v->s);
         } else if (why) {
             config_err_at(
-                &e, st->line, st->column, path,
+                e, ps->line, ps->column, path,
                 "plugin '%s' declares an invalid default '%s' for parameter '%s' (%s): %s", plugin,
                 v->s, pd->name, param_type_name(pd->type), why);
         } else {
-            param_in_range(&e, cp ? cp->line : st->line, cp ? cp->column : st->column, path, pd, v);
+            param_in_range(e, cp ? cp->line : ps->line, cp ? cp->column : ps->column, path, pd, v);
         }
     }
     if (oom) {
-        config_err_at(&e, 0, 0, NULL, "out of memory");
+        config_err_at(e, 0, 0, NULL, "out of memory");
     }
-    if (e.n) {
-        config_err_finish(&e);
+    if (e->n) {
+        config_err_finish(e);
         config_param_values_free(out);
         return oom ? OBS_ENOMEM : OBS_ECONFIG;
     }
     return 0;
+}
+
+int config_check_params(const obs_config *cfg, size_t stage_index, const obs_stage_desc *desc,
+                        cfg_param_values *out, char *err, size_t errlen)
+{
+    errbuf e;
+    char path[64];
+    if (out)
+        memset(out, 0, sizeof *out);
+    config_err_init(&e, err, errlen, cfg && cfg->path ? cfg->path : "<config>");
+    if (!cfg || !desc || !out || stage_index >= cfg->n_stages ||
+        (desc->n_params && !desc->params)) {
+        config_err_at(&e, 0, 0, NULL, "config_check_params: invalid arguments");
+        return OBS_EINVAL;
+    }
+    const cfg_stage *st = &cfg->stages[stage_index];
+    snprintf(path, sizeof path, "stages[%zu].params", stage_index);
+    param_set ps = {st->params, st->n_params, path, st->line, st->column, st->plugin};
+    return check(&e, &ps, desc, out);
+}
+
+int config_check_ab_params(const obs_config *cfg, size_t stage_index, const obs_stage_desc *desc,
+                           cfg_param_values *out, char *err, size_t errlen)
+{
+    errbuf e;
+    char path[64];
+    if (out)
+        memset(out, 0, sizeof *out);
+    config_err_init(&e, err, errlen, cfg && cfg->path ? cfg->path : "<config>");
+    if (!cfg || !desc || !out || stage_index >= cfg->n_stages || !cfg->stages[stage_index].ab ||
+        (desc->n_params && !desc->params)) {
+        config_err_at(&e, 0, 0, NULL, "config_check_ab_params: invalid arguments");
+        return OBS_EINVAL;
+    }
+    const cfg_ab *ab = cfg->stages[stage_index].ab;
+    snprintf(path, sizeof path, "stages[%zu].ab.params", stage_index);
+    param_set ps = {ab->params, ab->n_params,
+                    path,       ab->line,
+                    ab->column, ab->plugin ? ab->plugin : cfg->stages[stage_index].plugin};
+    return check(&e, &ps, desc, out);
 }

@@ -586,7 +586,9 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
         e->b.module = a->module; /* A/A: a second instance of the same code */
     }
     e->b.desc = e->b.module->desc;
-    if (spec->params_given) {
+    if (spec->params_given && spec->params_in_config) {
+        rc = config_check_ab_params(p->cfg, s->index, e->b.desc, &e->b.params, err, errlen);
+    } else if (spec->params_given) {
         obs_config tmp = *p->cfg;
         cfg_stage *stages = malloc(p->cfg->n_stages * sizeof(cfg_stage));
         if (!stages) {

@@ -63,6 +63,9 @@ typedef struct exp_spec {
     const cfg_param *params;
     size_t n_params;
     int params_given;
+    /* The params are the stage's ab.params in the pipeline's config: errors
+     * name their place in the file (config_check_ab_params). */
+    int params_in_config;
     int aa;             /* B is a second instance of A's plugin and parameters */
     double threshold;   /* 0: 0.01 */
     double max_seconds; /* 0: 60 */

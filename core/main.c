@@ -89,56 +89,140 @@ typedef struct progress {
     const pipeline *p;
     int tty;
     uint64_t next_ns, last_ns, last_records;
-    /* --ab / --aa: a duet experiment started once warm-up is over. */
+    /* --ab / --aa: an experiment started once warm-up is over. */
     const char *ab;
     int aa;
     double ab_seconds;
     uint32_t ab_looks;
     int ab_interleaved;
     uint32_t ab_block_ms;
-    experiment *exp;
+    /* The experiments started after warm-up, --ab/--aa's first, then those
+     * of the stages' ab: in the config, in stage order (array owned by
+     * main, room for one per stage and one more; the experiments belong
+     * to the pipeline). */
+    experiment **exps;
+    size_t n_exps;
     int exp_tried;
     store *st;
     uint64_t run_id;
 } progress;
 
+/* The time limit of an experiment that has none of its own: the rest of the
+ * run after warm-up, less a second for the last look; 60 s for a run
+ * without an end. */
+static double rest_of_run_s(const pipeline *p)
+{
+    double seconds = 0;
+    if (p->cfg->duration_ns)
+        seconds = (double)(p->cfg->duration_ns - (p->t_warm_ns - p->t_start_ns)) / 1e9 - 1.0;
+    return seconds > 1 ? seconds : 60;
+}
+
+/* Starts the experiment of stages[i].ab, unless --ab/--aa named the same
+ * stage (the command line wins, and says so). A failure (B's plugin not
+ * found, its parameters wrong, its init failed, ...) is logged and the run
+ * goes on without it, as with --ab. */
+static void start_config_experiment(progress *pr, size_t i, const char *cli_stage)
+{
+    pipeline *p = (pipeline *)pr->p;
+    const cfg_stage *cs = &p->cfg->stages[i];
+    const cfg_ab *ab = cs->ab;
+    if (cli_stage && strcmp(cli_stage, cs->name) == 0) {
+        host_log(NULL, OBS_LOG_INFO,
+                 "experiment: %s on the command line replaces stages[%zu].ab (%s:%d:%d) on stage "
+                 "'%s'",
+                 pr->aa ? "--aa" : "--ab", i, p->cfg->path, ab->line, ab->column, cs->name);
+        return;
+    }
+    /* No plugin but a version: that version of the stage's own plugin. No
+     * plugin nor version: the stage's loaded code, with B's params. */
+    const char *plugin = ab->aa ? NULL : ab->plugin ? ab->plugin : ab->version ? cs->plugin : NULL;
+    exp_spec spec = {
+        .stage = cs->name,
+        .plugin = plugin,
+        .version = ab->aa ? NULL : ab->version,
+        .params = ab->params,
+        .n_params = ab->n_params,
+        .params_given = ab->params_given,
+        .params_in_config = ab->params_given,
+        .aa = ab->aa,
+        .threshold = ab->threshold,
+        .max_seconds = ab->duration_ns ? (double)ab->duration_ns / 1e9 : rest_of_run_s(p),
+        .n_looks = ab->n_looks,
+        .seed = ab->seed,
+        .mode = ab->mode == CFG_AB_INTERLEAVED ? EXP_INTERLEAVED : EXP_DUET,
+        .block_ms = ab->block_ms,
+    };
+    char err[1024], what[384];
+    if (ab->aa)
+        snprintf(what, sizeof what, "A/A");
+    else
+        snprintf(what, sizeof what, "%s=%s%s%s%s", cs->name, plugin ? plugin : cs->plugin,
+                 ab->version ? "@" : "", ab->version ? ab->version : "",
+                 ab->params_given ? " with other params" : "");
+    experiment *e = NULL;
+    if (experiment_start(p, &spec, pr->st, pr->run_id, &e, err, sizeof err) < 0) {
+        /* Errors in B's params already point into the file. */
+        size_t len = strlen(p->cfg->path);
+        if (strncmp(err, p->cfg->path, len) == 0 && err[len] == ':')
+            host_log(NULL, OBS_LOG_ERROR, "experiment of stages[%zu].ab (%s) not started: %s", i,
+                     what, err);
+        else
+            host_log(NULL, OBS_LOG_ERROR,
+                     "experiment of stages[%zu].ab (%s, %s:%d:%d) not started: %s", i, what,
+                     p->cfg->path, ab->line, ab->column, err);
+        return;
+    }
+    pr->exps[pr->n_exps++] = e;
+    host_log(NULL, OBS_LOG_INFO,
+             "experiment %s: %s on stage '%s' for up to %.0f s (stages[%zu].ab)", what,
+             spec.mode == EXP_INTERLEAVED ? "interleaved" : "duet", cs->name, spec.max_seconds, i);
+}
+
 /* Starts the experiment --ab STAGE=PLUGIN[@VERSION] (or --aa STAGE) asks
- * for, once the pipeline is past its warm-up. */
+ * for, and those of the stages' ab: in the config, once the pipeline is
+ * past its warm-up. */
 static void maybe_start_experiment(progress *pr)
 {
     pipeline *p = (pipeline *)pr->p;
-    if (!pr->ab || pr->exp_tried || !p->t_warm_ns)
+    if (pr->exp_tried || !p->t_warm_ns)
         return;
     pr->exp_tried = 1;
     char stage_name[128], plugin[256] = "", version[64] = "";
-    const char *eq = strchr(pr->ab, '=');
-    snprintf(stage_name, sizeof stage_name, "%.*s", (int)(eq ? eq - pr->ab : (long)strlen(pr->ab)),
-             pr->ab);
-    if (eq) {
-        const char *at = strchr(eq + 1, '@');
-        snprintf(plugin, sizeof plugin, "%.*s", (int)(at ? at - eq - 1 : (long)strlen(eq + 1)),
-                 eq + 1);
-        if (at)
-            snprintf(version, sizeof version, "%s", at + 1);
+    if (pr->ab) {
+        const char *eq = strchr(pr->ab, '=');
+        snprintf(stage_name, sizeof stage_name, "%.*s",
+                 (int)(eq ? eq - pr->ab : (long)strlen(pr->ab)), pr->ab);
+        if (eq) {
+            const char *at = strchr(eq + 1, '@');
+            snprintf(plugin, sizeof plugin, "%.*s", (int)(at ? at - eq - 1 : (long)strlen(eq + 1)),
+                     eq + 1);
+            if (at)
+                snprintf(version, sizeof version, "%s", at + 1);
+        }
+        double seconds = pr->ab_seconds > 0 ? pr->ab_seconds : rest_of_run_s(p);
+        exp_spec spec = {.stage = stage_name,
+                         .plugin = plugin[0] ? plugin : NULL,
+                         .version = version[0] ? version : NULL,
+                         .aa = pr->aa,
+                         .max_seconds = seconds > 1 ? seconds : 60,
+                         .n_looks = pr->ab_looks,
+                         .mode = pr->ab_interleaved ? EXP_INTERLEAVED : EXP_DUET,
+                         .block_ms = pr->ab_block_ms};
+        char err[1024];
+        experiment *e = NULL;
+        if (experiment_start(p, &spec, pr->st, pr->run_id, &e, err, sizeof err) < 0) {
+            host_log(NULL, OBS_LOG_ERROR, "experiment: %s", err);
+        } else {
+            pr->exps[pr->n_exps++] = e;
+            host_log(NULL, OBS_LOG_INFO, "experiment %s: %s on stage '%s' for up to %.0f s",
+                     pr->aa ? "A/A" : pr->ab, pr->ab_interleaved ? "interleaved" : "duet",
+                     stage_name, spec.max_seconds);
+        }
     }
-    double seconds = pr->ab_seconds;
-    if (seconds <= 0 && p->cfg->duration_ns)
-        seconds = (double)(p->cfg->duration_ns - (p->t_warm_ns - p->t_start_ns)) / 1e9 - 1.0;
-    exp_spec spec = {.stage = stage_name,
-                     .plugin = plugin[0] ? plugin : NULL,
-                     .version = version[0] ? version : NULL,
-                     .aa = pr->aa,
-                     .max_seconds = seconds > 1 ? seconds : 60,
-                     .n_looks = pr->ab_looks,
-                     .mode = pr->ab_interleaved ? EXP_INTERLEAVED : EXP_DUET,
-                     .block_ms = pr->ab_block_ms};
-    char err[1024];
-    if (experiment_start(p, &spec, pr->st, pr->run_id, &pr->exp, err, sizeof err) < 0)
-        host_log(NULL, OBS_LOG_ERROR, "experiment: %s", err);
-    else
-        host_log(NULL, OBS_LOG_INFO, "experiment %s: %s on stage '%s' for up to %.0f s",
-                 pr->aa ? "A/A" : pr->ab, pr->ab_interleaved ? "interleaved" : "duet", stage_name,
-                 spec.max_seconds);
+    for (size_t i = 0; i < p->cfg->n_stages; i++)
+        if (p->cfg->stages[i].ab)
+            start_config_experiment(pr, i, pr->ab ? stage_name : NULL);
 }
 
 static void progress_tick(progress *pr)
@@ -251,6 +335,8 @@ static void usage(FILE *f)
            "      --ab-mode MODE     duet (default) or interleaved (A and B take turns on the\n"
            "                         stream in ABBA blocks; verdict on p99 latency)\n"
            "      --ab-block-ms N    interleaved: block length, 10..10000 ms (default 200)\n"
+           "                         (ab: on a stage in the config starts an experiment too;\n"
+           "                         --ab/--aa on the same stage replace it)\n"
            "      --no-cost-account  skip allocation, CPU-sample and service-time accounting\n"
            "                         (to measure what the cost account costs)\n"
            "  -q, --quiet            only errors on stderr\n"
@@ -426,6 +512,7 @@ int main(int argc, char **argv)
     store *st = NULL;
     recorder *rec = NULL;
     http_server *http = NULL;
+    experiment **exps = NULL;
     uint64_t run_id = 0, linger_ns = 0;
     if (config_load(config_path, &cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "%s\n", err);
@@ -496,6 +583,11 @@ int main(int argc, char **argv)
 
     /* From here on, failures are of the run (exit 1), not of the input. */
     status = 1;
+    exps = calloc(p->n_stages + 1, sizeof *exps);
+    if (!exps) {
+        fprintf(stderr, "hostd: out of memory\n");
+        goto out;
+    }
     if (!no_store) {
         const char *path = store_path ? store_path : cfg->store_path;
         if (store_open(path, &st, err, sizeof(err)) < 0) {
@@ -545,6 +637,7 @@ int main(int argc, char **argv)
              cfg->duration_ns ? "" : " until SIGINT/SIGTERM");
     progress pr = {.p = p,
                    .tty = isatty(STDOUT_FILENO),
+                   .exps = exps,
                    .ab = ab,
                    .aa = aa,
                    .ab_seconds = ab_seconds,
@@ -573,12 +666,13 @@ int main(int argc, char **argv)
         report_print(report, stdout);
     else
         fprintf(stdout, "report: out of memory\n");
-    if (pr.exp) {
-        experiment_wait(pr.exp, 30000000000ull);
-        experiment_print(pr.exp, stdout);
+    for (size_t k = 0; k < pr.n_exps; k++) {
+        experiment_wait(pr.exps[k], 30000000000ull);
+        experiment_print(pr.exps[k], stdout);
         if (st && prof_cont)
-            experiment_flame_diff(st, run_id, pr.exp);
-        json_t *ej = experiment_json(pr.exp);
+            experiment_flame_diff(st, run_id, pr.exps[k]);
+        /* The report holds the first; each is an event of the run too. */
+        json_t *ej = k == 0 ? experiment_json(pr.exps[k]) : NULL;
         if (report && ej)
             json_object_set_new(report, "experiment", ej);
         else
@@ -611,6 +705,7 @@ out:
     store_close(st);
     pipeline_destroy(p);
     config_free(cfg);
+    free(exps);
     free(dirs);
     return status;
 }

@@ -22,15 +22,14 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
-/* A constant-rate generator waits for at most this long after a record's
- * intended time to fill a batch, so a batch at low rates is not held back for
- * the full batch duration (which would add to every record's latency). */
-#define GEN_LINGER_NS 200000u
 /* A record sent later than this after its intended time counts as late. */
 #define GEN_LATE_NS 1000000u
 /* Thread CPU time is read around at most one callback per this interval and
@@ -401,6 +400,22 @@ static void *generator_main(void *arg)
      * them (schedule.h), so `scheduled` stays honest when we fall behind. */
     schedule sc, due;
     thread_begin(s);
+    /* The kernel may defer a sleeper's wake-up by its timer slack (50 us by
+     * default) to coalesce timers: the generator's wake-ups are its send
+     * times, so it asks for none (docs/load.md, measured there). */
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    if (cfg->realtime_priority) {
+        /* Only the generator: its wake-ups are the send times. Other threads
+         * keep normal priority, so a stage that never sleeps cannot starve
+         * the machine. */
+        struct sched_param sp = {.sched_priority = (int)cfg->realtime_priority};
+        int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+        if (rc)
+            host_log(s->cfg->name, OBS_LOG_WARN,
+                     "run.realtime_priority %u refused (%s): the generator runs with normal "
+                     "priority; it needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least %u",
+                     cfg->realtime_priority, strerror(rc), cfg->realtime_priority);
+    }
     if (!times) {
         host_log(s->cfg->name, OBS_LOG_ERROR, "out of memory for the schedule");
         p->failed = 1;
@@ -419,14 +434,24 @@ static void *generator_main(void *arg)
             atomic_store(&p->generator_done, 1);
             break;
         }
+        /* times[0 .. ahead) and `look` are the records the look-ahead
+         * below already drew, valid once the clock has passed `wake`. */
+        uint32_t ahead = 0;
+        schedule look;
         if (t_first > now) {
             /* Wake when a full batch is due or the first record has waited
-             * GEN_LINGER_NS, whichever comes first (looking ahead on a copy). */
-            uint64_t wake = schedule_is_max(&sc) ? t_first : t_first + GEN_LINGER_NS;
+             * max_batch_delay, whichever comes first (looking ahead on a
+             * copy), so a batch at low rates is not held back for the full
+             * batch duration, which would add to every record's latency. */
+            uint64_t wake = schedule_is_max(&sc) ? t_first : t_first + cfg->max_batch_delay_ns;
             if (!schedule_is_max(&sc)) {
-                schedule look = sc;
-                if (schedule_fill(&look, wake, times, bs) == bs && times[bs - 1] < wake)
+                look = sc;
+                ahead = schedule_fill(&look, wake, times, bs);
+                if (ahead == bs && times[bs - 1] < wake)
                     wake = times[bs - 1];
+                /* A max phase fills with the clock's time: draw it anew. */
+                if (schedule_is_max(&look))
+                    ahead = 0;
             }
             /* Sleep in slices so a stop request is seen within 20 ms. */
             uint64_t until = wake - now > 20000000u ? now + 20000000u : wake;
@@ -437,9 +462,17 @@ static void *generator_main(void *arg)
                 continue;
             now = woke;
         }
-        /* Records due by now, whether or not they fit in this batch. */
-        schedule_skip(&due, now, 1u << 20);
-        uint32_t n = schedule_fill(&sc, now, times, bs);
+        uint32_t n = ahead;
+        if (ahead)
+            sc = look;
+        n += schedule_fill(&sc, now, times + n, bs - n);
+        /* Records due by now, whether or not they fit in this batch: when
+         * the batch took them all, `due` is where sc is (the common case,
+         * which saves walking the schedule a third time). */
+        if (schedule_peek(&sc, now) > now)
+            due = sc;
+        else
+            schedule_skip(&due, now, 1u << 20);
         uint64_t timed = due.n_timed > sc.n_timed ? due.n_timed : sc.n_timed;
         atomic_store_explicit(&s->stats.scheduled, sc.n_max + timed, memory_order_relaxed);
         if (n == 0)

@@ -214,6 +214,12 @@ static json_t *deployment(const ctx *c, const char *template_hash)
     const char *pull = jstr(spec, "imagePullPolicy");
     if (container && pull)
         json_object_set_new(container, "imagePullPolicy", json_string(pull));
+    /* A real-time generator needs the right to raise its own priority;
+     * without it hostd warns and runs with normal priority. */
+    const json_t *rt = json_object_get(json_object_get(spec, "run"), "realtimePriority");
+    if (container && json_is_integer(rt) && json_integer_value(rt) > 0)
+        json_object_set_new(container, "securityContext",
+                            json_pack("{s:{s:[s]}}", "capabilities", "add", "SYS_NICE"));
     json_t *pod_labels = selector_labels(c);
     json_t *o = json_pack(
         "{s:s, s:s, s:o, s:{s:I, s:{s:o}, s:{s:{s:o, s:{s:s}}, s:{s:[o], s:[{s:s, s:{s:s}}, {s:s, "

@@ -323,7 +323,8 @@ int render_pipeline(const json_t *ss, int flags, char **out, char *err, size_t e
 
     if ((rc = opt_scalar(&e, spec, "batchSize", "batch_size", "spec", err, errlen)) ||
         (rc = opt_scalar(&e, spec, "ringCapacity", "ring_capacity", "spec", err, errlen)) ||
-        (rc = opt_scalar(&e, spec, "maxBatchBytes", "max_batch_bytes", "spec", err, errlen)))
+        (rc = opt_scalar(&e, spec, "maxBatchBytes", "max_batch_bytes", "spec", err, errlen)) ||
+        (rc = opt_scalar(&e, spec, "maxBatchDelay", "max_batch_delay", "spec", err, errlen)))
         goto out;
 
     const json_t *run = json_object_get(spec, "run");
@@ -332,7 +333,9 @@ int render_pipeline(const json_t *ss, int flags, char **out, char *err, size_t e
         map_start(&e, 0);
         if ((rc = opt_scalar(&e, run, "duration", "duration", "spec.run", err, errlen)) ||
             (rc = opt_scalar(&e, run, "warmup", "warmup", "spec.run", err, errlen)) ||
-            (rc = opt_scalar(&e, run, "seed", "seed", "spec.run", err, errlen)))
+            (rc = opt_scalar(&e, run, "seed", "seed", "spec.run", err, errlen)) ||
+            (rc = opt_scalar(&e, run, "realtimePriority", "realtime_priority", "spec.run", err,
+                             errlen)))
             goto out;
         map_end(&e);
     }

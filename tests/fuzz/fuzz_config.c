@@ -1,11 +1,13 @@
 /*
- * fuzz_config.c - libFuzzer harness for core/config.c.
+ * fuzz_config.c - libFuzzer harness for the config module (core/config*.c).
  *
  * Feeds arbitrary bytes to config_load_string() and, when they load, checks
- * every stage's params against a small static descriptor that covers all
- * parameter types. Besides the sanitizers' findings it aborts when the
- * module breaks its contract: a failure must leave *out NULL and explain
- * itself as "fuzz.yaml...", a success must leave the error text empty.
+ * every stage's params (and those of variant B in a stage's ab: mapping)
+ * against a small static descriptor that covers all parameter types.
+ * Besides the sanitizers' findings it aborts when the module breaks its
+ * contract: a failure must leave *out NULL and explain itself as
+ * "fuzz.yaml...", a success must leave the error text empty, and an ab:
+ * that loads holds only values in range.
  *
  *   ./fuzz_config -dict=tests/fuzz/config.dict corpus/ config/
  */
@@ -54,6 +56,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < cfg->n_stages; i++) {
             cfg_param_values v;
             int prc = config_check_params(cfg, i, &fuzz_desc, &v, err, sizeof err);
+            if (prc == 0 && v.n_values != fuzz_desc.n_params)
+                abort();
+            if (prc != 0 && (v.values || strncmp(err, "fuzz.yaml", 9) != 0))
+                abort();
+            config_param_values_free(&v);
+            /* Variant B's params of an ab: mapping, the same way. */
+            const cfg_ab *ab = cfg->stages[i].ab;
+            if (!ab)
+                continue;
+            if (i == 0 || i + 1 == cfg->n_stages || (ab->aa && ab->params_given) ||
+                ab->threshold < 0 || ab->threshold >= 1 || ab->n_looks > 1000 ||
+                (ab->block_ms && (ab->block_ms < 10 || ab->block_ms > 10000)))
+                abort();
+            prc = config_check_ab_params(cfg, i, &fuzz_desc, &v, err, sizeof err);
             if (prc == 0 && v.n_values != fuzz_desc.n_params)
                 abort();
             if (prc != 0 && (v.values || strncmp(err, "fuzz.yaml", 9) != 0))

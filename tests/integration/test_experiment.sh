@@ -8,7 +8,10 @@
 # experiments` reads the result back from the store, and the HTTP API
 # refuses what it cannot do with a JSON reason. A second run starts an
 # interleaved A/A experiment over HTTP (201), which ends without a false
-# FASTER/SLOWER and is read back from the store with its six metrics.
+# FASTER/SLOWER and is read back from the store with its six metrics. A
+# third runs the duet from the config (a stage's ab:), beside an ab: whose
+# B cannot be loaded (logged, the run goes on); --aa on the command line
+# replaces a stage's ab:, and a bad ab: is a configuration error.
 #
 # usage: test_experiment.sh <build dir>
 set -euo pipefail
@@ -90,6 +93,62 @@ jq -e '.[0].verdict != "FASTER" and .[0].verdict != "SLOWER"' il-stored.json >/d
   bad "interleaved A/A verdict $(jq -r '.[0].verdict' il-stored.json)"
 "$hostd" experiments --store db2 | grep -q "(interleaved, A/A).*blocks in" &&
   ok "hostd experiments prints it" || { bad "hostd experiments (interleaved)"; "$hostd" experiments --store db2; }
+
+# The duet from the config: ab: on the parse stage, no command-line option.
+# A second ab: names a plugin that does not exist: hostd says why and the
+# run goes on without that experiment.
+cat >cfg-ab.yaml <<YAML
+pipeline: cfg-ab
+plugin_dirs: [$build/plugins]
+batch_size: 256
+run: {duration: 5s, warmup: 1s}
+load: [{shape: constant, rate: 20000}]
+stages:
+  - {name: ticks, plugin: gen_market}
+  - name: parse
+    plugin: xf_json_fast
+    ab: {plugin: xf_json_jansson, duration: 2s, looks: 1}
+  - name: pass
+    plugin: xf_pass
+    ab: {plugin: xf_missing}
+  - {name: out, plugin: sink_null}
+YAML
+set +e
+"$hostd" --config cfg-ab.yaml --store db3 --no-http >cfg-report.txt 2>cfg-err.txt
+rc=$?
+set -e
+[ $rc = 0 ] && ok "hostd with ab: in the config ended cleanly" || { bad "hostd (ab:) exit $rc"; cat cfg-err.txt; }
+grep -q "experiment parse=xf_json_jansson: duet on stage 'parse' for up to 2 s (stages\[1\].ab)" \
+  cfg-err.txt && ok "the config's experiment starts after warm-up, for its duration" ||
+  { bad "no start of the config's experiment"; cat cfg-err.txt; }
+grep -q "verdict (CPU ns per record, threshold 1.0%): SLOWER" cfg-report.txt &&
+  ok "the config's experiment ends with the verdict SLOWER" || { bad "no SLOWER verdict (ab:)"; cat cfg-report.txt; }
+grep -q "experiment of stages\[2\].ab (pass=xf_missing, cfg-ab.yaml:13:9) not started: .*xf_missing.*not found" \
+  cfg-err.txt && grep -q "^pass " cfg-report.txt &&
+  ok "a B that cannot be loaded is logged with its reason, and the run goes on" ||
+  { bad "missing B plugin"; cat cfg-err.txt; }
+"$hostd" experiments --store db3 >cfg-exp.txt
+grep -q "stage 'parse' (duet): A = xf_json_fast 1.0.0, B = xf_json_jansson 1.0.0" cfg-exp.txt &&
+  grep -q "done: SLOWER" cfg-exp.txt && [ "$(grep -c '^run ' cfg-exp.txt)" = 1 ] &&
+  ok "hostd experiments reads the config's experiment back from the store" ||
+  { bad "hostd experiments (ab:)"; cat cfg-exp.txt; }
+# On the same stage, the command line wins and says so.
+"$hostd" --config cfg-ab.yaml --no-store --no-http --duration 2500ms --aa parse >cli.txt 2>cli-err.txt ||
+  bad "hostd --aa with ab: exit $?"
+grep -q "experiment: --aa on the command line replaces stages\[1\].ab (cfg-ab.yaml:10:9) on stage 'parse'" \
+  cli-err.txt && grep -q "on stage 'parse' (duet, A/A)" cli.txt && [ "$(grep -c '^experiment ' cli.txt)" = 1 ] &&
+  ok "--aa on the command line replaces the stage's ab:" || { bad "--aa over ab:"; cat cli-err.txt cli.txt; }
+# A bad ab: is a configuration error (exit 2) that names its place.
+sed 's/ab: {plugin: xf_json_jansson, duration: 2s, looks: 1}/ab: {plugin: xf_json_jansson, mode: duet, block: 50ms}/' \
+  cfg-ab.yaml >bad-ab.yaml
+set +e
+"$hostd" --check --config bad-ab.yaml >/dev/null 2>bad-ab.txt
+rc=$?
+set -e
+[ $rc = 2 ] && grep -q "bad-ab.yaml:10:54: stages\[1\].ab.block: block applies to mode 'interleaved' only" \
+  bad-ab.txt && ok "a bad ab: is refused with its place in the file (exit 2)" ||
+  { bad "bad ab: exit $rc"; cat bad-ab.txt; }
+
 set +e
 "$hostd" --config il.yaml --no-store --no-http --ab-mode alternate --aa parse >/dev/null 2>mode-err.txt
 rc=$?

@@ -14,7 +14,9 @@
  *
  * (first and last are 0 when no record arrived). With fail_on_error=true,
  * flush returns OBS_EPLUGIN if any gap or duplicate was seen, so a pipeline
- * run fails loudly. The pipeline and hot-swap tests use it end to end.
+ * run fails loudly. With `times`, every record's intended time is appended
+ * to that file as a native-endian uint64, in arrival order. The pipeline and
+ * hot-swap tests use it end to end.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -23,7 +25,7 @@
 
 #include <observatory/stage.h>
 
-enum { P_REPORT, P_FAIL_ON_ERROR }; /* indexes into obs_params, declaration order */
+enum { P_REPORT, P_FAIL_ON_ERROR, P_TIMES }; /* indexes into obs_params, declaration order */
 
 static const obs_param_desc seq_params[] = {
     [P_REPORT] = {.name = "report",
@@ -38,12 +40,19 @@ static const obs_param_desc seq_params[] = {
                          .min = 1,
                          .max = 0,
                          .help = "make flush fail when a gap or duplicate was seen"},
+    [P_TIMES] = {.name = "times",
+                 .type = OBS_PARAM_STRING,
+                 .default_value = "",
+                 .min = 1,
+                 .max = 0,
+                 .help = "file to write every record's intended time to (empty: none)"},
 };
 
 typedef struct seqcheck {
     const obs_host *host;
     const char *report; /* borrowed from params: valid until fini */
     bool fail_on_error;
+    FILE *times;
     bool any; /* a record has been seen */
     uint64_t first, last;
     uint64_t records, gaps, dups;
@@ -58,6 +67,15 @@ static int seq_init(const obs_host *host, const obs_params *params, void **insta
     *s = (seqcheck){.host = host};
     s->report = params->values[P_REPORT].s;
     s->fail_on_error = params->values[P_FAIL_ON_ERROR].i != 0;
+    if (params->values[P_TIMES].s[0]) {
+        s->times = fopen(params->values[P_TIMES].s, "wb");
+        if (!s->times) {
+            host->log(host, OBS_LOG_ERROR, "seqcheck: cannot write %s: %s",
+                      params->values[P_TIMES].s, strerror(errno));
+            host->free(host, s);
+            return OBS_EIO;
+        }
+    }
     s->c_records =
         host->counter_register(host, "seq_records", OBS_COUNTER_PLAIN, "records received");
     s->c_gaps = host->counter_register(host, "seq_gaps", OBS_COUNTER_ERROR,
@@ -67,6 +85,8 @@ static int seq_init(const obs_host *host, const obs_params *params, void **insta
                                        "reordered)");
     if (s->c_records < 0 || s->c_gaps < 0 || s->c_dups < 0) {
         int rc = s->c_records < 0 ? s->c_records : s->c_gaps < 0 ? s->c_gaps : s->c_dups;
+        if (s->times)
+            fclose(s->times);
         host->free(host, s);
         return rc;
     }
@@ -81,6 +101,8 @@ static int seq_consume(void *instance, const obs_batch *in)
 
     for (uint32_t i = 0; i < in->n_records; i++) {
         uint64_t seq = in->records[i].seq;
+        if (s->times && fwrite(&in->records[i].t_intended_ns, 8, 1, s->times) != 1)
+            return OBS_EIO;
         if (!s->any) {
             s->any = true;
             s->first = s->last = seq;
@@ -142,6 +164,8 @@ static int seq_flush(void *instance, obs_out *out)
 static void seq_fini(void *instance)
 {
     seqcheck *s = instance;
+    if (s->times)
+        fclose(s->times);
     s->host->free(s->host, s);
 }
 

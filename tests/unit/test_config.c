@@ -1,6 +1,7 @@
 /*
- * test_config.c - unit tests of core/config.c: pipeline.yaml loading,
- * validation and plugin parameter checks.
+ * test_config.c - unit tests of the config module (core/config*.c):
+ * pipeline.yaml loading, validation (load phases, a stage's ab:) and plugin
+ * parameter checks.
  *
  * Every error test asserts the exact "file:line:col: field" prefix of the
  * message, since pointing the user at the right place is the point of the
@@ -174,6 +175,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->batch_size, 256);
     assert_int_equal(cfg->ring_capacity, 16);
     assert_int_equal(cfg->max_batch_bytes, 64u << 20);
+    assert_int_equal(cfg->max_batch_delay_ns, 200000);
+    assert_int_equal(cfg->realtime_priority, 0);
     assert_int_equal(cfg->duration_ns, 0);
     assert_int_equal(cfg->warmup_ns, 0);
     assert_int_equal(cfg->seed, 1);
@@ -212,6 +215,27 @@ static void test_dir(void **state)
     }
 }
 
+/* The generator's punctuality knobs: max_batch_delay, run.realtime_priority. */
+static void test_batch_delay_and_realtime(void **state)
+{
+    (void)state;
+    obs_config *cfg =
+        load_ok("pipeline: p\nmax_batch_delay: 25us\nrun: {realtime_priority: 50}\n" STAGES);
+    assert_int_equal(cfg->max_batch_delay_ns, 25000);
+    assert_int_equal(cfg->realtime_priority, 50);
+    config_free(cfg);
+    cfg = load_ok("pipeline: p\nmax_batch_delay: 0\n" STAGES);
+    assert_int_equal(cfg->max_batch_delay_ns, 0);
+    config_free(cfg);
+    EXPECT("pipeline: p\nmax_batch_delay: soon\n" STAGES,
+           "t.yaml:2:18: max_batch_delay: invalid duration 'soon': expected a number with a unit "
+           "ns, us, ms, s, m or h (e.g. 250ms, 30s, 2m); a bare number means seconds");
+    EXPECT("pipeline: p\nmax_batch_delay: 2s\n" STAGES,
+           "t.yaml:2:18: max_batch_delay: value 2s is out of range [0s, 1s]");
+    EXPECT("pipeline: p\nrun: {realtime_priority: 100}\n" STAGES,
+           "t.yaml:2:26: run.realtime_priority: value 100 is out of range [0, 99]");
+}
+
 /* ---------------------------------------------------- structural errors */
 
 static void test_unknown_top_key(void **state)
@@ -219,10 +243,12 @@ static void test_unknown_top_key(void **state)
     (void)state;
     EXPECT("pipelin: p\n" STAGES,
            "t.yaml:1:1: pipelin: unknown key 'pipelin'; allowed: pipeline, plugin_dirs, "
-           "batch_size, ring_capacity, max_batch_bytes, run, http, store, load, stages; "
+           "batch_size, ring_capacity, max_batch_bytes, max_batch_delay, run, http, store, load, "
+           "stages; "
            "did you mean 'pipeline'?");
     EXPECT("pipeline: p\n" STAGES "run:\n  duration: 1s\n  seeed: 4\n",
-           "t.yaml:9:3: run.seeed: unknown key 'seeed'; allowed: duration, warmup, seed; did you "
+           "t.yaml:9:3: run.seeed: unknown key 'seeed'; allowed: duration, warmup, seed, "
+           "realtime_priority; did you "
            "mean 'seed'?");
 }
 
@@ -236,7 +262,7 @@ static void test_unknown_stage_key(void **state)
            "  - name: c\n"
            "    plugn: d\n",
            "t.yaml:6:5: stages[1].plugn: unknown key 'plugn'; allowed: name, plugin, version, "
-           "params; did you mean 'plugin'?");
+           "params, ab; did you mean 'plugin'?");
     EXPECT("pipeline: p\n" STAGES "load:\n  - {shape: max, rat: 5}\n",
            "t.yaml:8:18: load[0].rat: unknown key 'rat'; allowed: shape, rate, duration");
 }
@@ -895,6 +921,14 @@ static void test_example_demo(void **state)
     assert_string_equal(cfg->stages[2].params[1].value, "250");
     assert_string_equal(cfg->stages[3].params[0].key, "path");
     assert_string_equal(cfg->stages[3].params[0].value, "demo-data/ticks");
+    /* The parser's duet experiment, as packaging/demo.sh runs it. */
+    assert_non_null(cfg->stages[1].ab);
+    assert_string_equal(cfg->stages[1].ab->plugin, "xf_json_jansson");
+    assert_null(cfg->stages[1].ab->version);
+    assert_int_equal(cfg->stages[1].ab->params_given, 0);
+    assert_int_equal(cfg->stages[1].ab->mode, CFG_AB_DUET);
+    assert_int_equal(cfg->stages[1].ab->duration_ns, 10000000000ull);
+    assert_null(cfg->stages[2].ab);
     assert_int_equal(cfg->n_load, 1);
     assert_int_equal(cfg->load[0].shape, CFG_SHAPE_CONSTANT);
     assert_true(cfg->load[0].rate == 200000.0);
@@ -927,7 +961,7 @@ static void test_example_null(void **state)
     config_free(cfg);
 }
 
-/* ------------------------------------------------ load shapes (issue 6) */
+/* ------------------------------------------------ load shapes */
 
 #define LOAD "pipeline: p\n" STAGES "load:\n" /* phases start on line 8 */
 
@@ -1103,11 +1137,262 @@ static void test_load_replay(void **state)
     rmdir(dir);
 }
 
+/* ------------------------------------------------- a stage's ab: */
+
+/* Stage 1 (parse) carries the ab: mapping given as the text of line 6. */
+#define AB_HEAD                                                                                    \
+    "pipeline: p\n"                                                                                \
+    "stages:\n"                                                                                    \
+    "  - {name: gen, plugin: gen_static}\n"                                                        \
+    "  - name: parse\n"                                                                            \
+    "    plugin: xf_json_fast\n"
+#define AB_TAIL "  - {name: sink, plugin: sink_null}\n"
+
+static void test_ab_valid(void **state)
+{
+    (void)state;
+    obs_config *cfg = load_ok(AB_HEAD "    ab:\n"                       /* 6 */
+                                      "      plugin: xf_json_jansson\n" /* 7 */
+                                      "      version: \"1.0.0\"\n"      /* 8 */
+                                      "      params: {fields: 3}\n"     /* 9 */
+                                      "      mode: interleaved\n"       /* 10 */
+                                      "      duration: 30s\n"           /* 11 */
+                                      "      looks: 5\n"                /* 12 */
+                                      "      block: 0.25s\n"            /* 13 */
+                                      "      threshold: 2%\n"           /* 14 */
+                                      "      seed: 7\n" AB_TAIL);       /* 15 */
+    assert_null(cfg->stages[0].ab);
+    assert_null(cfg->stages[2].ab);
+    const cfg_ab *ab = cfg->stages[1].ab;
+    assert_non_null(ab);
+    assert_string_equal(ab->plugin, "xf_json_jansson");
+    assert_string_equal(ab->version, "1.0.0");
+    assert_int_equal(ab->params_given, 1);
+    assert_int_equal(ab->n_params, 1);
+    assert_string_equal(ab->params[0].key, "fields");
+    assert_string_equal(ab->params[0].value, "3");
+    assert_int_equal(ab->params[0].line, 9);
+    assert_int_equal(ab->params[0].column, 24);
+    assert_int_equal(ab->aa, 0);
+    assert_int_equal(ab->mode, CFG_AB_INTERLEAVED);
+    assert_int_equal(ab->duration_ns, 30000000000ull);
+    assert_int_equal(ab->n_looks, 5);
+    assert_int_equal(ab->block_ms, 250);
+    assert_true(ab->threshold > 0.0199999 && ab->threshold < 0.0200001);
+    assert_int_equal(ab->seed, 7);
+    assert_int_equal(ab->line, 7);
+    assert_int_equal(ab->column, 7);
+    /* The stage's own params are not B's. */
+    assert_int_equal(cfg->stages[1].n_params, 0);
+    config_free(cfg);
+
+    /* A/A: everything else is the experiment's default (0). */
+    cfg = load_ok(AB_HEAD "    ab: {aa: true}\n" AB_TAIL);
+    ab = cfg->stages[1].ab;
+    assert_non_null(ab);
+    assert_int_equal(ab->aa, 1);
+    assert_null(ab->plugin);
+    assert_null(ab->version);
+    assert_int_equal(ab->params_given, 0);
+    assert_int_equal(ab->mode, CFG_AB_DUET);
+    assert_int_equal(ab->duration_ns, 0);
+    assert_int_equal(ab->n_looks, 0);
+    assert_int_equal(ab->block_ms, 0);
+    assert_true(ab->threshold == 0);
+    assert_int_equal(ab->seed, 0);
+    assert_int_equal(ab->line, 6);
+    assert_int_equal(ab->column, 9);
+    config_free(cfg);
+
+    /* Another version of the stage's plugin; B with all-default params
+     * (params: {} is given, unlike a left-out or null one); a threshold as
+     * a fraction; duet with its own block is no error when left out. */
+    cfg = load_ok(AB_HEAD "    ab: {version: \"1.1.0\", threshold: 0.005, mode: duet}\n"
+                          "  - name: p2\n"
+                          "    plugin: xf_pass\n"
+                          "    ab: {params: {}, duration: 24h}\n"
+                          "  - name: p3\n"
+                          "    plugin: xf_pass\n"
+                          "    ab: {plugin: ./xf_other.so, params: ~, aa: off}\n" AB_TAIL);
+    ab = cfg->stages[1].ab;
+    assert_null(ab->plugin);
+    assert_string_equal(ab->version, "1.1.0");
+    assert_true(ab->threshold == 0.005);
+    assert_int_equal(ab->mode, CFG_AB_DUET);
+    ab = cfg->stages[2].ab;
+    assert_int_equal(ab->params_given, 1);
+    assert_int_equal(ab->n_params, 0);
+    assert_int_equal(ab->duration_ns, 86400000000000ull);
+    ab = cfg->stages[3].ab;
+    assert_string_equal(ab->plugin, "./xf_other.so");
+    assert_int_equal(ab->params_given, 0);
+    assert_int_equal(ab->aa, 0);
+    config_free(cfg);
+}
+
+static void test_ab_errors(void **state)
+{
+    (void)state;
+    /* What libcyaml rejects: structure, unknown keys and modes. */
+    EXPECT(AB_HEAD "    ab: {mdoe: duet}\n" AB_TAIL,
+           "t.yaml:6:10: stages[1].ab.mdoe: unknown key 'mdoe'; allowed: plugin, version, params, "
+           "aa, mode, duration, looks, block, threshold, seed; did you mean 'mode'?");
+    EXPECT(AB_HEAD "    ab: {aa: true, mode: alternate}\n" AB_TAIL,
+           "t.yaml:6:26: stages[1].ab.mode: unknown value 'alternate'; allowed: duet, interleaved");
+    EXPECT(AB_HEAD "    ab: xf_json_jansson\n" AB_TAIL,
+           "t.yaml:6:9: stages[1].ab: expected a mapping, got a scalar");
+    EXPECT(AB_HEAD "    ab: {aa: true, aa: false}\n" AB_TAIL,
+           "t.yaml:6:20: stages[1].ab.aa: duplicate key 'aa'");
+
+    /* Where an experiment can run: transforms only. */
+    EXPECT("pipeline: p\n"
+           "stages:\n"
+           "  - {name: gen, plugin: gen_static, ab: {aa: true}}\n"
+           "  - {name: sink, plugin: sink_null, ab: {aa: true}}\n",
+           "t.yaml:3:41: stages[0].ab: experiments run on transforms, and stages[0] is the "
+           "pipeline's generator; put ab: on a stage between the first and the last",
+           "t.yaml:4:41: stages[1].ab: experiments run on transforms, and stages[1] is the "
+           "pipeline's sink");
+
+    /* What B is. */
+    EXPECT(AB_HEAD "    ab: {plugin: \"a b\", version: \"\"}\n" AB_TAIL,
+           "t.yaml:6:18: stages[1].ab.plugin: invalid plugin 'a b': expected a plugin name",
+           "t.yaml:6:34: stages[1].ab.version: version must not be empty");
+    EXPECT(AB_HEAD "    ab: {aa: maybe}\n" AB_TAIL,
+           "t.yaml:6:14: stages[1].ab.aa: expected a boolean (true/false, yes/no, on/off), got "
+           "'maybe'");
+    EXPECT(AB_HEAD "    ab: {aa: on, plugin: x, version: \"2\", params: {a: 1}}\n" AB_TAIL,
+           "t.yaml:6:26: stages[1].ab.plugin: an A/A experiment runs the stage itself as B: leave "
+           "out plugin, version and params (or set aa: false)",
+           "t.yaml:6:38: stages[1].ab.version: an A/A experiment",
+           "t.yaml:6:51: stages[1].ab.params: an A/A experiment");
+    EXPECT(AB_HEAD "    ab: {aa: false}\n" AB_TAIL,
+           "t.yaml:6:9: stages[1].ab: B would be the stage itself: give B a plugin, version or "
+           "params, or set aa: true for an A/A experiment");
+    EXPECT(AB_HEAD "    ab: {}\n" AB_TAIL, "t.yaml:6:9: stages[1].ab: B would be the stage itself");
+
+    /* B's params, read like a stage's. */
+    EXPECT(AB_HEAD "    ab: {params: [1]}\n" AB_TAIL,
+           "t.yaml:6:18: stages[1].ab.params: expected a mapping of plugin parameters, got a "
+           "sequence");
+    EXPECT(AB_HEAD "    ab: {params: {a: 1}, params: {b: 2}}\n" AB_TAIL,
+           "t.yaml:6:26: stages[1].ab.params: duplicate key 'params'");
+    EXPECT(AB_HEAD "    ab: {params: {a: [1], b: 2, b: 3}}\n" AB_TAIL,
+           "t.yaml:6:22: stages[1].ab.params.a: expected a scalar value, got a sequence",
+           "t.yaml:6:33: stages[1].ab.params.b: duplicate parameter 'b' (first set at line 6, "
+           "column 27)");
+
+    /* The numbers. */
+    EXPECT(AB_HEAD "    ab: {aa: true, duration: 10x}\n" AB_TAIL,
+           "t.yaml:6:30: stages[1].ab.duration: invalid duration '10x': expected a number with a "
+           "unit");
+    EXPECT(AB_HEAD "    ab: {aa: true, duration: 0}\n" AB_TAIL,
+           "t.yaml:6:30: stages[1].ab.duration: value 0 is out of range (0s, 24h] (leave it out "
+           "for the rest of the run)");
+    EXPECT(AB_HEAD "    ab: {aa: true, duration: 86401}\n" AB_TAIL,
+           "t.yaml:6:30: stages[1].ab.duration: value 86401 is out of range (0s, 24h]");
+    EXPECT(AB_HEAD "    ab: {aa: true, looks: 0}\n" AB_TAIL,
+           "t.yaml:6:27: stages[1].ab.looks: value 0 is out of range [1, 1000]");
+    EXPECT(AB_HEAD "    ab: {aa: true, looks: ten}\n" AB_TAIL,
+           "t.yaml:6:27: stages[1].ab.looks: expected an unsigned integer, got 'ten'");
+    EXPECT(AB_HEAD "    ab: {aa: true, block: 200ms}\n" AB_TAIL,
+           "t.yaml:6:27: stages[1].ab.block: block applies to mode 'interleaved' only");
+    EXPECT(AB_HEAD "    ab: {aa: true, mode: interleaved, block: 9ms}\n" AB_TAIL,
+           "t.yaml:6:46: stages[1].ab.block: value 9ms is out of range [10ms, 10s]");
+    EXPECT(AB_HEAD "    ab: {aa: true, mode: interleaved, block: 10001ms}\n" AB_TAIL,
+           "t.yaml:6:46: stages[1].ab.block: value 10001ms is out of range [10ms, 10s]");
+    EXPECT(AB_HEAD "    ab: {aa: true, mode: interleaved, block: 10.5ms}\n" AB_TAIL,
+           "t.yaml:6:46: stages[1].ab.block: 10.5ms is not a whole number of milliseconds");
+    EXPECT(AB_HEAD "    ab: {aa: true, mode: interleaved, block: soon}\n" AB_TAIL,
+           "t.yaml:6:46: stages[1].ab.block: invalid duration 'soon'");
+    EXPECT(AB_HEAD "    ab: {aa: true, threshold: 1.5%x}\n" AB_TAIL,
+           "t.yaml:6:31: stages[1].ab.threshold: expected a fraction like 0.01 or a percentage "
+           "like 1%, got '1.5%x'");
+    EXPECT(AB_HEAD "    ab: {aa: true, threshold: 0}\n" AB_TAIL,
+           "t.yaml:6:31: stages[1].ab.threshold: value 0 is out of range (0, 1), or (0%, 100%) as "
+           "a percentage");
+    EXPECT(AB_HEAD "    ab: {aa: true, threshold: 100%}\n" AB_TAIL,
+           "t.yaml:6:31: stages[1].ab.threshold: value 100% is out of range (0, 1)");
+    EXPECT(AB_HEAD "    ab: {aa: true, threshold: 1}\n" AB_TAIL,
+           "t.yaml:6:31: stages[1].ab.threshold: value 1 is out of range (0, 1)");
+    EXPECT(AB_HEAD "    ab: {aa: true, seed: -1}\n" AB_TAIL,
+           "t.yaml:6:26: stages[1].ab.seed: expected an unsigned 64-bit integer, got '-1'");
+
+    /* One interleaved experiment per pipeline at a time; duets may be many. */
+    EXPECT(AB_HEAD "    ab: {aa: true, mode: interleaved}\n"
+                   "  - name: p2\n"
+                   "    plugin: xf_pass\n"
+                   "    ab:\n"
+                   "      aa: true\n"
+                   "      mode: interleaved\n" AB_TAIL,
+           "t.yaml:11:13: stages[2].ab.mode: only one interleaved experiment runs in a pipeline "
+           "at a time, and stages[1].ab (line 6) is interleaved too");
+    config_free(load_ok(
+        AB_HEAD "    ab: {aa: true}\n"
+                "  - {name: p2, plugin: xf_pass, ab: {aa: true}}\n"
+                "  - {name: p3, plugin: xf_pass, ab: {aa: true, mode: interleaved}}\n" AB_TAIL));
+}
+
+/* B's params are checked against B's plugin when the experiment starts,
+ * with errors that point into the file. */
+static void test_ab_params(void **state)
+{
+    (void)state;
+    obs_config *cfg = load_ok("pipeline: p\n"                                      /* 1 */
+                              "stages:\n"                                          /* 2 */
+                              "  - {name: gen, plugin: gen_static}\n"              /* 3 */
+                              "  - name: window\n"                                 /* 4 */
+                              "    plugin: xf_window\n"                            /* 5 */
+                              "    params: {window_ms: 1000}\n"                    /* 6 */
+                              "    ab:\n"                                          /* 7 */
+                              "      params: {slide_ms: 100, max_symbols: 0}\n"    /* 8 */
+                              "  - name: w2\n"                                     /* 9 */
+                              "    plugin: xf_window\n"                            /* 10 */
+                              "    params: {window_ms: 1000}\n"                    /* 11 */
+                              "    ab: {params: {window_ms: 500, slide_ms: 50}}\n" /* 12 */
+                              "  - {name: sink, plugin: sink_null}\n");
+    char err[2048];
+    cfg_param_values v = {(obs_param_value *)1, 7};
+    assert_int_equal(config_check_ab_params(cfg, 1, &window_desc, &v, err, sizeof err),
+                     OBS_ECONFIG);
+    assert_null(v.values);
+    if (!strstr(err, "t.yaml:8:7: stages[1].ab.params: missing required parameter 'window_ms' "
+                     "(int) for plugin 'xf_window'") ||
+        !strstr(err, "t.yaml:8:44: stages[1].ab.params.max_symbols: value 0 is out of range "
+                     "[1, 1000000]"))
+        print_error("%s\n", err);
+    assert_non_null(strstr(err, "t.yaml:8:7: stages[1].ab.params: missing required parameter "
+                                "'window_ms' (int) for plugin 'xf_window'"));
+    assert_non_null(strstr(err, "t.yaml:8:44: stages[1].ab.params.max_symbols: value 0 is out "
+                                "of range [1, 1000000]"));
+    assert_null(strstr(err, "stages[1].params"));
+
+    /* The stage's own params are A's, unchanged. */
+    assert_int_equal(config_check_params(cfg, 1, &window_desc, &v, err, sizeof err), 0);
+    assert_int_equal(v.values[0].i, 1000);
+    config_param_values_free(&v);
+
+    assert_int_equal(config_check_ab_params(cfg, 2, &window_desc, &v, err, sizeof err), 0);
+    assert_int_equal(v.values[0].i, 500);
+    assert_int_equal(v.values[1].i, 50);
+    assert_int_equal(v.values[2].is_default, 1);
+    config_param_values_free(&v);
+
+    assert_int_equal(config_check_ab_params(cfg, 2, &typed_desc, &v, err, sizeof err), OBS_ECONFIG);
+    assert_non_null(strstr(err, "t.yaml:12:19: stages[2].ab.params.window_ms: unknown parameter "
+                                "'window_ms' for plugin 'sink_typed'; allowed: ratio"));
+
+    /* A stage without ab: is a caller's error. */
+    assert_int_equal(config_check_ab_params(cfg, 0, &window_desc, &v, err, sizeof err), OBS_EINVAL);
+    config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_full),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_batch_delay_and_realtime),
         cmocka_unit_test(test_dir),
         cmocka_unit_test(test_unknown_top_key),
         cmocka_unit_test(test_unknown_stage_key),
@@ -1141,6 +1426,9 @@ int main(void)
         cmocka_unit_test(test_load_shapes_valid),
         cmocka_unit_test(test_load_shape_errors),
         cmocka_unit_test(test_load_replay),
+        cmocka_unit_test(test_ab_valid),
+        cmocka_unit_test(test_ab_errors),
+        cmocka_unit_test(test_ab_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

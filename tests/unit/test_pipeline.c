@@ -23,6 +23,7 @@
 #include "alloc.h"
 #include "config.h"
 #include "pipeline.h"
+#include "schedule.h"
 #include "snapshot.h"
 
 static char yaml[4096];
@@ -162,6 +163,61 @@ static void test_constant_rate_never_ahead_of_schedule(void **state)
     assert_true((double)sent <= 20000.0 * (elapsed_s + 0.001) + 1);
     pipeline_destroy(p);
     config_free(cfg);
+}
+
+/* The generator stamps exactly the schedule's intended times, in order,
+ * however its wake-ups group them into batches (the look-ahead it sleeps
+ * on, max_batch_delay, the cursor that counts due records): the same seeded
+ * schedule of Poisson arrivals with bursts, computed here from scratch, gives
+ * the same offsets from the first record. */
+static void test_intended_times_follow_schedule(void **state)
+{
+    (void)state;
+    static const char *const delays[] = {"0", "20us", "1ms"};
+    const char *file = "test_pipeline_times.bin";
+    for (size_t d = 0; d < sizeof delays / sizeof delays[0]; d++) {
+        char body[2048];
+        snprintf(body, sizeof(body),
+                 "batch_size: 32\nmax_batch_delay: %s\nrun: {duration: 300ms, seed: 7}\n"
+                 "load: [{shape: poisson, rate: 20000, burst_factor: 4, burst: 20ms, gap: 30ms}]\n"
+                 "stages:\n"
+                 "  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
+                 "  - {name: check, plugin: sink_seqcheck, params: {times: %s}}\n",
+                 delays[d], file);
+        obs_config *cfg = load(body);
+        pipeline *p = NULL;
+        char err[2048];
+        if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
+            fail_msg("pipeline_create: %s", err);
+        assert_int_equal(pipeline_run(p, NULL, NULL), 0);
+        assert_no_loss(p);
+        uint64_t sent = p->stages[0].stats.records_out;
+        pipeline_destroy(p);
+
+        uint64_t *got = malloc(sent * sizeof *got), *want = malloc(sent * sizeof *want);
+        assert_non_null(got);
+        assert_non_null(want);
+        FILE *f = fopen(file, "rb");
+        assert_non_null(f);
+        assert_int_equal(fread(got, 8, sent, f), sent);
+        fclose(f);
+        remove(file);
+        schedule sc;
+        schedule_init(&sc, cfg->load, cfg->n_load, cfg->seed, UINT64_C(1000000000000));
+        for (uint64_t n = 0; n < sent;)
+            n += schedule_fill(&sc, UINT64_MAX - 1, want + n,
+                               sent - n > 1024 ? 1024 : (uint32_t)(sent - n));
+        for (uint64_t i = 1; i < sent; i++) {
+            if (got[i] - got[0] != want[i] - want[0])
+                fail_msg("max_batch_delay %s: record %llu intended at +%llu ns, the schedule "
+                         "says +%llu ns",
+                         delays[d], (unsigned long long)i, (unsigned long long)(got[i] - got[0]),
+                         (unsigned long long)(want[i] - want[0]));
+        }
+        free(got);
+        free(want);
+        config_free(cfg);
+    }
 }
 
 static void expect_create_error(const char *body, const char *const *needles)
@@ -344,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_drain_batch_256),
         cmocka_unit_test(test_stop_from_another_thread_drains),
         cmocka_unit_test(test_constant_rate_never_ahead_of_schedule),
+        cmocka_unit_test(test_intended_times_follow_schedule),
         cmocka_unit_test(test_wrong_kind_refused),
         cmocka_unit_test(test_unknown_param_refused_with_position),
         cmocka_unit_test(test_failing_init_refused),

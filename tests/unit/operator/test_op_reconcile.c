@@ -637,6 +637,45 @@ static void test_exclusive_cores(void **state)
     world_free(&w);
 }
 
+/* A real-time generator: the container may raise its priority, and only
+ * then. */
+static void test_realtime_priority_adds_sys_nice(void **state)
+{
+    (void)state;
+    world w;
+    reconcile_output out;
+    world_init(&w);
+    assert_int_equal(run(&w, NULL, NOW1, &out), 0);
+    const json_t *c0 = json_array_get(
+        json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(applied(&out, "Deployment"), "spec"), "template"),
+                "spec"),
+            "containers"),
+        0);
+    assert_non_null(c0);
+    assert_null(json_object_get(c0, "securityContext"));
+    reconcile_output_free(&out);
+    world_free(&w);
+
+    world_init(&w);
+    set_spec(&w, NULL, "run", json_pack("{s:i}", "realtimePriority", 20));
+    assert_int_equal(run(&w, NULL, NOW1, &out), 0);
+    const json_t *c = json_array_get(
+        json_object_get(
+            json_object_get(
+                json_object_get(json_object_get(applied(&out, "Deployment"), "spec"), "template"),
+                "spec"),
+            "containers"),
+        0);
+    const json_t *add = json_object_get(
+        json_object_get(json_object_get(c, "securityContext"), "capabilities"), "add");
+    assert_int_equal(json_array_size(add), 1);
+    assert_string_equal(json_string_value(json_array_get(add, 0)), "SYS_NICE");
+    reconcile_output_free(&out);
+    world_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -650,6 +689,7 @@ int main(void)
         cmocka_unit_test(test_invalid_spec),
         cmocka_unit_test(test_drift_and_removed_fields),
         cmocka_unit_test(test_exclusive_cores),
+        cmocka_unit_test(test_realtime_priority_adds_sys_nice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

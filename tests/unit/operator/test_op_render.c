@@ -21,14 +21,14 @@
 
 static json_t *stageset(void)
 {
-    return json_pack("{s:{s:s}, s:{s:s, s:i, s:s, s:{s:s, s:s, s:I}, s:[{s:s, s:f}, {s:s}],"
-                     " s:[{s:s, s:s, s:s, s:{s:i, s:s, s:b}}, {s:s, s:s}]}}",
+    return json_pack("{s:{s:s}, s:{s:s, s:i, s:s, s:s, s:{s:s, s:s, s:I, s:i}, s:[{s:s, s:f}, "
+                     "{s:s}], s:[{s:s, s:s, s:s, s:{s:i, s:s, s:b}}, {s:s, s:s}]}}",
                      "metadata", "name", "demo", "spec", "image", "x", "batchSize", 256,
-                     "maxBatchBytes", "64MiB", "run", "duration", "30s", "warmup", "2s", "seed",
-                     (json_int_t)42, "load", "shape", "constant", "rate", 2500.5, "shape", "max",
-                     "stages", "name", "ticks", "plugin", "gen_market", "version", "1.0", "params",
-                     "symbols", 500, "mode", "yes", "fast", 1, "name", "store", "plugin",
-                     "sink_null");
+                     "maxBatchBytes", "64MiB", "maxBatchDelay", "50us", "run", "duration", "30s",
+                     "warmup", "2s", "seed", (json_int_t)42, "realtimePriority", 20, "load",
+                     "shape", "constant", "rate", 2500.5, "shape", "max", "stages", "name", "ticks",
+                     "plugin", "gen_market", "version", "1.0", "params", "symbols", 500, "mode",
+                     "yes", "fast", 1, "name", "store", "plugin", "sink_null");
 }
 
 /* Parses YAML and returns the scalar at a simple path like "stages.0.version". */
@@ -87,6 +87,8 @@ static void test_render_round_trip(void **state)
     expect(y, "pipeline", "demo", 1);
     expect(y, "batch_size", "256", 0);
     expect(y, "max_batch_bytes", "64MiB", 1);
+    expect(y, "max_batch_delay", "50us", 1);
+    expect(y, "run.realtime_priority", "20", 0);
     expect(y, "run.duration", "30s", 1);
     expect(y, "run.seed", "42", 0);
     expect(y, "http.listen", "0.0.0.0:9464", 1);
