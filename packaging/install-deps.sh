@@ -12,7 +12,7 @@ set -euo pipefail
 
 build_pkgs=(
   build-essential cmake ninja-build pkg-config
-  libcyaml-dev libyaml-dev libjansson-dev librocksdb-dev libmicrohttpd-dev
+  libcyaml-dev libyaml-dev libjansson-dev libmsgpack-dev librocksdb-dev libmicrohttpd-dev
   libunwind-dev libgoogle-perftools-dev libcurl4-openssl-dev
   libprotobuf-c-dev protobuf-c-compiler google-perftools
 )
@@ -20,8 +20,8 @@ build_pkgs=(
 test_pkgs=(libcmocka-dev clang libclang-rt-14-dev binutils prometheus curl jq chromium)
 # The libraries hostd, the plugins and observatory-operator link directly
 # (ldd lists the rest, which these depend on).
-runtime_pkgs=(libcyaml1 libyaml-0-2 libjansson4 librocksdb7.8 libmicrohttpd12 libunwind8 libgoogle-perftools4
-              libcurl4 libprotobuf-c1)
+runtime_pkgs=(libcyaml1 libyaml-0-2 libjansson4 libmsgpackc2 librocksdb7.8 libmicrohttpd12 libunwind8
+              libgoogle-perftools4 libcurl4 libprotobuf-c1)
 image_pkgs=(buildah debootstrap)
 
 case "${1:-}" in

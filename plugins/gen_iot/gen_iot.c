@@ -1,5 +1,6 @@
 /*
- * gen_iot - generator of seeded IoT sensor readings, as JSON or binary.
+ * gen_iot - generator of seeded IoT sensor readings, as JSON, binary or
+ * MessagePack.
  *
  * `devices` sensors report in turn (round robin: with the host's load at
  * rate R, each device reports every devices/R seconds), each reading stamped
@@ -14,13 +15,19 @@
  * bad check word) and a fraction `out_of_range` carries a value outside the
  * sensor's range: what xf_iot must count without crashing.
  *
- * JSON:   {"dev":17,"seq":4,"ts":1000,"temp":21.53,"hum":45.20,"bat":3712,"alarm":0}
- * binary: iot_reading (32 bytes, plugins/common/payload.h).
+ * JSON:    {"dev":17,"seq":4,"ts":1000,"temp":21.53,"hum":45.20,"bat":3712,"alarm":0}
+ * binary:  iot_reading (32 bytes, plugins/common/payload.h).
+ * msgpack: a map of the same seven keys in the same order; temp and hum
+ *          float 64 (the fixed-point value / 100), the others unsigned
+ *          integers in their shortest encoding (libmsgpack's packer).
+ * Damage is the same in JSON and msgpack: truncated in the middle, the
+ * string "hot" as temp, "bat" renamed "bad", line noise.
  *
  * Determinism: one xoshiro256** stream seeded with host->seed, exactly four
  * draws per record in a fixed order, plus per-device state: the same seed
- * and requests give the same bytes whatever the batch sizes. No floating
- * point, snprintf or allocation per record.
+ * and requests give the same bytes whatever the batch sizes. No snprintf or
+ * allocation per record; the only floating point is msgpack's two divisions
+ * by 100, exact IEEE operations, so the bytes do not depend on the machine.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -28,12 +35,13 @@
 #include <observatory/stage.h>
 
 #include "fmt.h"
+#include "mpk.h"
 #include "payload.h"
 #include "rng.h"
 
 #define READING_MAX_LEN 160
 
-enum { FMT_JSON = 0, FMT_BINARY = 1 };
+enum { FMT_JSON = 0, FMT_BINARY = 1, FMT_MSGPACK = 2 };
 
 static const obs_param_desc gen_iot_params[] = {
     {.name = "devices",
@@ -47,7 +55,7 @@ static const obs_param_desc gen_iot_params[] = {
      .default_value = "json",
      .min = 1,
      .max = 8,
-     .help = "json or binary (the 32-byte iot_reading)"},
+     .help = "json, binary (the 32-byte iot_reading) or msgpack"},
     {.name = "jitter_ms",
      .type = OBS_PARAM_DOUBLE,
      .default_value = "50",
@@ -115,11 +123,13 @@ static int gen_iot_init(const obs_host *host, const obs_params *params, void **i
     for (uint32_t i = 0; i < 8; i++)
         if (!(v[i] = obs_param_get(params, gen_iot_params[i].name)))
             return OBS_EINVAL;
-    int format = strcmp(v[1]->s, "json") == 0     ? FMT_JSON
-                 : strcmp(v[1]->s, "binary") == 0 ? FMT_BINARY
-                                                  : -1;
+    int format = strcmp(v[1]->s, "json") == 0      ? FMT_JSON
+                 : strcmp(v[1]->s, "binary") == 0  ? FMT_BINARY
+                 : strcmp(v[1]->s, "msgpack") == 0 ? FMT_MSGPACK
+                                                   : -1;
     if (format < 0) {
-        host->log(host, OBS_LOG_ERROR, "gen_iot: format '%s': expected json or binary", v[1]->s);
+        host->log(host, OBS_LOG_ERROR, "gen_iot: format '%s': expected json, binary or msgpack",
+                  v[1]->s);
         return OBS_EINVAL;
     }
     gen_iot *g = host->alloc(host, sizeof *g);
@@ -149,6 +159,38 @@ static int gen_iot_init(const obs_host *host, const obs_params *params, void **i
     }
     *instance = g;
     return OBS_OK;
+}
+
+/* Packs reading rd as a msgpack map at out (at most 72 bytes) and returns
+ * its length. Damage on request: `hot`, the string "hot" as temp; `bad_key`,
+ * the key "bad" instead of "bat". */
+static size_t put_msgpack(uint8_t *out, const iot_reading *rd, bool hot, bool bad_key)
+{
+    mpk_sink s = {out};
+    msgpack_packer pk;
+    mpk_packer_init(&pk, &s);
+    msgpack_pack_map(&pk, 7);
+    MPK_STR(&pk, "dev");
+    msgpack_pack_uint32(&pk, rd->device);
+    MPK_STR(&pk, "seq");
+    msgpack_pack_uint32(&pk, rd->dev_seq);
+    MPK_STR(&pk, "ts");
+    msgpack_pack_uint64(&pk, rd->ts_ns);
+    MPK_STR(&pk, "temp");
+    if (hot)
+        MPK_STR(&pk, "hot");
+    else
+        msgpack_pack_double(&pk, (double)rd->temp_e2 / 100.0);
+    MPK_STR(&pk, "hum");
+    msgpack_pack_double(&pk, (double)rd->hum_e2 / 100.0);
+    if (bad_key)
+        MPK_STR(&pk, "bad");
+    else
+        MPK_STR(&pk, "bat");
+    msgpack_pack_uint16(&pk, rd->bat_mv);
+    MPK_STR(&pk, "alarm");
+    msgpack_pack_uint8(&pk, rd->alarm);
+    return (size_t)(s.p - out);
 }
 
 /* Formats one reading at `out` (READING_MAX_LEN bytes) and returns its length. */
@@ -223,6 +265,18 @@ static size_t make_reading(gen_iot *g, uint8_t *out, uint64_t t_intended)
         }
     }
 
+    if (g->format == FMT_MSGPACK) {
+        /* The JSON damage below, in msgpack terms. */
+        unsigned damage = malformed ? how % 4 : 4; /* 4: none */
+        size_t len = put_msgpack(out, &rd, damage == 1, damage == 2);
+        if (damage == 0)
+            return len / 2; /* truncated in the middle */
+        if (damage == 3)
+            for (size_t i = 0; i < len; i++) /* line noise */
+                out[i] = (uint8_t)(r2 >> (8 * (i % 8))) | 0x80;
+        return len;
+    }
+
     char *p = (char *)out;
     FMT_PUT(p, "{\"dev\":");
     p += fmt_u64(p, rd.device);
@@ -289,8 +343,9 @@ static const obs_stage_desc gen_iot_desc = {
     .kind = OBS_KIND_GENERATOR,
     .name = "gen_iot",
     .version = "1.0.0",
-    .description = "seeded IoT sensor readings (JSON or binary) with jitter, correlated bursts "
-                   "and a share of malformed or out-of-range records",
+    .description =
+        "seeded IoT sensor readings (JSON, binary or msgpack) with jitter, correlated bursts "
+        "and a share of malformed or out-of-range records",
     .params = gen_iot_params,
     .n_params = sizeof gen_iot_params / sizeof gen_iot_params[0],
     .init = gen_iot_init,

@@ -1,5 +1,5 @@
 /*
- * gen_logs - generator of seeded log events, as JSON or binary.
+ * gen_logs - generator of seeded log events, as JSON, binary or MessagePack.
  *
  * Each event has a level drawn from the configured mix, a service, and a
  * message made from one of a fixed set of templates (placeholders filled
@@ -9,8 +9,13 @@
  * logs. The filler is a block of words built at init, so a message costs a
  * template pass and a memcpy.
  *
- * JSON:   {"ts":1000,"level":"warn","svc":"svc-07","tmpl":3,"msg":"request 912 timed out ..."}
- * binary: log_header (16 bytes, plugins/common/payload.h) + the message.
+ * JSON:    {"ts":1000,"level":"warn","svc":"svc-007","tmpl":3,"msg":"request 912 timed out ..."}
+ * binary:  log_header (16 bytes, plugins/common/payload.h) + the message.
+ * msgpack: a map of the same five keys in the same order, ts and tmpl
+ *          unsigned integers, level, svc and msg strings (libmsgpack's
+ *          packer: shortest encodings). The message is written to a scratch
+ *          buffer first, since its length, which precedes it, is known only
+ *          at the end.
  * Messages contain only printable ASCII without '"' or '\', so the JSON
  * needs no escapes.
  *
@@ -24,13 +29,14 @@
 #include <observatory/stage.h>
 
 #include "fmt.h"
+#include "mpk.h"
 #include "payload.h"
 #include "rng.h"
 
 #define FILLER_LEN 65536
 #define MAX_SERVICES 1000
 
-enum { FMT_JSON = 0, FMT_BINARY = 1 };
+enum { FMT_JSON = 0, FMT_BINARY = 1, FMT_MSGPACK = 2 };
 
 static const obs_param_desc gen_logs_params[] = {
     {.name = "format",
@@ -38,7 +44,7 @@ static const obs_param_desc gen_logs_params[] = {
      .default_value = "json",
      .min = 1,
      .max = 8,
-     .help = "json or binary (16-byte log_header + message)"},
+     .help = "json, binary (16-byte log_header + message) or msgpack"},
     {.name = "services",
      .type = OBS_PARAM_INT,
      .default_value = "20",
@@ -119,6 +125,7 @@ typedef struct gen_logs {
     uint64_t level_cdf[LOG_N_LEVELS]; /* thresholds on 53 random bits */
     double mu, sigma;
     char *filler;
+    char *msg; /* msgpack: the message before it is packed (max_size + 64 bytes) */
 } gen_logs;
 
 static int gen_logs_init(const obs_host *host, const obs_params *params, void **instance)
@@ -127,13 +134,14 @@ static int gen_logs_init(const obs_host *host, const obs_params *params, void **
     for (uint32_t i = 0; i < 9; i++)
         if (!(v[i] = obs_param_get(params, gen_logs_params[i].name)))
             return OBS_EINVAL;
-    int format = strcmp(v[0]->s, "json") == 0     ? FMT_JSON
-                 : strcmp(v[0]->s, "binary") == 0 ? FMT_BINARY
-                                                  : -1;
+    int format = strcmp(v[0]->s, "json") == 0      ? FMT_JSON
+                 : strcmp(v[0]->s, "binary") == 0  ? FMT_BINARY
+                 : strcmp(v[0]->s, "msgpack") == 0 ? FMT_MSGPACK
+                                                   : -1;
     double wsum = v[2]->d + v[3]->d + v[4]->d + v[5]->d;
     if (format < 0 || !(wsum > 0) || v[6]->i > v[8]->i) {
         host->log(host, OBS_LOG_ERROR,
-                  "gen_logs: format must be json or binary, some level weight > 0, and "
+                  "gen_logs: format must be json, binary or msgpack, some level weight > 0, and "
                   "size_median <= max_size");
         return OBS_EINVAL;
     }
@@ -155,7 +163,10 @@ static int gen_logs_init(const obs_host *host, const obs_params *params, void **
     g->max_size = (uint32_t)v[8]->i;
     rng_seed(&g->rng, host->seed);
     g->filler = host->alloc(host, FILLER_LEN);
-    if (!g->filler) {
+    g->msg = host->alloc(host, (size_t)g->max_size + 64);
+    if (!g->filler || !g->msg) {
+        host->free(host, g->filler);
+        host->free(host, g->msg);
         host->free(host, g);
         return OBS_ENOMEM;
     }
@@ -222,6 +233,34 @@ static int gen_logs_generate(void *instance, const obs_gen_request *req, obs_out
                             .type = LOG_EVENT};
             memcpy(dst, &h, sizeof h);
             len = LOG_HEADER_LEN + m;
+        } else if (g->format == FMT_MSGPACK) {
+            size_t m = make_msg(g, g->msg, tmpl, r1, r2, r0 >> 20);
+            char svc_name[7] = {'s',
+                                'v',
+                                'c',
+                                '-',
+                                (char)('0' + svc / 100),
+                                (char)('0' + svc / 10 % 10),
+                                (char)('0' + svc % 10)};
+            mpk_sink s = {dst};
+            msgpack_packer pk;
+            mpk_packer_init(&pk, &s);
+            msgpack_pack_map(&pk, 5);
+            MPK_STR(&pk, "ts");
+            msgpack_pack_uint64(&pk, ts);
+            MPK_STR(&pk, "level");
+            size_t ln = strlen(log_level_names[level]);
+            msgpack_pack_str(&pk, ln);
+            msgpack_pack_str_body(&pk, log_level_names[level], ln);
+            MPK_STR(&pk, "svc");
+            msgpack_pack_str(&pk, sizeof svc_name);
+            msgpack_pack_str_body(&pk, svc_name, sizeof svc_name);
+            MPK_STR(&pk, "tmpl");
+            msgpack_pack_uint32(&pk, tmpl);
+            MPK_STR(&pk, "msg");
+            msgpack_pack_str(&pk, m);
+            msgpack_pack_str_body(&pk, g->msg, m);
+            len = (size_t)(s.p - dst);
         } else {
             char *p = (char *)dst;
             FMT_PUT(p, "{\"ts\":");
@@ -252,6 +291,7 @@ static void gen_logs_fini(void *instance)
     if (!g)
         return;
     g->host->free(g->host, g->filler);
+    g->host->free(g->host, g->msg);
     g->host->free(g->host, g);
 }
 
@@ -260,7 +300,7 @@ static const obs_stage_desc gen_logs_desc = {
     .kind = OBS_KIND_GENERATOR,
     .name = "gen_logs",
     .version = "1.0.0",
-    .description = "seeded log events (JSON or binary): level mix, templated messages, "
+    .description = "seeded log events (JSON, binary or msgpack): level mix, templated messages, "
                    "log-normal sizes",
     .params = gen_logs_params,
     .n_params = sizeof gen_logs_params / sizeof gen_logs_params[0],

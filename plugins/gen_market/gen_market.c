@@ -1,5 +1,6 @@
 /*
- * gen_market - generator of seeded market ticks as JSON text.
+ * gen_market - generator of seeded market ticks as JSON text (or binary ticks,
+ * or msgpack maps).
  *
  * Each record is one JSON object, no newline: a trade
  *   {"type":"trade","sym":"AAPL","ts":1000,"px":123.4500,"qty":100,"side":"B"}
@@ -31,6 +32,10 @@
  *
  * format=binary emits the 48-byte market_tick (market.h) that the JSON
  * transforms produce, for pipelines that skip parsing (e.g. into xf_window).
+ * format=msgpack emits the JSON tick's fields as a msgpack map, same keys in
+ * the same order: prices float 64 (the fixed-point value / 10^4, an exact
+ * IEEE division, so the bytes stay deterministic), ts and sizes unsigned
+ * integers, type, sym and side strings. No transform reads it yet.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -39,12 +44,15 @@
 
 #include "fmt.h"
 #include "market.h"
+#include "mpk.h"
 #include "rng.h"
 
 /* Longest record: a quote with 8-letter symbol and maximal numbers is ~140
  * bytes; reserve generously so formatting needs no bound checks. */
 #define TICK_MAX_LEN 192
 #define PX_FLOOR_E4 10000 /* prices walk above 1.0000 */
+
+enum { FMT_JSON = 0, FMT_BINARY = 1, FMT_MSGPACK = 2 };
 
 static const obs_param_desc gen_market_params[] = {
     {.name = "symbols", .type = OBS_PARAM_INT, .default_value = "500", .min = 1, .max = 100000,
@@ -54,7 +62,7 @@ static const obs_param_desc gen_market_params[] = {
     {.name = "trade_ratio", .type = OBS_PARAM_DOUBLE, .default_value = "0.3", .min = 0, .max = 1,
      .help = "fraction of ticks that are trades; the rest are quotes"},
     {.name = "format", .type = OBS_PARAM_STRING, .default_value = "json", .min = 1, .max = 8,
-     .help = "json (text ticks) or binary (48-byte market_tick)"},
+     .help = "json (text ticks), binary (48-byte market_tick) or msgpack"},
     {.name = "news_rate", .type = OBS_PARAM_DOUBLE, .default_value = "0", .min = 0, .max = 1000,
      .help = "news events per second of intended time (Poisson); 0: no news"},
     {.name = "news_ms", .type = OBS_PARAM_INT, .default_value = "2000", .min = 1, .max = 3600000,
@@ -74,7 +82,7 @@ typedef struct gen_market {
     char (*names)[MARKET_SYM_MAX];
     uint8_t *name_len;
     int64_t *px_e4; /* last price per symbol */
-    int binary;
+    int format;     /* FMT_* */
     /* News (news_rate > 0 only). */
     double news_rate;
     uint64_t news_ns, news_share; /* share: threshold on 53 random bits */
@@ -175,7 +183,8 @@ static int gen_market_init(const obs_host *host, const obs_params *params, void 
     const obs_param_value *p_nv = obs_param_get(params, "news_volatility");
     if (!p_syms || !p_s || !p_tr || p_syms->i < 1 || p_syms->i > 100000 || !(p_s->d >= 0) ||
         !(p_tr->d >= 0 && p_tr->d <= 1) ||
-        (p_fmt && strcmp(p_fmt->s, "json") != 0 && strcmp(p_fmt->s, "binary") != 0)) {
+        (p_fmt && strcmp(p_fmt->s, "json") != 0 && strcmp(p_fmt->s, "binary") != 0 &&
+         strcmp(p_fmt->s, "msgpack") != 0)) {
         host->log(host, OBS_LOG_ERROR, "gen_market: invalid parameters");
         return OBS_EINVAL;
     }
@@ -188,7 +197,10 @@ static int gen_market_init(const obs_host *host, const obs_params *params, void 
     g->n_syms = (uint32_t)p_syms->i;
     g->trade_threshold = (uint64_t)ldexp(p_tr->d, 53);
     rng_seed(&g->rng, host->seed);
-    g->binary = p_fmt && strcmp(p_fmt->s, "binary") == 0;
+    g->format = !p_fmt                             ? FMT_JSON
+                : strcmp(p_fmt->s, "binary") == 0  ? FMT_BINARY
+                : strcmp(p_fmt->s, "msgpack") == 0 ? FMT_MSGPACK
+                                                   : FMT_JSON;
     g->news_rate = p_nr ? p_nr->d : 0;
     g->news_ns = (uint64_t)(p_nms ? p_nms->i : 2000) * 1000000u;
     g->news_share = (uint64_t)ldexp(p_nsh ? p_nsh->d : 0.5, 53);
@@ -269,6 +281,48 @@ static size_t put_binary(const gen_market *g, uint8_t *out, uint64_t ts, bool tr
     return sizeof t;
 }
 
+/* Packs a tick as a msgpack map at out (at most 80 bytes) and returns its
+ * length: the JSON tick's keys, in its order. */
+static size_t put_msgpack(const gen_market *g, uint8_t *out, uint64_t ts, bool trade, uint32_t s,
+                          int64_t px, uint64_t r2)
+{
+    mpk_sink sink = {out};
+    msgpack_packer pk;
+    mpk_packer_init(&pk, &sink);
+    msgpack_pack_map(&pk, trade ? 6 : 7);
+    MPK_STR(&pk, "type");
+    if (trade)
+        MPK_STR(&pk, "trade");
+    else
+        MPK_STR(&pk, "quote");
+    MPK_STR(&pk, "sym");
+    msgpack_pack_str(&pk, g->name_len[s]);
+    msgpack_pack_str_body(&pk, g->names[s], g->name_len[s]);
+    MPK_STR(&pk, "ts");
+    msgpack_pack_uint64(&pk, ts);
+    if (trade) {
+        MPK_STR(&pk, "px");
+        msgpack_pack_double(&pk, (double)px / 1e4);
+        MPK_STR(&pk, "qty");
+        msgpack_pack_uint32(&pk, (uint32_t)(1 + (r2 & 1023)));
+        MPK_STR(&pk, "side");
+        if ((r2 >> 10) & 1)
+            MPK_STR(&pk, "S");
+        else
+            MPK_STR(&pk, "B");
+    } else {
+        MPK_STR(&pk, "bid");
+        msgpack_pack_double(&pk, (double)px / 1e4);
+        MPK_STR(&pk, "ask");
+        msgpack_pack_double(&pk, (double)(px + 1 + (int64_t)(r2 & 63)) / 1e4);
+        MPK_STR(&pk, "bsz");
+        msgpack_pack_uint32(&pk, (uint32_t)(100 * (1 + ((r2 >> 6) & 63))));
+        MPK_STR(&pk, "asz");
+        msgpack_pack_uint32(&pk, (uint32_t)(100 * (1 + ((r2 >> 12) & 63))));
+    }
+    return (size_t)(sink.p - out);
+}
+
 /* Formats one tick at `out` (TICK_MAX_LEN bytes available) and returns its
  * length. Consumes the random stream in a fixed order. */
 static inline size_t make_tick(gen_market *g, char *out, uint64_t ts)
@@ -299,8 +353,10 @@ static inline size_t make_tick(gen_market *g, char *out, uint64_t ts)
         px = PX_FLOOR_E4;
     g->px_e4[s] = px;
     uint64_t r2 = r1 & 0xffffffffu; /* the low half of r1 is still unused */
-    if (g->binary)
+    if (g->format == FMT_BINARY)
         return put_binary(g, (uint8_t *)out, ts, trade, s, px, r2);
+    if (g->format == FMT_MSGPACK)
+        return put_msgpack(g, (uint8_t *)out, ts, trade, s, px, r2);
 
     char *p = out;
     if (trade) {
@@ -370,7 +426,8 @@ static const obs_stage_desc gen_market_desc = {
     .kind = OBS_KIND_GENERATOR,
     .name = "gen_market",
     .version = "1.0.0",
-    .description = "seeded market ticks (trades and quotes) as JSON text, Zipf-distributed symbols",
+    .description = "seeded market ticks (trades and quotes) as JSON text, binary ticks or msgpack, "
+                   "Zipf-distributed symbols",
     .params = gen_market_params,
     .n_params = sizeof gen_market_params / sizeof gen_market_params[0],
     .init = gen_market_init,

@@ -1,17 +1,26 @@
 /*
- * bench_load.c - the load generator's own figures (issue 6): how punctual
+ * bench_load.c - the load generator's own figures: how punctual
  * the open-loop schedule is, what it costs, and how fast each payload family
  * can be produced.
  *
- * 1. Send jitter and generator CPU at a given rate (default 100,000/s):
- *    the real pipeline gen_static (16 B) -> sink_null with a constant load,
- *    uniform and Poisson arrivals. The generator's lag histogram holds, per
- *    record, (end of the generate() call that produced it) - (its intended
- *    time). With batch_size 1 that is pure scheduling jitter (sleep wake-up
- *    error plus the call); with the default batch of 256 it also includes
- *    the deliberate batching delay of up to 200 us (GEN_LINGER_NS), printed
- *    separately so the two are not confused. Generator CPU = the generator
- *    thread's CPU time / the run's wall time.
+ * 1. Send lag and generator CPU at a given rate (default 100,000/s): the
+ *    real pipeline gen_static (16 B) -> sink_null with a constant load,
+ *    uniform and Poisson arrivals, batch 1 and batch 256 with several
+ *    max_batch_delay values (--delays), with normal scheduling and, where
+ *    the process may, with run.realtime_priority (SCHED_FIFO). The
+ *    generator's lag histogram holds, per record, (end of the generate()
+ *    call that produced it) - (its intended time). With batch 1 that is pure
+ *    scheduling jitter; with batch 256 it also includes the deliberate wait
+ *    of up to max_batch_delay for the batch to fill. Generator CPU = the
+ *    generator thread's CPU time / the run's wall time. The ring holds 1024
+ *    batches, so a sink that is descheduled for a while does not push back
+ *    on the generator: this measures the sender, not the pipeline.
+ *    Baseline, alternating with it in the same invocation: the timer floor,
+ *    a loop on this thread that sleeps to the same wake-up times (same
+ *    schedule, same batching rule, same timer slack and priority) and does
+ *    nothing else. Its lag and CPU are what any sleeping sender pays on this
+ *    machine for that wake-up pattern; the generator is reported as ratios
+ *    to it (medians of per-pair ratios).
  * 2. Maximum rate per core of each payload family and format: generate()
  *    called directly in a loop on this thread (batches of 256), records per
  *    second of thread CPU; and the matching transform's process() on those
@@ -20,11 +29,16 @@
  * printed first.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
 
 #include "bench_util.h"
 #include "config.h"
@@ -35,25 +49,44 @@
 typedef struct options {
     double rate, seconds;
     int runs;
+    uint64_t delays_ns[6];
+    int n_delays;
+    uint32_t rt;
     const char *plugin_dir;
     uint32_t records;
 } options;
 
 /* ------------------------------------------------- 1. jitter and CPU */
 
-typedef struct jitter_sample {
-    double p50_us, p99_us, p999_us, max_us, cpu_pct, late;
-} jitter_sample;
+typedef struct lag_case {
+    uint32_t batch;
+    uint64_t delay_ns; /* max_batch_delay */
+    const char *arrival;
+    uint32_t rt; /* run.realtime_priority, 0 = normal scheduling */
+} lag_case;
 
-static int run_pipeline(const options *o, uint32_t batch, const char *arrival, jitter_sample *js)
+typedef struct lag_sample {
+    double p50_us, p99_us, p999_us, cpu_pct, late_pct, wakes_per_s;
+} lag_sample;
+
+static void lag_from_histogram(const histogram *h, lag_sample *ls)
+{
+    ls->p50_us = (double)histogram_quantile_ns(h, 0.50) / 1e3;
+    ls->p99_us = (double)histogram_quantile_ns(h, 0.99) / 1e3;
+    ls->p999_us = (double)histogram_quantile_ns(h, 0.999) / 1e3;
+}
+
+static int run_pipeline(const options *o, const lag_case *c, lag_sample *ls)
 {
     char yaml[2048], err[2048];
     snprintf(yaml, sizeof yaml,
-             "pipeline: bench-load\nbatch_size: %u\nrun: {duration: %.3fs, seed: 1}\n"
+             "pipeline: bench-load\nbatch_size: %u\nring_capacity: 1024\n"
+             "max_batch_delay: %" PRIu64 "ns\n"
+             "run: {duration: %.3fs, seed: 1, realtime_priority: %u}\n"
              "load:\n  - {shape: constant, rate: %.0f, arrival: %s}\n"
              "stages:\n  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
              "  - {name: sink, plugin: sink_null}\n",
-             batch, o->seconds, o->rate, arrival);
+             c->batch, c->delay_ns, o->seconds, c->rt, o->rate, c->arrival);
     obs_config *cfg = NULL;
     pipeline *p = NULL;
     int ret = -1;
@@ -69,13 +102,12 @@ static int run_pipeline(const options *o, uint32_t batch, const char *arrival, j
     if (pipeline_run(p, NULL, NULL) != 0)
         goto out;
     stage *g = &p->stages[0];
-    js->p50_us = (double)histogram_quantile_ns(g->lag, 0.50) / 1e3;
-    js->p99_us = (double)histogram_quantile_ns(g->lag, 0.99) / 1e3;
-    js->p999_us = (double)histogram_quantile_ns(g->lag, 0.999) / 1e3;
-    js->max_us = (double)histogram_max_ns(g->lag) / 1e3;
-    js->cpu_pct =
-        100.0 * (double)atomic_load(&g->stats.cpu_ns) / (double)(p->t_end_ns - p->t_start_ns);
-    js->late = (double)atomic_load(&g->stats.late_records);
+    double wall = (double)(p->t_end_ns - p->t_start_ns);
+    lag_from_histogram(g->lag, ls);
+    ls->cpu_pct = 100.0 * (double)atomic_load(&g->stats.cpu_ns) / wall;
+    uint64_t n = atomic_load(&g->stats.records_out);
+    ls->late_pct = n ? 100.0 * (double)atomic_load(&g->stats.late_records) / (double)n : 0;
+    ls->wakes_per_s = 0; /* the generator does not count its wake-ups */
     ret = 0;
 out:
     pipeline_destroy(p);
@@ -83,35 +115,145 @@ out:
     return ret;
 }
 
+static void sleep_until_ns(uint64_t t)
+{
+    struct timespec ts = {.tv_sec = (time_t)(t / 1000000000u), .tv_nsec = (long)(t % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+/* The timer floor: the same schedule and the same wake-up rule as the
+ * generator (wake when a batch is full or its first record has waited
+ * max_batch_delay), on this thread, with the same timer slack, doing nothing
+ * else. Its lag is what any sleeping generator pays on this machine at this
+ * wake-up pattern; its CPU is the cost of the wake-ups alone. */
+static int run_floor(const options *o, const lag_case *c, lag_sample *ls)
+{
+    cfg_load_phase ph = {.shape = CFG_SHAPE_CONSTANT,
+                         .rate = o->rate,
+                         .arrival = strcmp(c->arrival, "poisson") ? CFG_ARRIVAL_UNIFORM
+                                                                  : CFG_ARRIVAL_POISSON};
+    histogram *h = calloc(1, sizeof *h);
+    uint64_t *times = malloc(c->batch * sizeof *times);
+    if (!h || !times) {
+        free(h), free(times);
+        return -1;
+    }
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    struct sched_param rt = {.sched_priority = (int)c->rt}, normal = {0};
+    if (c->rt && pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt) != 0)
+        return -1;
+    uint64_t start = bench_now_ns(), end = start + (uint64_t)(o->seconds * 1e9);
+    uint64_t c0 = bench_thread_cpu_ns(), wakes = 0, n = 0, late = 0;
+    schedule sc;
+    schedule_init(&sc, &ph, 1, 1, start);
+    for (uint64_t now = start; now < end;) {
+        uint64_t t_first = schedule_peek(&sc, now);
+        if (t_first > now) {
+            uint64_t wake = t_first + c->delay_ns;
+            schedule look = sc;
+            if (schedule_fill(&look, wake, times, c->batch) == c->batch &&
+                times[c->batch - 1] < wake)
+                wake = times[c->batch - 1];
+            sleep_until_ns(wake);
+            wakes++;
+        }
+        now = bench_now_ns();
+        uint32_t k = schedule_fill(&sc, now, times, c->batch);
+        for (uint32_t i = 0; i < k; i++) {
+            uint64_t lag = now - times[i];
+            histogram_record(h, lag);
+            late += lag > 1000000u;
+        }
+        n += k;
+    }
+    double wall = (double)(bench_now_ns() - start);
+    lag_from_histogram(h, ls);
+    ls->cpu_pct = 100.0 * (double)(bench_thread_cpu_ns() - c0) / wall;
+    ls->late_pct = n ? 100.0 * (double)late / (double)n : 0;
+    ls->wakes_per_s = (double)wakes / (wall / 1e9);
+    prctl(PR_SET_TIMERSLACK, 0UL, 0UL, 0UL, 0UL);
+    if (c->rt)
+        pthread_setschedparam(pthread_self(), SCHED_OTHER, &normal);
+    free(h);
+    free(times);
+    return 0;
+}
+
+static void print_lag_row(const char *who, const lag_case *c, double v[6][16], int n)
+{
+    char delay[32];
+    if (c->batch == 1)
+        snprintf(delay, sizeof delay, "-");
+    else
+        snprintf(delay, sizeof delay, "%" PRIu64 "us", c->delay_ns / 1000);
+    printf("%-6u %-7s %-8s %-3s %-9s %9.1f %9.1f %9.1f %8.2f %8.3f", c->batch, delay, c->arrival,
+           c->rt ? "rt" : "-", who, bench_median(v[0], (size_t)n), bench_median(v[1], (size_t)n),
+           bench_median(v[2], (size_t)n), bench_median(v[3], (size_t)n),
+           bench_median(v[4], (size_t)n));
+}
+
 static void bench_jitter(const options *o)
 {
-    static const struct {
-        uint32_t batch;
-        const char *arrival;
-    } cases[] = {{1, "uniform"}, {1, "poisson"}, {256, "uniform"}, {256, "poisson"}};
+    /* Realtime rows only where this process may use SCHED_FIFO. */
+    struct sched_param probe = {.sched_priority = (int)o->rt}, normal = {0};
+    int modes = 1;
+    if (o->rt && pthread_setschedparam(pthread_self(), SCHED_FIFO, &probe) == 0) {
+        pthread_setschedparam(pthread_self(), SCHED_OTHER, &normal);
+        modes = 2;
+    }
+    lag_case cases[32];
+    int n_cases = 0;
+    for (int m = 0; m < modes; m++) {
+        uint32_t rt = m ? o->rt : 0;
+        cases[n_cases++] = (lag_case){1, 0, "uniform", rt};
+        for (int d = 0; d < o->n_delays; d++) {
+            cases[n_cases++] = (lag_case){256, o->delays_ns[d], "uniform", rt};
+            cases[n_cases++] = (lag_case){256, o->delays_ns[d], "poisson", rt};
+        }
+    }
     printf("\n# 1. send lag (end of generate() - intended time) and generator CPU at %.0f "
-           "records/s, %.1f s runs, median of %d\n",
+           "records/s, %.1f s runs, median of %d;\n"
+           "#    'floor' = the same wake-ups with nothing else to do (this machine's timer "
+           "floor), run alternately in the same invocation\n",
            o->rate, o->seconds, o->runs);
-    printf("%-6s %-8s %10s %10s %10s %10s %8s %8s\n", "batch", "arrival", "p50_us", "p99_us",
-           "p99.9_us", "max_us", "cpu_%", "late");
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        double v[6][16];
+    if (o->rt && modes == 1)
+        printf("#    (no 'rt' rows: SCHED_FIFO is not permitted to this process)\n");
+    printf("%-6s %-7s %-8s %-3s %-9s %9s %9s %9s %8s %8s %9s %9s\n", "batch", "delay", "arrival",
+           "rt", "who", "p50_us", "p99_us", "p99.9_us", "cpu_%", "late_%", "p99/floor",
+           "cpu/floor");
+    for (int c = 0; c < n_cases; c++) {
+        double g[6][16], f[6][16], r99[16], rcpu[16], wakes[16];
         int n = 0;
         for (int r = 0; r < o->runs && r < 16; r++) {
-            jitter_sample js;
-            if (run_pipeline(o, cases[c].batch, cases[c].arrival, &js) != 0)
+            lag_sample gs, fs;
+            /* Alternate which goes first, so drift of the machine during a
+             * pair does not always favour the same side. */
+            if (r % 2) {
+                if (run_pipeline(o, &cases[c], &gs) != 0 || run_floor(o, &cases[c], &fs) != 0)
+                    exit(1);
+            } else if (run_floor(o, &cases[c], &fs) != 0 || run_pipeline(o, &cases[c], &gs) != 0)
                 exit(1);
-            v[0][n] = js.p50_us, v[1][n] = js.p99_us, v[2][n] = js.p999_us;
-            v[3][n] = js.max_us, v[4][n] = js.cpu_pct, v[5][n] = js.late;
+            g[0][n] = gs.p50_us, g[1][n] = gs.p99_us, g[2][n] = gs.p999_us;
+            g[3][n] = gs.cpu_pct, g[4][n] = gs.late_pct;
+            f[0][n] = fs.p50_us, f[1][n] = fs.p99_us, f[2][n] = fs.p999_us;
+            f[3][n] = fs.cpu_pct, f[4][n] = fs.late_pct;
+            r99[n] = fs.p99_us > 0 ? gs.p99_us / fs.p99_us : 0;
+            rcpu[n] = fs.cpu_pct > 0 ? gs.cpu_pct / fs.cpu_pct : 0;
+            wakes[n] = fs.wakes_per_s;
             n++;
         }
-        printf("%-6u %-8s %10.1f %10.1f %10.1f %10.1f %8.2f %8.0f\n", cases[c].batch,
-               cases[c].arrival, bench_median(v[0], (size_t)n), bench_median(v[1], (size_t)n),
-               bench_median(v[2], (size_t)n), bench_median(v[3], (size_t)n),
-               bench_median(v[4], (size_t)n), bench_median(v[5], (size_t)n));
+        print_lag_row("floor", &cases[c], f, n);
+        printf(" %9s %9s   (%.0f wake-ups/s)\n", "", "", bench_median(wakes, (size_t)n));
+        print_lag_row("generator", &cases[c], g, n);
+        printf(" %9.2f %9.2f\n", bench_median(r99, (size_t)n), bench_median(rcpu, (size_t)n));
     }
-    printf("# batch 1: the lag is scheduling jitter only; batch 256: it includes the deliberate\n"
-           "# wait of up to 200 us for more records of the batch (GEN_LINGER_NS, data-path.md)\n");
+    printf("# batch 1: the lag is scheduling jitter only; batch 256: it also includes the\n"
+           "# deliberate wait of up to max_batch_delay for more records of the batch.\n"
+           "# rt: run.realtime_priority %u (SCHED_FIFO) for the generator and the floor.\n"
+           "# The ratios are medians of per-pair ratios; late = more than 1 ms after the "
+           "intended time.\n",
+           o->rt);
 }
 
 /* ------------------------------- 0. the schedule's own cost per record */
@@ -275,8 +417,10 @@ static void bench_payloads(const options *o)
         const char *gen, *fmt, *xf;
     } fam[] = {
         {"gen_market", "json", "xf_json_fast"}, {"gen_market", "binary", NULL},
-        {"gen_iot", "json", "xf_iot"},          {"gen_iot", "binary", "xf_iot"},
+        {"gen_market", "msgpack", NULL},        {"gen_iot", "json", "xf_iot"},
+        {"gen_iot", "binary", "xf_iot"},        {"gen_iot", "msgpack", "xf_iot"},
         {"gen_logs", "json", "xf_logs"},        {"gen_logs", "binary", "xf_logs"},
+        {"gen_logs", "msgpack", "xf_logs"},
     };
     printf("\n# 2. maximum rate per core (thread CPU), %u records per run in batches of 256, "
            "default parameters, median of %d\n",
@@ -337,7 +481,10 @@ int main(int argc, char **argv)
                  .seconds = 3,
                  .runs = 5,
                  .plugin_dir = OBS_BENCH_PLUGIN_DIR,
-                 .records = 200000};
+                 .records = 200000,
+                 .delays_ns = {200000, 50000, 20000},
+                 .n_delays = 3,
+                 .rt = 10};
     int skip_jitter = 0, skip_payloads = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rate") && i + 1 < argc)
@@ -350,14 +497,27 @@ int main(int argc, char **argv)
             o.records = (uint32_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--plugin-dir") && i + 1 < argc)
             o.plugin_dir = argv[++i];
-        else if (!strcmp(argv[i], "--no-jitter"))
+        else if (!strcmp(argv[i], "--delays") && i + 1 < argc) {
+            uint32_t us[6];
+            o.n_delays = bench_parse_list(argv[++i], us, 6);
+            if (o.n_delays < 1)
+                return 2;
+            for (int d = 0; d < o.n_delays; d++)
+                o.delays_ns[d] = (uint64_t)us[d] * 1000u;
+        } else if (!strcmp(argv[i], "--realtime") && i + 1 < argc) {
+            o.rt = (uint32_t)atoi(argv[++i]);
+            if (o.rt > 99)
+                return 2;
+        } else if (!strcmp(argv[i], "--no-jitter"))
             skip_jitter = 1;
         else if (!strcmp(argv[i], "--no-payloads"))
             skip_payloads = 1;
         else {
-            fprintf(stderr,
-                    "usage: obs-bench-load [--rate R] [--seconds S] [--runs N] [--records N] "
-                    "[--plugin-dir DIR] [--no-jitter] [--no-payloads]\n");
+            fprintf(
+                stderr,
+                "usage: obs-bench-load [--rate R] [--seconds S] [--runs N] [--records N] "
+                "[--plugin-dir DIR] [--delays US,US,...] [--realtime PRIO (0: none)] [--no-jitter] "
+                "[--no-payloads]\n");
             return 2;
         }
     }
