@@ -122,8 +122,9 @@ void exp_cost_end(exp_cost *c);
 /* Stage thread, once per batch while an experiment is attached: 1 when B
  * runs first on this batch (the order alternates). */
 int experiment_b_first(experiment *e);
-/* Stage thread: runs B on the batch (its output is discarded), measured. */
-void experiment_run_b(experiment *e, stage *s, const obs_batch *in, exp_cost *cost);
+/* Stage thread: runs B on the batch into `out` (which the caller then
+ * discards), measured. */
+void experiment_run_b(experiment *e, stage *s, const obs_batch *in, obs_out *out, exp_cost *cost);
 /* Stage thread: records one batch pair; detaches the experiment from the
  * stage when it has asked to be released. */
 void experiment_add_pair(experiment *e, stage *s, const exp_cost *a, const exp_cost *b,

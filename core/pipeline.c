@@ -589,17 +589,29 @@ static int transform_step(stage *s, stage_slot *sl, batch *in)
         obs_batch view = batch_view(in);
         exp_cost ca, cb;
         int b_first = experiment_b_first(e);
-        if (b_first)
-            experiment_run_b(e, s, &view, &cb);
+        /* Both output batches come from the pool before either variant
+         * runs, and the one taken first goes to whichever runs first: where
+         * a batch was last used (this core's cache, the sink's, nowhere)
+         * then depends on the order, which alternates, never on the
+         * variant. A private buffer for B, or taking B's batch later than
+         * A's, biases A/A comparisons by a few percent. */
+        batch *bo = pool_get(&p->pool);
+        if (b_first) {
+            batch *t = o;
+            o = bo;
+            bo = t;
+            experiment_run_b(e, s, &view, &bo->out, &cb);
+        }
         cb_enter(s, &m);
         exp_cost_begin(&ca);
         rc = sl->desc->process(sl->instance, &view, &o->out);
         exp_cost_end(&ca);
         c1 = cb_exit(s, &m);
         if (!b_first) {
-            experiment_run_b(e, s, &view, &cb);
+            experiment_run_b(e, s, &view, &bo->out, &cb);
             c1 = host_now_ns();
         }
+        pool_put(&p->pool, bo); /* B's output is discarded */
         experiment_add_pair(e, s, &ca, &cb, view.n_records);
     } else {
         cb_enter(s, &m);
