@@ -97,6 +97,15 @@ void abstats_destroy(abstats_acc *acc)
     memset(acc, 0, sizeof(*acc));
 }
 
+int abstats_set_scale(abstats_acc *acc, abstats_scale scale)
+{
+    if ((scale != ABSTATS_ARITHMETIC && scale != ABSTATS_GEOMETRIC) || acc->n_adds_a ||
+        acc->n_adds_b)
+        return OBS_EINVAL;
+    acc->scale = scale;
+    return OBS_OK;
+}
+
 void abstats_reset(abstats_acc *acc)
 {
     acc->per_unit = acc->round_len;
@@ -135,18 +144,25 @@ static void after_add(abstats_acc *acc)
     acc->open_adds = 0;
 }
 
-static bool value_ok(double v, double w)
+static bool value_ok(const abstats_acc *acc, double v, double w)
 {
-    return isfinite(v) && v >= 0 && isfinite(w) && w > 0;
+    return isfinite(v) && (acc->scale == ABSTATS_GEOMETRIC ? v > 0 : v >= 0) && isfinite(w) &&
+           w > 0;
+}
+
+/* What a unit sums for a value: the value, or its log on the geometric scale. */
+static double scaled(const abstats_acc *acc, double v)
+{
+    return acc->scale == ABSTATS_GEOMETRIC ? log(v) : v;
 }
 
 int abstats_paired_add(abstats_acc *acc, double a, double b, double weight)
 {
-    if (acc->design != ABSTATS_DUET || !value_ok(a, weight) || !value_ok(b, weight))
+    if (acc->design != ABSTATS_DUET || !value_ok(acc, a, weight) || !value_ok(acc, b, weight))
         return OBS_EINVAL;
-    acc->open.sum_a += weight * a;
+    acc->open.sum_a += weight * scaled(acc, a);
     acc->open.w_a += weight;
-    acc->open.sum_b += weight * b;
+    acc->open.sum_b += weight * scaled(acc, b);
     acc->open.w_b += weight;
     acc->n_adds_a++;
     acc->n_adds_b++;
@@ -156,9 +172,10 @@ int abstats_paired_add(abstats_acc *acc, double a, double b, double weight)
 
 int abstats_block_add(abstats_acc *acc, abstats_variant variant, double value, double weight)
 {
-    if (acc->design != ABSTATS_INTERLEAVED || !value_ok(value, weight) ||
+    if (acc->design != ABSTATS_INTERLEAVED || !value_ok(acc, value, weight) ||
         (variant != ABSTATS_A && variant != ABSTATS_B))
         return OBS_EINVAL;
+    value = scaled(acc, value);
     if (variant == ABSTATS_A) {
         acc->open.sum_a += weight * value;
         acc->open.w_a += weight;
@@ -374,11 +391,15 @@ static bool opts_ok(const abstats_opts *o)
            (o->direction == ABSTATS_LOWER_IS_BETTER || o->direction == ABSTATS_HIGHER_IS_BETTER);
 }
 
-/* log(mean_b / mean_a) from sums; +-inf or NaN when a mean is zero. */
-static double log_ratio(double sa, double wa, double sb, double wb)
+/* log(mean_b / mean_a) from sums; +-inf or NaN when a mean is zero. On the
+ * geometric scale the sums are of logs, and the log ratio of the geometric
+ * means is the difference of the means. */
+static double log_ratio(abstats_scale scale, double sa, double wa, double sb, double wb)
 {
     if (!(wa > 0) || !(wb > 0))
         return NAN;
+    if (scale == ABSTATS_GEOMETRIC)
+        return sb / wb - sa / wa;
     if (sa == 0 && sb == 0)
         return 0;
     return log((sb / wb) / (sa / wa));
@@ -446,9 +467,14 @@ int abstats_estimate(const abstats_acc *acc, const abstats_opts *opts, abstats_r
     abstats_unit tot = {0};
     for (size_t i = 0; i < n; i++)
         unit_merge(&tot, &tot, UNIT(i));
+    const bool geo = acc->scale == ABSTATS_GEOMETRIC;
     out->mean_a = tot.w_a > 0 ? tot.sum_a / tot.w_a : NAN;
     out->mean_b = tot.w_b > 0 ? tot.sum_b / tot.w_b : NAN;
-    const double lr = log_ratio(tot.sum_a, tot.w_a, tot.sum_b, tot.w_b);
+    if (geo) {
+        out->mean_a = exp(out->mean_a);
+        out->mean_b = exp(out->mean_b);
+    }
+    const double lr = log_ratio(acc->scale, tot.sum_a, tot.w_a, tot.sum_b, tot.w_b);
     out->delta = expm1(lr);
 
     /* Rank tests on the units' means: Mann-Whitney of B's against A's, and
@@ -470,7 +496,7 @@ int abstats_estimate(const abstats_acc *acc, const abstats_opts *opts, abstats_r
     size_t nd = 0;
     for (size_t i = 0; i < n; i++) {
         const abstats_unit *x = UNIT(i);
-        double d = log_ratio(x->sum_a, x->w_a, x->sum_b, x->w_b);
+        double d = log_ratio(acc->scale, x->sum_a, x->w_a, x->sum_b, x->w_b);
         if (isfinite(d) && d != 0)
             t[nd++] = (tagged){fabs(d), d > 0};
     }
@@ -482,7 +508,7 @@ int abstats_estimate(const abstats_acc *acc, const abstats_opts *opts, abstats_r
 
     /* Both variants never produced anything (e.g. allocations/record of two
      * allocation-free versions): identical, exactly. */
-    if (tot.sum_a == 0 && tot.sum_b == 0) {
+    if (!geo && tot.sum_a == 0 && tot.sum_b == 0) {
         out->ci_lo = out->ci_hi = out->decision_lo = out->decision_hi = 0;
         out->se_log = 0;
         out->verdict = ABSTATS_SAME;
@@ -507,7 +533,7 @@ int abstats_estimate(const abstats_acc *acc, const abstats_opts *opts, abstats_r
             unit_merge(&s0, &s0, UNIT(rng_index(&r, n)));
         double sa = s0.sum_a + s1.sum_a, wa = s0.w_a + s1.w_a;
         double sb = s0.sum_b + s1.sum_b, wb = s0.w_b + s1.w_b;
-        double v = log_ratio(sa, wa, sb, wb);
+        double v = log_ratio(acc->scale, sa, wa, sb, wb);
         /* A replicate without A (or B) at all: only possible with a handful
          * of unbalanced units; count it as the extreme it is. */
         if (isnan(v))

@@ -49,6 +49,19 @@ typedef enum abstats_direction {
     ABSTATS_HIGHER_IS_BETTER,
 } abstats_direction;
 
+/* How an accumulator averages its values. Arithmetic (the default): the
+ * ratio of (weighted) means, for costs a user pays and throughput.
+ * Geometric: the mean of log(value), i.e. the ratio of geometric means, for
+ * heavy-tailed per-block values such as a block's p99 latency, where one
+ * block hit by another process (10x the others) would dominate an
+ * arithmetic mean and its interval; on the log scale its weight is bounded.
+ * Both are a log ratio to the bootstrap, so intervals and verdicts work
+ * the same; an A/A comparison is unbiased on either scale. */
+typedef enum abstats_scale {
+    ABSTATS_ARITHMETIC,
+    ABSTATS_GEOMETRIC,
+} abstats_scale;
+
 typedef enum abstats_verdict {
     ABSTATS_UNKNOWN,  /* not enough data yet */
     ABSTATS_SAME,     /* the decision interval lies inside +-threshold */
@@ -63,7 +76,8 @@ typedef enum abstats_verdict {
 /* A unit of analysis: weighted sums of each variant's values. For a duet
  * pair w_a == w_b; a merged unit holds the sums of its parts. */
 typedef struct abstats_unit {
-    double sum_a, w_a; /* sum of weight * value of A, and of weights */
+    double sum_a, w_a; /* sum of weight * value of A (weight * log(value) on
+                          the geometric scale), and of weights */
     double sum_b, w_b;
 } abstats_unit;
 
@@ -73,6 +87,7 @@ typedef struct abstats_acc {
     uint32_t max_units;  /* capacity of units[], a power of two */
     uint64_t per_unit;   /* adds that close a unit now: round_len << n_merges */
     uint32_t n_merges;   /* times the units were merged in pairs */
+    abstats_scale scale; /* ARITHMETIC unless set before the first add */
     abstats_unit *units; /* units[0..n_units): closed units, owned */
     size_t n_units;
     abstats_unit open;  /* the unit being filled */
@@ -90,11 +105,15 @@ typedef struct abstats_acc {
 int abstats_init(abstats_acc *acc, abstats_design design, uint32_t round_len, uint32_t max_units);
 /* Frees the units; the accumulator may be initialised again. NULL-safe. */
 void abstats_destroy(abstats_acc *acc);
-/* Forgets every value, keeping the memory (to start over, e.g. after warm-up). */
+/* Forgets every value, keeping the memory and the scale (to start over,
+ * e.g. after warm-up). */
 void abstats_reset(abstats_acc *acc);
+/* Chooses how values are averaged (see abstats_scale); allowed only while
+ * nothing has been added. Returns 0 or OBS_EINVAL. */
+int abstats_set_scale(abstats_acc *acc, abstats_scale scale);
 
 /* Duet: one batch pair. `a` and `b` are the two variants' values on the
- * same batch (finite, >= 0), `weight` (finite, > 0) what the mean is
+ * same batch (finite, >= 0; > 0 on the geometric scale), `weight` (finite, > 0) what the mean is
  * weighted by: the batch's record count for per-record costs, 1 otherwise.
  * Never allocates. Returns 0, or OBS_EINVAL (nothing added) for bad values
  * or an interleaved accumulator. */
@@ -130,7 +149,7 @@ typedef struct abstats_result {
     abstats_verdict verdict;
     uint64_t n_a, n_b;     /* values added per variant */
     size_t n_units;        /* units resampled (after merges) */
-    double mean_a, mean_b; /* weighted means */
+    double mean_a, mean_b; /* weighted means (geometric means on that scale) */
     double delta;          /* mean_b / mean_a - 1 (NaN when undefined) */
     double ci_lo, ci_hi;   /* percentile bootstrap interval of delta at
                               opts->confidence (NaN below min_samples) */

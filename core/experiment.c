@@ -268,8 +268,12 @@ static void sink_close_block(experiment *e)
 {
     if (!e->sk_records)
         return;
+    /* At least 1 ns: the geometric scale takes logs, and a value refused
+     * would shift every later block out of its round. */
     double p50 = (double)histogram_quantile_ns(e->sk_hist, 0.50);
     double p99 = (double)histogram_quantile_ns(e->sk_hist, 0.99);
+    p50 = p50 < 1 ? 1 : p50;
+    p99 = p99 < 1 ? 1 : p99;
     /* Records that reached the sink from this block, per second of block:
      * under a load beyond the stage's capacity, what the variant sustains. */
     double thr = (double)e->sk_records * 1e9 / (double)e->block_ns;
@@ -538,6 +542,14 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
             snprintf(err, errlen, "out of memory");
             goto fail;
         }
+    if (e->mode == EXP_INTERLEAVED) {
+        /* A block's latency quantile is heavy-tailed (a block in which
+         * another process held the core has a p99 many times the others'):
+         * compared as geometric means, such a block weighs what its ratio
+         * says, not what its absolute value says (docs/experiments.md). */
+        abstats_set_scale(&e->acc[EXP_M_P50], ABSTATS_GEOMETRIC);
+        abstats_set_scale(&e->acc[EXP_M_P99], ABSTATS_GEOMETRIC);
+    }
 
     pthread_mutex_lock(&p->swap_lock);
     if (!atomic_load(&p->running) || atomic_load(&p->stop)) {

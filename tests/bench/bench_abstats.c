@@ -173,45 +173,6 @@ static int run_one(const scenario *sc, uint32_t e, uint32_t n_looks, uint32_t n_
     return 0;
 }
 
-/* Exact (Clopper-Pearson) 95% interval of a binomial proportion k/n. */
-static double binom_cdf(int k, int n, double p)
-{
-    double sum = 0;
-    for (int i = 0; i <= k; i++)
-        sum += exp(lgamma(n + 1) - lgamma(i + 1) - lgamma(n - i + 1) + i * log(p) +
-                   (n - i) * log1p(-p));
-    return sum;
-}
-
-static void clopper_pearson(int k, int n, double *lo, double *hi)
-{
-    double a = 0, b = 1;
-    for (int it = 0; it < 60 && k < n; it++) { /* P(X <= k; hi) = 0.025 */
-        double m = (a + b) / 2;
-        if (binom_cdf(k, n, m) > 0.025)
-            a = m;
-        else
-            b = m;
-    }
-    *hi = k < n ? (a + b) / 2 : 1;
-    a = 0, b = 1;
-    for (int it = 0; it < 60 && k > 0; it++) { /* P(X >= k; lo) = 0.025 */
-        double m = (a + b) / 2;
-        if (1 - binom_cdf(k - 1, n, m) < 0.025)
-            a = m;
-        else
-            b = m;
-    }
-    *lo = k > 0 ? (a + b) / 2 : 0;
-}
-
-static double quantile_of(double *v, size_t n, double q)
-{
-    /* v is sorted by bench_median first; nearest rank. */
-    size_t r = (size_t)ceil(q * (double)n);
-    return v[r ? r - 1 : 0];
-}
-
 static int run_scenario(const scenario *sc, uint32_t n_exp, uint32_t n_looks, uint32_t n_boot)
 {
     abstats_acc acc;
@@ -239,11 +200,11 @@ static int run_scenario(const scenario *sc, uint32_t n_exp, uint32_t n_looks, ui
         double lo, hi;
         if (sc->delta == 0) {
             int fp = o.verdicts[ABSTATS_FASTER] + o.verdicts[ABSTATS_SLOWER];
-            clopper_pearson(fp, (int)n_exp, &lo, &hi);
+            bench_clopper_pearson(fp, (int)n_exp, &lo, &hi);
             printf("false-positive rate (abstats, alpha 1%% over %u looks): %d/%u = %.2f%% "
                    "[95%% CI %.2f..%.2f%%]\n",
                    n_looks, fp, n_exp, 100.0 * fp / n_exp, 100 * lo, 100 * hi);
-            clopper_pearson(o.naive_fp, (int)n_exp, &lo, &hi);
+            bench_clopper_pearson(o.naive_fp, (int)n_exp, &lo, &hi);
             printf("false-positive rate (baseline: naive 95%% CI at every look):   %d/%u = "
                    "%.2f%% [95%% CI %.2f..%.2f%%]\n",
                    o.naive_fp, n_exp, 100.0 * o.naive_fp / n_exp, 100 * lo, 100 * hi);
@@ -253,13 +214,13 @@ static int run_scenario(const scenario *sc, uint32_t n_exp, uint32_t n_looks, ui
                        100 * o.rom_bias_sum / n_exp, 100 * o.mor_bias_sum / n_exp);
         } else {
             abstats_verdict want = sc->delta > 0 ? ABSTATS_SLOWER : ABSTATS_FASTER;
-            clopper_pearson(o.verdicts[want], (int)n_exp, &lo, &hi);
+            bench_clopper_pearson(o.verdicts[want], (int)n_exp, &lo, &hi);
             printf("detected (%s): %d/%u = %.1f%% [95%% CI %.1f..%.1f%%]\n",
                    abstats_verdict_name(want), o.verdicts[want], n_exp,
                    100.0 * o.verdicts[want] / n_exp, 100 * lo, 100 * hi);
         }
         double med = bench_median(o.stop, n_exp); /* sorts o.stop */
-        double p90 = quantile_of(o.stop, n_exp, 0.9);
+        double p90 = bench_quantile_sorted(o.stop, n_exp, 0.9);
         printf("data at the stop: median %.0f %s (%.1f s), p90 %.0f %s (%.1f s)\n", med, unit,
                med / sc->per_s, p90, unit, p90 / sc->per_s);
     }

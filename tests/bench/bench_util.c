@@ -5,6 +5,7 @@
 #include "bench_util.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
@@ -108,6 +109,44 @@ double bench_median(double *v, size_t n)
 {
     qsort(v, n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2.0;
+}
+
+double bench_quantile_sorted(const double *v, size_t n, double q)
+{
+    size_t r = (size_t)ceil(q * (double)n);
+    return v[r ? (r > n ? n : r) - 1 : 0];
+}
+
+/* P(X <= k) for X ~ Binomial(n, p). */
+static double binom_cdf(int k, int n, double p)
+{
+    double sum = 0;
+    for (int i = 0; i <= k; i++)
+        sum += exp(lgamma(n + 1) - lgamma(i + 1) - lgamma(n - i + 1) + i * log(p) +
+                   (n - i) * log1p(-p));
+    return sum;
+}
+
+void bench_clopper_pearson(int k, int n, double *lo, double *hi)
+{
+    double a = 0, b = 1;
+    for (int it = 0; it < 60 && k < n; it++) { /* P(X <= k; hi) = 0.025 */
+        double m = (a + b) / 2;
+        if (binom_cdf(k, n, m) > 0.025)
+            a = m;
+        else
+            b = m;
+    }
+    *hi = k < n ? (a + b) / 2 : 1;
+    a = 0, b = 1;
+    for (int it = 0; it < 60 && k > 0; it++) { /* P(X >= k; lo) = 0.025 */
+        double m = (a + b) / 2;
+        if (1 - binom_cdf(k - 1, n, m) < 0.025)
+            a = m;
+        else
+            b = m;
+    }
+    *lo = k > 0 ? (a + b) / 2 : 0;
 }
 
 void bench_minmax(const double *v, size_t n, double *min, double *max)

@@ -22,6 +22,14 @@ void bench_print_header(FILE *f, const char *program, int argc, char **argv);
  * mean of the two middle values. */
 double bench_median(double *v, size_t n);
 
+/* The nearest-rank quantile q (0..1) of n values already sorted ascending
+ * (e.g. by bench_median); n >= 1. */
+double bench_quantile_sorted(const double *v, size_t n, double q);
+
+/* Exact (Clopper-Pearson) 95% interval [*lo, *hi] of a binomial proportion
+ * k / n (0 <= k <= n, n >= 1). */
+void bench_clopper_pearson(int k, int n, double *lo, double *hi);
+
 /* Smallest and largest of n values (n >= 1). */
 void bench_minmax(const double *v, size_t n, double *min, double *max);
 

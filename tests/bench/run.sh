@@ -3,13 +3,22 @@
 # the benchmarks, printing everything (and keeping a copy under
 # tests/bench/results/, which git ignores).
 #
-#   tests/bench/run.sh                 full run (~4 minutes on 2 cores)
-#   tests/bench/run.sh --quick         1 run of 0.5 s per configuration (~10 s)
+#   tests/bench/run.sh                 full run of every program below except ab and operator
+#                                      (~10 minutes on 2 cores)
+#   tests/bench/run.sh --quick         the same, each in its quick mode (~30 s)
 #   tests/bench/run.sh pipeline [ARGS] only obs-bench-pipeline, with its options
 #   tests/bench/run.sh json [ARGS]     only obs-bench-json, with its options
 #   tests/bench/run.sh account [ARGS]  only obs-bench-account (cost of the cost account)
 #   tests/bench/run.sh histogram [ARGS] only obs-bench-histogram (record cost)
 #   tests/bench/run.sh metrics [ARGS]  only obs-bench-metrics (/metrics scrape, 20 stages)
+#   tests/bench/run.sh load [ARGS]     only obs-bench-load (load generator: schedule cost, send lag,
+#                                      payload rates)
+#   tests/bench/run.sh abstats [ARGS]  only obs-bench-abstats (A/B statistics on simulated
+#                                      experiments: false positives, time to detect)
+#   tests/bench/run.sh profiler [ARGS] only obs-bench-profiler (cost per sample, pipeline overhead)
+#   tests/bench/run.sh ab [ARGS]       only obs-bench-ab: real A/B experiments (false positives,
+#                                      time to detect, p99 in interleaved mode, drift under load);
+#                                      up to 60 minutes, so not in the full run; `ab --quick` ~1 min
 #   tests/bench/run.sh operator [ARGS] only bench_operator.py: observatory-operator's RSS with
 #                                      100 StageSets and change-to-children latency, against
 #                                      the test API server (needs kubectl; ~30 s; not in the full run)
@@ -24,12 +33,13 @@ jobs=${OBS_BENCH_JOBS:-2}
 what=all
 quick=0
 case "${1:-}" in
-pipeline | json | account | histogram | metrics | operator) what=$1; shift ;;
+pipeline | json | account | histogram | metrics | load | abstats | profiler | ab | operator)
+    what=$1; shift ;;
 --quick) quick=1; shift ;;
--h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+-h | --help) sed -n '2,28p' "$0"; exit 0 ;;
 esac
 if [ "$what" = all ] && [ $# -gt 0 ]; then
-    echo "run.sh: options are passed only with 'pipeline' or 'json' (see --help)" >&2
+    echo "run.sh: options are passed only after a program's name (see --help)" >&2
     exit 2
 fi
 
@@ -54,9 +64,15 @@ if [ "$what" = operator ]; then
 fi
 # Only what the benchmarks need, so a plugin elsewhere in the tree that does
 # not build yet does not stop them.
-ninja -C "$build" -j "$jobs" obs-bench-pipeline obs-bench-json obs-bench-account \
-    obs-bench-histogram obs-bench-metrics \
-    gen_static xf_pass sink_null gen_market xf_json_jansson xf_json_fast >"$build/bench-build.log" 2>&1 ||
+if [ "$what" = all ]; then
+    targets="obs-bench-pipeline obs-bench-json obs-bench-account obs-bench-histogram
+        obs-bench-metrics obs-bench-load obs-bench-abstats obs-bench-profiler"
+else
+    targets=obs-bench-$what
+fi
+# shellcheck disable=SC2086 # a list of targets
+ninja -C "$build" -j "$jobs" $targets tp_work gen_static xf_pass sink_null gen_market \
+    xf_json_jansson xf_json_fast gen_iot gen_logs xf_iot xf_logs >"$build/bench-build.log" 2>&1 ||
     { tail -n 30 "$build/bench-build.log" >&2; echo "run.sh: building the benchmarks failed" >&2; exit 1; }
 
 plugins=$build/plugins
@@ -118,6 +134,45 @@ if [ "$what" = all ] || [ "$what" = metrics ]; then
     echo
     { "$build/tests/bench/obs-bench-metrics" --plugin-dir "$plugins" "$@" \
         || echo $? >>"$out/failed"; } | tee "$out/metrics.txt"
+fi
+if [ "$what" = all ] || [ "$what" = load ]; then
+    if [ "$quick" = 1 ]; then
+        set -- --seconds 0.5 --runs 1 --records 20000
+    elif [ "$what" = all ]; then
+        set --
+    fi
+    echo
+    { "$build/tests/bench/obs-bench-load" --plugin-dir "$plugins" "$@" \
+        || echo $? >>"$out/failed"; } | tee "$out/load.txt"
+fi
+if [ "$what" = all ] || [ "$what" = abstats ]; then
+    if [ "$quick" = 1 ]; then
+        set -- -n 10 -b 500
+    elif [ "$what" = all ]; then
+        set --
+    fi
+    echo
+    { "$build/tests/bench/obs-bench-abstats" "$@" || echo $? >>"$out/failed"; } \
+        | tee "$out/abstats.txt"
+fi
+if [ "$what" = all ] || [ "$what" = profiler ]; then
+    if [ "$quick" = 1 ]; then
+        set -- --runs 1 --seconds 0.3 --warmup 0.05 --cost-seconds 0.3
+    elif [ "$what" = all ]; then
+        set --
+    fi
+    echo
+    { "$build/tests/bench/obs-bench-profiler" --plugin-dir "$plugins" "$@" \
+        || echo $? >>"$out/failed"; } | tee "$out/profiler.txt"
+fi
+# Not part of `all`: up to an hour (run.sh ab --quick: about a minute).
+if [ "$what" = ab ]; then
+    echo
+    uptime | sed 's/^/# uptime: /'
+    { "$build/tests/bench/obs-bench-ab" --plugin-dir "$plugins" \
+        --test-plugin-dir "$build/tests/plugins" "$@" || echo $? >>"$out/failed"; } \
+        | tee "$out/ab.txt"
+    uptime | sed 's/^/# uptime at the end: /'
 fi
 echo
 echo "# results kept in $out"

@@ -4,11 +4,16 @@
  * work (a xorshift chain the compiler cannot fold), plus a seeded random
  * `noise` fraction more or less, then passes the record on unchanged.
  * Two instances with the same parameters cost the same on average; units
- * 220 against 200 costs 10% more.
+ * 220 against 200 costs 10% more. `delay_us` adds a fixed wait to every
+ * batch (busy, on the monotonic clock, so it is exact to a microsecond and
+ * needs no timer wake-up): a per-batch latency such as a synchronous call,
+ * which shifts every record's end-to-end latency by the same amount.
+ * tests/bench/bench_ab.c uses it to build a variant whose p99 latency is a
+ * known percentage higher.
  */
 #include <observatory/stage.h>
 
-enum { P_UNITS, P_NOISE };
+enum { P_UNITS, P_NOISE, P_DELAY_US };
 
 static const obs_param_desc work_params[] = {
     [P_UNITS] = {.name = "units",
@@ -23,12 +28,19 @@ static const obs_param_desc work_params[] = {
                  .min = 0,
                  .max = 1,
                  .help = "relative random variation of the work per batch"},
+    [P_DELAY_US] = {.name = "delay_us",
+                    .type = OBS_PARAM_DOUBLE,
+                    .default_value = "0",
+                    .min = 0,
+                    .max = 1000000,
+                    .help = "busy wait per batch, in microseconds (a fixed per-batch latency)"},
 };
 
 typedef struct work {
     const obs_host *host;
     uint64_t units;
     double noise;
+    uint64_t delay_ns;
     uint64_t rng;
     volatile uint64_t sink;
 } work;
@@ -50,6 +62,7 @@ static int w_init(const obs_host *host, const obs_params *params, void **instanc
     w->host = host;
     w->units = (uint64_t)params->values[P_UNITS].i;
     w->noise = params->values[P_NOISE].d;
+    w->delay_ns = (uint64_t)(params->values[P_DELAY_US].d * 1000.0 + 0.5);
     w->rng = host->seed | 1;
     w->sink = 0;
     *instance = w;
@@ -73,6 +86,11 @@ static int w_process(void *instance, const obs_batch *in, obs_out *out)
             return OBS_ENOMEM;
     }
     w->sink = x;
+    if (w->delay_ns) {
+        uint64_t until = w->host->now_ns() + w->delay_ns;
+        while (w->host->now_ns() < until)
+            ;
+    }
     return OBS_OK;
 }
 
