@@ -36,7 +36,7 @@ case "${1:-}" in
 pipeline | json | account | histogram | metrics | load | abstats | profiler | ab | operator)
     what=$1; shift ;;
 --quick) quick=1; shift ;;
--h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+-h | --help) sed -n '2,27p' "$0"; exit 0 ;;
 esac
 if [ "$what" = all ] && [ $# -gt 0 ]; then
     echo "run.sh: options are passed only after a program's name (see --help)" >&2
