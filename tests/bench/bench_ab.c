@@ -7,36 +7,41 @@
  * seconds; this program checks them where the noise is the machine's own.
  *
  * Parts (--part, default all):
- *  aa          N A/A duet experiments (the stage against a second instance
- *              of itself), each with a short time limit: verdict counts and
- *              the false-positive rate (FASTER or SLOWER) with its exact
- *              (Clopper-Pearson) 95% interval. Target: <= 1%.
- *  detect      N duet experiments with B = tp_work with 2% more units
- *              (500 against 510): detection rate (SLOWER), median and p90
- *              time to the deciding look. Target: <= 60 s.
- *  interleaved p99 latency in interleaved mode. A waits a fixed time per
- *              batch (tp_work delay_us, --base-delay-us, 50 us) and B waits
- *              longer, which delays every record of the batch by the same
- *              amount, so it moves every latency quantile by that much.
- *              (Both wait, so both keep the CPU about as busy: a variant
- *              that alone spins keeps the vCPU from idling, and its
- *              neighbours' wake-ups get faster, which was measured to
- *              offset its own wait; for the same reason the vCPUs are kept
- *              from halting during this part, see keep_awake.) End-to-end latency here is the
- * generator's linger (up to 200 us), the batch's processing, two thread wake-ups and, when other
- * processes take a core, their time slices. The wait is sized as a fraction (--effect, 5%) of the
- * p99 of A's typical block (geometric mean over windows of the shortest block length, median of
- * runs of A alone: the whole-run p99 follows the neighbours' load and varies 10x between runs), and
- * verified by separate runs of A alone and B alone, alternating (no experiment): the whole-run p99
- * and, per block length, the arithmetic and geometric means over windows of the window's p99 (the
- * experiment estimates the geometric one). Then experiments with a 10 min limit, one per block
- * length first, more while the budget allows (detection, time to detect), and A/A experiments for
- * the false-positive rate of p99. Target: a 5% p99 change detected in <= 10 min. drift       The
- * estimate of a known effect (+10% units) when another process loads a core for the middle third of
- * the run (a forked busy loop, pinned to one core when sched_setaffinity allows), against a quiet
- * run just before; a second quiet run gives the quiet runs' own repeatability, the baseline. One
- *              look (at the time limit), so every run covers the whole
- *              window. Target: <= 0.5 percentage points.
+ *
+ * - aa: N A/A duet experiments (the stage against a second instance of
+ *   itself), each with a short time limit: verdict counts and the
+ *   false-positive rate (FASTER or SLOWER) with its exact (Clopper-Pearson)
+ *   95% interval. Target: <= 1%.
+ * - detect: N duet experiments with B = tp_work with 2% more units (500
+ *   against 510): detection rate (SLOWER), median and p90 time to the
+ *   deciding look. Target: <= 60 s.
+ * - interleaved: p99 latency in interleaved mode. A waits a fixed time per
+ *   batch (tp_work delay_us, --base-delay-us, 50 us) and B waits longer,
+ *   which delays every record of the batch by the same amount, so it moves
+ *   every latency quantile by that much. Both wait so that both keep the
+ *   CPU about as busy: a variant that alone spins keeps its vCPU from
+ *   idling, its neighbours' wake-ups get faster, and that was measured to
+ *   outweigh its own wait (--keep-awake goes further, see keep_awake).
+ *   End-to-end latency here is the generator's linger (up to 200 us), the
+ *   batch's processing, two thread wake-ups and, when other processes take
+ *   a core, their time slices. B's extra wait is a fraction (--effect, 5%)
+ *   of the p99 of A's typical block (geometric mean over windows of the
+ *   shortest block length, median of runs of A alone: the whole-run p99
+ *   follows the neighbours' load and varies 10x between runs); it is
+ *   verified by separate runs of A alone and B alone, alternating (no
+ *   experiment): the whole-run p99 and, per block length, the arithmetic
+ *   and geometric means over windows of the window's p99 (the experiment
+ *   estimates the geometric one). Then experiments with a 10 min limit, one
+ *   per block length first, more while the budget allows (detection, time
+ *   to detect), and A/A experiments for the false-positive rate of p99.
+ *   Target: a 5% p99 change detected in <= 10 min.
+ * - drift: the estimate of a known effect (+10% units) when another
+ *   process loads a core for the middle third of the run (a forked busy
+ *   loop, pinned to one core when sched_setaffinity allows), against a
+ *   quiet run just before; a second quiet run gives the quiet runs' own
+ *   repeatability, the baseline. One look (at the time limit), so every run
+ *   covers the whole window. Target: <= 0.5 percentage points.
+ *
  * Every part has a time budget: a run starts only if its time limit fits
  * in what is left, so the whole program finishes in bounded time; runs left
  * out are reported. Medians and the command line are printed; nothing about
@@ -525,7 +530,9 @@ static int part_detect(const options *o, summary *sm)
  * that spins longer keeps its vCPU from halting and looks faster. One
  * spinner per CPU at SCHED_IDLE priority (it runs only when nothing else
  * wants that CPU and yields at once to any wake-up) makes the machine's
- * idle behave the same for both variants, as idle=poll would. */
+ * idle behave the same for both variants, as idle=poll would. Off by
+ * default (--keep-awake): on a shared VM the spinners burn the VM's CPU
+ * time, and other processes' timing tests failed while they ran. */
 typedef struct keep_awake {
     pthread_t threads[64];
     int n;
@@ -671,9 +678,8 @@ static int part_interleaved(const options *o, summary *sm)
     if (o->keep_awake)
         awake_start();
     printf("\n## interleaved: %s\n",
-           o->keep_awake ? "the CPUs are kept awake by a SCHED_IDLE spinner each (--no-keep-awake: "
-                           "not)"
-                         : "CPUs idle as they will (--no-keep-awake)");
+           o->keep_awake ? "the CPUs are kept awake by a SCHED_IDLE spinner each (--keep-awake)"
+                         : "the CPUs idle as they will (--keep-awake: kept awake)");
     int rc = part_interleaved_run(o, sm);
     if (o->keep_awake)
         awake_stop();
@@ -1015,28 +1021,27 @@ static int part_drift(const options *o, summary *sm)
 
 static void usage(FILE *f)
 {
-    fprintf(
-        f,
-        "usage: obs-bench-ab [--part aa|detect|interleaved|drift|all[,...]] [--quick]\n"
-        "  [--units N] [--rate R] [--batch N] [--threshold F]\n"
-        "  [--aa-runs N] [--aa-seconds S]\n"
-        "  [--detect-runs N] [--detect-units N] [--detect-seconds S]\n"
-        "  [--inter-rate R] [--effect F] [--delay-us US] [--base-delay-us US] [--no-keep-awake]\n"
-        "  [--blocks MS,MS,...] [--inter-runs N]\n"
-        "  [--inter-seconds S] [--cal-seconds S] [--cal-pairs N]\n"
-        "  [--inter-aa-runs N] [--inter-aa-block MS] [--inter-aa-seconds S]\n"
-        "  [--drift-reps N] [--drift-units N] [--drift-seconds S]\n"
-        "  [--budget-scale F] [--plugin-dir DIR] [--test-plugin-dir DIR]\n"
-        "defaults: --units 500 --rate 100000 --batch 256 --threshold 0.01 --aa-runs 200\n"
-        "  --aa-seconds 5 --detect-runs 20 --detect-units 510 --detect-seconds 60\n"
-        "  --inter-rate 5000 --effect 0.05 --base-delay-us 50 --blocks 50,200,1000\n"
-        "  --inter-runs 2 (--delay-us: B's extra wait instead of the calibrated one)\n"
-        "  --inter-seconds 600 --cal-seconds 10 --cal-pairs 5 --inter-aa-runs 30\n"
-        "  --inter-aa-block 50 --inter-aa-seconds 10 --drift-reps 5 --drift-units 550\n"
-        "  --drift-seconds 15; time budgets (minutes): aa 12, detect 6, interleaved 2 + 30\n"
-        "  (one run per block length first, more while a whole run fits) + A/A 5.5,\n"
-        "  drift 5 (at most about 60 in all), scaled by --budget-scale.\n"
-        "--quick: every part, short (about 1 minute).\n");
+    fprintf(f,
+            "usage: obs-bench-ab [--part aa|detect|interleaved|drift|all[,...]] [--quick]\n"
+            "  [--units N] [--rate R] [--batch N] [--threshold F]\n"
+            "  [--aa-runs N] [--aa-seconds S]\n"
+            "  [--detect-runs N] [--detect-units N] [--detect-seconds S]\n"
+            "  [--inter-rate R] [--effect F] [--delay-us US] [--base-delay-us US] [--keep-awake]\n"
+            "  [--blocks MS,MS,...] [--inter-runs N]\n"
+            "  [--inter-seconds S] [--cal-seconds S] [--cal-pairs N]\n"
+            "  [--inter-aa-runs N] [--inter-aa-block MS] [--inter-aa-seconds S]\n"
+            "  [--drift-reps N] [--drift-units N] [--drift-seconds S]\n"
+            "  [--budget-scale F] [--plugin-dir DIR] [--test-plugin-dir DIR]\n"
+            "defaults: --units 500 --rate 100000 --batch 256 --threshold 0.01 --aa-runs 200\n"
+            "  --aa-seconds 5 --detect-runs 20 --detect-units 510 --detect-seconds 60\n"
+            "  --inter-rate 5000 --effect 0.05 --base-delay-us 50 --blocks 50,200,1000\n"
+            "  --inter-runs 2 (--delay-us: B's extra wait instead of the calibrated one)\n"
+            "  --inter-seconds 600 --cal-seconds 10 --cal-pairs 5 --inter-aa-runs 30\n"
+            "  --inter-aa-block 50 --inter-aa-seconds 10 --drift-reps 5 --drift-units 550\n"
+            "  --drift-seconds 15; time budgets (minutes): aa 12, detect 6, interleaved 2 + 30\n"
+            "  (one run per block length first, more while a whole run fits) + A/A 5.5,\n"
+            "  drift 5 (at most about 60 in all), scaled by --budget-scale.\n"
+            "--quick: every part, short (about 1 minute).\n");
 }
 
 int main(int argc, char **argv)
@@ -1059,7 +1064,6 @@ int main(int argc, char **argv)
                  .inter_rate = 5000,
                  .effect = 0.05,
                  .base_delay_us = 50,
-                 .keep_awake = 1,
                  .inter_seconds = 600,
                  .inter_budget = 30 * 60,
                  .cal_seconds = 10,
@@ -1104,7 +1108,7 @@ int main(int argc, char **argv)
                                        {"effect", required_argument, 0, 7},
                                        {"delay-us", required_argument, 0, 22},
                                        {"base-delay-us", required_argument, 0, 23},
-                                       {"no-keep-awake", no_argument, 0, 24},
+                                       {"keep-awake", no_argument, 0, 24},
                                        {"blocks", required_argument, 0, 8},
                                        {"inter-runs", required_argument, 0, 9},
                                        {"inter-seconds", required_argument, 0, 10},
@@ -1125,9 +1129,12 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (c) {
         case 'P': {
-            /* A comma-separated list of parts. */
+            /* A comma-separated list of parts (split in a copy: argv is
+             * printed as given). */
+            char list[128];
+            snprintf(list, sizeof list, "%s", optarg);
             o.parts = 0;
-            for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
+            for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
                 if (!strcmp(tok, "aa"))
                     o.parts |= PART_AA;
                 else if (!strcmp(tok, "detect"))
@@ -1175,7 +1182,7 @@ int main(int argc, char **argv)
         case 21: o.test_plugin_dir = optarg; break;
         case 22: o.delay_us = atof(optarg); break;
         case 23: o.base_delay_us = atof(optarg); break;
-        case 24: o.keep_awake = 0; break;
+        case 24: o.keep_awake = 1; break;
         case 'h': usage(stdout); return 0;
         default: bad = 1;
         }
