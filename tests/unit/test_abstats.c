@@ -5,10 +5,11 @@
  * UNKNOWN and UNSTABLE, the direction of throughput, drift cancelling in
  * interleaved rounds, the geometric scale (exact ratios, and what it gains on
  * blocks with stalls without losing the A/A guarantee), merging of units in
- * fixed memory, and the rank tests against small cases computed by hand. Every simulation has a fixed seed,
- * so a run is deterministic; the tolerances are chosen so that a correct
- * implementation passes for almost every seed (stated at each test) while
- * the mistakes they guard against fail by a wide margin.
+ * fixed memory, and the rank tests against small cases computed by hand.
+ * Every simulation has a fixed seed, so a run is deterministic; the
+ * tolerances are chosen so that a correct implementation passes for almost
+ * every seed (stated at each test) while the mistakes they guard against
+ * fail by a wide margin.
  */
 #include <setjmp.h>
 #include <stdarg.h>
