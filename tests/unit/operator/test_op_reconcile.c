@@ -611,6 +611,14 @@ static void test_drift_and_removed_fields(void **state)
     world_free(&w);
 }
 
+/* The first container of a Deployment's pod template. */
+static const json_t *first_container(const json_t *dep)
+{
+    const json_t *pod =
+        json_object_get(json_object_get(json_object_get(dep, "spec"), "template"), "spec");
+    return json_array_get(json_object_get(pod, "containers"), 0);
+}
+
 static void test_exclusive_cores(void **state)
 {
     (void)state;
@@ -621,13 +629,7 @@ static void test_exclusive_cores(void **state)
              json_pack("{s:i, s:s}", "exclusiveCores", 2, "memory", "512Mi"));
     assert_int_equal(run(&w, NULL, NOW1, &out), 0);
     const json_t *dep = applied(&out, "Deployment");
-    const json_t *res = json_object_get(
-        json_array_get(
-            json_object_get(
-                json_object_get(json_object_get(json_object_get(dep, "spec"), "template"), "spec"),
-                "containers"),
-            0),
-        "resources");
+    const json_t *res = json_object_get(first_container(dep), "resources");
     assert_true(json_equal(json_object_get(res, "requests"), json_object_get(res, "limits")));
     assert_string_equal(json_string_value(json_object_get(json_object_get(res, "limits"), "cpu")),
                         "2");
@@ -646,13 +648,7 @@ static void test_realtime_priority_adds_sys_nice(void **state)
     reconcile_output out;
     world_init(&w);
     assert_int_equal(run(&w, NULL, NOW1, &out), 0);
-    const json_t *c0 = json_array_get(
-        json_object_get(
-            json_object_get(
-                json_object_get(json_object_get(applied(&out, "Deployment"), "spec"), "template"),
-                "spec"),
-            "containers"),
-        0);
+    const json_t *c0 = first_container(applied(&out, "Deployment"));
     assert_non_null(c0);
     assert_null(json_object_get(c0, "securityContext"));
     reconcile_output_free(&out);
@@ -661,13 +657,7 @@ static void test_realtime_priority_adds_sys_nice(void **state)
     world_init(&w);
     set_spec(&w, NULL, "run", json_pack("{s:i}", "realtimePriority", 20));
     assert_int_equal(run(&w, NULL, NOW1, &out), 0);
-    const json_t *c = json_array_get(
-        json_object_get(
-            json_object_get(
-                json_object_get(json_object_get(applied(&out, "Deployment"), "spec"), "template"),
-                "spec"),
-            "containers"),
-        0);
+    const json_t *c = first_container(applied(&out, "Deployment"));
     const json_t *add = json_object_get(
         json_object_get(json_object_get(c, "securityContext"), "capabilities"), "add");
     assert_int_equal(json_array_size(add), 1);
