@@ -76,6 +76,19 @@ static void assert_no_loss(pipeline *p)
     assert_int_equal(pool_free_count(&p->pool), p->pool.n_batches);
 }
 
+/* Creates and runs the pipeline of `cfg` to its end; asserts a clean run
+ * with exactly-once delivery. The caller destroys it. */
+static pipeline *run_ok(obs_config *cfg)
+{
+    pipeline *p = NULL;
+    char err[2048];
+    if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
+        fail_msg("pipeline_create: %s", err);
+    assert_int_equal(pipeline_run(p, NULL, NULL), 0);
+    assert_no_loss(p);
+    return p;
+}
+
 static const char *chain = "stages:\n"
                            "  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
                            "  - {name: pass1, plugin: xf_pass}\n"
@@ -88,12 +101,7 @@ static void run_and_check(const char *settings)
     char body[2048];
     snprintf(body, sizeof(body), "%s%s", settings, chain);
     obs_config *cfg = load(body);
-    pipeline *p = NULL;
-    char err[2048];
-    if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
-        fail_msg("pipeline_create: %s", err);
-    assert_int_equal(pipeline_run(p, NULL, NULL), 0);
-    assert_no_loss(p);
+    pipeline *p = run_ok(cfg);
     /* 16-byte records: bytes follow records through zero-copy hops. */
     assert_int_equal(p->stages[0].stats.bytes_out, 16 * p->stages[0].stats.records_out);
     assert_int_equal(p->stages[4].stats.bytes_in, p->stages[0].stats.bytes_out);
@@ -150,12 +158,7 @@ static void test_constant_rate_never_ahead_of_schedule(void **state)
              "batch_size: 64\nrun: {duration: 400ms}\nload: [{shape: constant, rate: 20000}]\n%s",
              chain);
     obs_config *cfg = load(body);
-    pipeline *p = NULL;
-    char err[2048];
-    if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
-        fail_msg("pipeline_create: %s", err);
-    assert_int_equal(pipeline_run(p, NULL, NULL), 0);
-    assert_no_loss(p);
+    pipeline *p = run_ok(cfg);
     /* Open loop: a record is sent only once its intended time has come, so
      * the count can never exceed rate * elapsed (+1 for the record at t=0). */
     double elapsed_s = (double)(p->t_stop_ns - p->t_start_ns) / 1e9;
@@ -185,12 +188,7 @@ static void test_intended_times_follow_schedule(void **state)
                  "  - {name: check, plugin: sink_seqcheck, params: {times: %s}}\n",
                  delays[d], file);
         obs_config *cfg = load(body);
-        pipeline *p = NULL;
-        char err[2048];
-        if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
-            fail_msg("pipeline_create: %s", err);
-        assert_int_equal(pipeline_run(p, NULL, NULL), 0);
-        assert_no_loss(p);
+        pipeline *p = run_ok(cfg);
         uint64_t sent = p->stages[0].stats.records_out;
         pipeline_destroy(p);
 
@@ -335,12 +333,13 @@ static void *snap_while_running(void *arg)
 static void test_cost_account_and_snapshot(void **state)
 {
     (void)state;
-    obs_config *cfg = load("batch_size: 64\nrun: {duration: 300ms}\n"
-                           "load: [{shape: constant, rate: 50000}]\n"
-                           "stages:\n"
-                           "  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
-                           "  - {name: alloc, plugin: tp_alloc, params: {per_batch: 3, bytes: 100}}\n"
-                           "  - {name: check, plugin: sink_seqcheck}\n");
+    obs_config *cfg =
+        load("batch_size: 64\nrun: {duration: 300ms}\n"
+             "load: [{shape: constant, rate: 50000}]\n"
+             "stages:\n"
+             "  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
+             "  - {name: alloc, plugin: tp_alloc, params: {per_batch: 3, bytes: 100}}\n"
+             "  - {name: check, plugin: sink_seqcheck}\n");
     pipeline *p = NULL;
     char err[2048];
     if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
