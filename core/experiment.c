@@ -335,6 +335,16 @@ static int acc_copy(const abstats_acc *src, abstats_acc *dst)
     return OBS_OK;
 }
 
+int experiment_copy_acc(experiment *e, int metric, abstats_acc *out)
+{
+    if (metric < 0 || metric >= e->n_metrics)
+        return OBS_EINVAL;
+    pthread_mutex_lock(&e->mu);
+    int rc = acc_copy(&e->acc[metric], out);
+    pthread_mutex_unlock(&e->mu);
+    return rc;
+}
+
 /* One planned look: estimates every metric, appends to the history.
  * Returns 1 when the primary metric (CPU ns per record for a duet, p99
  * latency for interleaved) is decided. */
@@ -536,7 +546,10 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
     for (int m = 0; m < e->n_metrics; m++)
         if (abstats_init(&e->acc[m],
                          e->mode == EXP_INTERLEAVED ? ABSTATS_INTERLEAVED : ABSTATS_DUET,
-                         e->mode == EXP_INTERLEAVED ? 4 : 1, 0) != 0 ||
+                         e->mode == EXP_INTERLEAVED ? 4 : 1,
+                         spec->max_units              ? spec->max_units
+                         : e->mode == EXP_INTERLEAVED ? ABSTATS_DEFAULT_MAX_UNITS
+                                                      : EXP_DUET_MAX_UNITS) != 0 ||
             !e->history) {
             rc = OBS_ENOMEM;
             snprintf(err, errlen, "out of memory");

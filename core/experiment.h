@@ -73,7 +73,17 @@ typedef struct exp_spec {
     uint64_t seed;      /* 0: the run's seed */
     exp_mode mode;      /* EXP_DUET (default) or EXP_INTERLEAVED */
     uint32_t block_ms;  /* interleaved: block length, 10..10000 (0: 200) */
+    /* Units the statistics keep before merging neighbours (abstats_init);
+     * 0: EXP_DUET_MAX_UNITS for a duet, ABSTATS_DEFAULT_MAX_UNITS for
+     * interleaved. */
+    uint32_t max_units;
 } exp_spec;
+
+/* A duet's units: neighbouring batch pairs share noise (another process's
+ * phase, the CPU's frequency) that does not cancel within a pair, so a unit
+ * must span many pairs for the bootstrap to see it. With 128 units, a
+ * unit is 1/64..1/128 of the pairs so far (docs/experiments.md). */
+#define EXP_DUET_MAX_UNITS 128
 
 typedef struct experiment experiment;
 
@@ -102,6 +112,11 @@ json_t *experiments_json(pipeline *p);
 
 /* The experiment with this id, or NULL. */
 experiment *experiment_find(pipeline *p, uint64_t id);
+
+/* Copies metric `metric`'s accumulator as it is now (for analysis: its
+ * units and sums). The copy owns its units (abstats_destroy). Returns 0,
+ * OBS_EINVAL (no such metric in this mode) or OBS_ENOMEM. */
+int experiment_copy_acc(experiment *e, int metric, abstats_acc *out);
 
 /* Prints the result table (metric, A, B, delta, 95% CI, verdict). */
 void experiment_print(experiment *e, FILE *f);

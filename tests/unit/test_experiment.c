@@ -18,6 +18,7 @@
 /* cmocka.h needs the four headers above first. */
 #include <cmocka.h>
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -251,6 +252,40 @@ static void test_refusals(void **state)
     finish(&r);
 }
 
+/* A duet's statistics keep EXP_DUET_MAX_UNITS units, each of many batch
+ * pairs once the run is long (neighbouring pairs share noise); the spec
+ * may choose another capacity. */
+static void test_units(void **state)
+{
+    (void)state;
+    running r;
+    start(&r);
+    char err[1024];
+    experiment *e = NULL;
+    exp_spec duet = {.stage = "work", .aa = 1, .max_seconds = 1, .n_looks = 1};
+    assert_int_equal(experiment_start(r.p, &duet, NULL, 0, &e, err, sizeof err), 0);
+    assert_true(experiment_wait(e, 30000000000ull));
+    abstats_acc acc;
+    assert_int_equal(experiment_copy_acc(e, EXP_M_P99, &acc), OBS_EINVAL);
+    assert_int_equal(experiment_copy_acc(e, EXP_M_CPU, &acc), 0);
+    assert_int_equal(acc.max_units, EXP_DUET_MAX_UNITS);
+    uint64_t pairs = abstats_count(&acc, ABSTATS_A);
+    printf("duet, 1 s: %" PRIu64 " pairs in %zu units of %" PRIu64 "\n", pairs, acc.n_units,
+           acc.per_unit);
+    assert_true(acc.n_units <= EXP_DUET_MAX_UNITS);
+    assert_int_equal(acc.n_units * acc.per_unit + acc.open_adds, pairs);
+    if (pairs >= 4 * EXP_DUET_MAX_UNITS)
+        assert_true(acc.per_unit >= 2);
+    abstats_destroy(&acc);
+    exp_spec wide = {.stage = "work", .aa = 1, .max_seconds = 0.5, .n_looks = 1, .max_units = 4096};
+    assert_int_equal(experiment_start(r.p, &wide, NULL, 0, &e, err, sizeof err), 0);
+    assert_true(experiment_wait(e, 30000000000ull));
+    assert_int_equal(experiment_copy_acc(e, EXP_M_CPU, &acc), 0);
+    assert_int_equal(acc.max_units, 4096);
+    abstats_destroy(&acc);
+    finish(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_more_work_is_slower_less_is_faster),
         cmocka_unit_test(test_interleaved),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
