@@ -1,8 +1,8 @@
 /*
- * bench_ab.c - obs-bench-ab: what A/B experiments achieve on real runs
- * (issue 5, item 6): the real pipeline (gen_static -> tp_work -> sink_null,
- * constant load, in this process), the real experiment runner
- * (experiment_start, its looks and early stop) and the real statistics.
+ * bench_ab.c - obs-bench-ab: what A/B experiments achieve on real runs:
+ * the real pipeline (gen_static -> tp_work -> sink_null, constant load, in
+ * this process), the real experiment runner (experiment_start, its looks
+ * and early stop) and the real statistics.
  * obs-bench-abstats answers the same questions on simulated data in
  * seconds; this program checks them where the noise is the machine's own.
  *
@@ -22,12 +22,15 @@
  *   CPU about as busy: a variant that alone spins keeps its vCPU from
  *   idling, its neighbours' wake-ups get faster, and that was measured to
  *   outweigh its own wait (--keep-awake goes further, see keep_awake).
- *   End-to-end latency here is the generator's linger (up to 200 us), the
- *   batch's processing, two thread wake-ups and, when other processes take
- *   a core, their time slices. B's extra wait is a fraction (--effect, 5%)
- *   of the p99 of A's typical block (geometric mean over windows of the
- *   shortest block length, median of runs of A alone: the whole-run p99
- *   follows the neighbours' load and varies 10x between runs); it is
+ *   The stream lingers (max_batch_delay, --inter-linger-us, 2 ms): at 5 000
+ *   records/s a batch never fills, so each record waits up to 2 ms for its
+ *   batch and the p99 is the linger plus the batch's processing, two thread
+ *   wake-ups and whatever other processes add. With the default linger
+ *   (200 us, --inter-linger-us 200) the last part dominates and moves p99
+ *   by more than 5% between runs on a shared VM, so no B could be verified
+ *   5% slower there (docs/experiments.md). B's extra wait is a fraction
+ *   (--effect, 5%) of the p99 of A's typical block (geometric mean over
+ *   windows of the shortest block length, median of runs of A alone); it is
  *   verified by separate runs of A alone and B alone, alternating (no
  *   experiment): the whole-run p99 and, per block length, the arithmetic
  *   and geometric means over windows of the window's p99 (the experiment
@@ -41,6 +44,13 @@
  *   quiet run just before; a second quiet run gives the quiet runs' own
  *   repeatability, the baseline. One look (at the time limit), so every run
  *   covers the whole window. Target: <= 0.5 percentage points.
+ * - units: one A/A duet whose batch pairs are kept (in units of 4-8): the
+ *   standard error of delta from non-overlapping blocks of L pairs, which
+ *   grows with L while neighbouring pairs share noise; and, on segments as
+ *   long as typical experiments (5 s, 30 s), the bootstrap's standard
+ *   error with 2048 units (the former duet default) and 128 (the current
+ *   one) against that of the longest blocks, and how often its 95%
+ *   interval misses 0.
  *
  * Every part has a time budget: a run starts only if its time limit fits
  * in what is left, so the whole program finishes in bounded time; runs left
@@ -92,7 +102,8 @@ typedef struct options {
     double detect_seconds, detect_budget;
     /* interleaved */
     double inter_rate, effect, delay_us, base_delay_us, inter_seconds, inter_budget, cal_seconds;
-    int keep_awake; /* SCHED_IDLE spinners during the interleaved part */
+    double inter_linger_us; /* the interleaved stream's max_batch_delay (0: default) */
+    int keep_awake;         /* SCHED_IDLE spinners during the interleaved part */
     int inter_runs, cal_pairs;
     uint32_t blocks[MAX_BLOCKS];
     int n_blocks;
@@ -103,9 +114,15 @@ typedef struct options {
     int drift_reps;
     uint32_t drift_units;
     double drift_seconds, drift_budget;
+    /* duet units */
+    double units_seconds;
+    /* Units the A/A run keeps: 2^18 are 4-8 pairs each over 2-5 minutes at
+     * ~7 000 pairs per second (single pairs would make the runner's own
+     * look, a bootstrap over every unit, take minutes). */
+    uint32_t units_kept;
 } options;
 
-enum { PART_AA = 1, PART_DETECT = 2, PART_INTER = 4, PART_DRIFT = 8 };
+enum { PART_AA = 1, PART_DETECT = 2, PART_INTER = 4, PART_DRIFT = 8, PART_UNITS = 16 };
 
 static void sleep_ns(uint64_t ns)
 {
@@ -145,19 +162,22 @@ static void *pipe_thread(void *arg)
 
 /* Starts gen_static -> tp_work(units, delay_us) -> sink_null at a constant
  * `rate` in a thread of its own and waits until records reach the sink and
- * `warm_s` more seconds have passed. Returns 0 or -1 (message printed). */
+ * `warm_s` more seconds have passed; `linger_us` is max_batch_delay (0: the
+ * default). Returns 0 or -1 (message printed). */
 static int pipe_start(bench_pipe *bp, const options *o, double rate, uint32_t units,
-                      double delay_us, double warm_s)
+                      double delay_us, double linger_us, double warm_s)
 {
-    char yaml[2048], err[2048];
+    char yaml[2048], err[2048], linger[64] = "";
+    if (linger_us > 0)
+        snprintf(linger, sizeof linger, "max_batch_delay: %.0fus\n", linger_us);
     snprintf(yaml, sizeof yaml,
-             "pipeline: bench-ab\nplugin_dirs: [%s, %s]\nbatch_size: %u\n"
+             "pipeline: bench-ab\nplugin_dirs: [%s, %s]\nbatch_size: %u\n%s"
              "run: {duration: 0, seed: 1}\nload: [{shape: constant, rate: %.0f}]\n"
              "stages:\n  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
              "  - {name: work, plugin: tp_work, params: {units: %u, noise: 0.05, "
              "delay_us: %.3f}}\n"
              "  - {name: sink, plugin: sink_null}\n",
-             o->plugin_dir, o->test_plugin_dir, o->batch, rate, units, delay_us);
+             o->plugin_dir, o->test_plugin_dir, o->batch, linger, rate, units, delay_us);
     memset(bp, 0, sizeof *bp);
     if (config_load_string("bench-ab.yaml", yaml, &bp->cfg, err, sizeof err) != 0) {
         fprintf(stderr, "obs-bench-ab: %s\n", err);
@@ -445,6 +465,9 @@ typedef struct summary {
     double aa_i_lo, aa_i_hi;
     double drift_med, drift_base_med;
     int drift_n;
+    int units_done;
+    double units_growth, units_se_ratio[2];
+    int units_fp[2], units_same[2], units_n;
 } summary;
 
 static int part_aa(const options *o, summary *sm)
@@ -455,7 +478,7 @@ static int part_aa(const options *o, summary *sm)
     print_load("before");
     uint64_t deadline = bench_now_ns() + (uint64_t)(o->aa_budget * 1e9);
     bench_pipe bp;
-    if (pipe_start(&bp, o, o->rate, o->units, 0, o->warm_s) != 0)
+    if (pipe_start(&bp, o, o->rate, o->units, 0, 0, o->warm_s) != 0)
         return -1;
     tally t;
     tally_init(&t, o->aa_runs);
@@ -492,7 +515,7 @@ static int part_detect(const options *o, summary *sm)
     print_load("before");
     uint64_t deadline = bench_now_ns() + (uint64_t)(o->detect_budget * 1e9);
     bench_pipe bp;
-    if (pipe_start(&bp, o, o->rate, o->units, 0, o->warm_s) != 0)
+    if (pipe_start(&bp, o, o->rate, o->units, 0, 0, o->warm_s) != 0)
         return -1;
     tally t;
     tally_init(&t, o->detect_runs);
@@ -612,7 +635,7 @@ static double window_quantile(const histogram *cur, const histogram *prev, doubl
 static int measure_latency(const options *o, double delay_us, double seconds, lat_run *lr)
 {
     bench_pipe bp;
-    if (pipe_start(&bp, o, o->inter_rate, o->units, delay_us, o->warm_s) != 0)
+    if (pipe_start(&bp, o, o->inter_rate, o->units, delay_us, o->inter_linger_us, o->warm_s) != 0)
         return -1;
     const uint32_t tick_ms = 10;
     histogram *h = calloc(3 + (size_t)o->n_blocks, sizeof(histogram));
@@ -688,9 +711,12 @@ static int part_interleaved(const options *o, summary *sm)
 
 static int part_interleaved_run(const options *o, summary *sm)
 {
-    printf("p99 latency, tp_work units %u, %.0f records/s, batch %u; A waits "
+    char linger[32] = "200us (default)";
+    if (o->inter_linger_us > 0)
+        snprintf(linger, sizeof linger, "%.0fus", o->inter_linger_us);
+    printf("p99 latency, tp_work units %u, %.0f records/s, batch %u, max_batch_delay %s; A waits "
            "%.1f us per batch, B that plus %.0f%% of the p99 of A's typical block\n",
-           o->units, o->inter_rate, o->batch, o->base_delay_us, 100 * o->effect);
+           o->units, o->inter_rate, o->batch, linger, o->base_delay_us, 100 * o->effect);
     print_load("before");
     int np = o->cal_pairs;
     lat_run *ra = calloc((size_t)np, sizeof *ra), *rb = calloc((size_t)np, sizeof *rb);
@@ -775,7 +801,8 @@ static int part_interleaved_run(const options *o, summary *sm)
 
     /* Detection per block length, then A/A. */
     bench_pipe bp;
-    if (pipe_start(&bp, o, o->inter_rate, o->units, o->base_delay_us, o->warm_s) != 0)
+    if (pipe_start(&bp, o, o->inter_rate, o->units, o->base_delay_us, o->inter_linger_us,
+                   o->warm_s) != 0)
         return -1;
     int rc = 0;
     uint64_t deadline = bench_now_ns() + (uint64_t)(o->inter_budget * 1e9);
@@ -964,7 +991,7 @@ static int part_drift(const options *o, summary *sm)
     print_load("before");
     uint64_t deadline = bench_now_ns() + (uint64_t)(o->drift_budget * 1e9);
     bench_pipe bp;
-    if (pipe_start(&bp, o, o->rate, o->units, 0, o->warm_s) != 0)
+    if (pipe_start(&bp, o, o->rate, o->units, 0, 0, o->warm_s) != 0)
         return -1;
     double d_load[64], d_base[64];
     int n = 0, rc = 0, pinned = -1, left_out = 0;
@@ -1017,38 +1044,246 @@ static int part_drift(const options *o, summary *sm)
     return rc;
 }
 
+/* ------------------------------------------------ 5. duet units */
+
+/* SE of log(sum_b / sum_a) from non-overlapping blocks of `len` units of
+ * units [from, to) (the delta method on block sums: each block's share of
+ * B's total minus its share of A's). What the standard error is when every
+ * correlation shorter than a block is counted. NaN with < 8 blocks. */
+static double block_se(const abstats_unit *u, size_t from, size_t to, size_t len)
+{
+    size_t nb = (to - from) / len;
+    if (nb < 8)
+        return NAN;
+    double ta = 0, tb = 0;
+    for (size_t i = from; i < from + nb * len; i++)
+        ta += u[i].sum_a, tb += u[i].sum_b;
+    double ss = 0;
+    for (size_t k = 0; k < nb; k++) {
+        double a = 0, b = 0;
+        for (size_t i = from + k * len; i < from + (k + 1) * len; i++)
+            a += u[i].sum_a, b += u[i].sum_b;
+        double d = b / tb - a / ta;
+        ss += d * d;
+    }
+    return sqrt(ss * (double)nb / (double)(nb - 1));
+}
+
+/* The bootstrap's standard error and 95% interval for units [from, to) fed
+ * to an accumulator of `max_units`, as the runner's last look sees them
+ * (a unit of several pairs is added as one pair of its means and weight:
+ * the accumulator merges it as it would have merged its pairs). */
+static int boot_se(const abstats_unit *u, size_t from, size_t to, uint32_t max_units,
+                   abstats_result *r)
+{
+    abstats_acc acc;
+    if (abstats_init(&acc, ABSTATS_DUET, 1, max_units) != 0)
+        return -1;
+    for (size_t i = from; i < to; i++)
+        abstats_paired_add(&acc, u[i].sum_a / u[i].w_a, u[i].sum_b / u[i].w_b, u[i].w_a);
+    abstats_opts op;
+    abstats_opts_default(&op);
+    op.seed = 7 + from;
+    int rc = abstats_estimate(&acc, &op, r);
+    abstats_destroy(&acc);
+    return rc;
+}
+
+/* Replays the runner on units [from, to) as if they were one A/A experiment
+ * of `looks` planned looks with an accumulator of `max_units`: estimates at
+ * each look (horizon: the segment) and stops at the first decided verdict.
+ * Returns the verdict; *stop_frac is the share of the segment used. */
+static abstats_verdict replay(const abstats_unit *u, size_t from, size_t to, uint32_t max_units,
+                              const options *o, uint32_t looks, double *stop_frac)
+{
+    abstats_acc acc;
+    abstats_verdict v = ABSTATS_UNKNOWN;
+    *stop_frac = 1;
+    if (abstats_init(&acc, ABSTATS_DUET, 1, max_units) != 0)
+        return v;
+    size_t next = from;
+    for (uint32_t k = 1; k <= looks; k++) {
+        size_t until = from + (to - from) * k / looks;
+        for (; next < until; next++)
+            abstats_paired_add(&acc, u[next].sum_a / u[next].w_a, u[next].sum_b / u[next].w_b,
+                               u[next].w_a);
+        abstats_opts op;
+        abstats_opts_default(&op);
+        op.threshold = o->threshold;
+        op.n_looks = looks;
+        op.seed = 11 + from + k;
+        op.horizon = to - from; /* adds (units) by the end of the segment */
+        abstats_result r;
+        if (abstats_estimate(&acc, &op, &r) != 0)
+            break;
+        v = r.verdict;
+        if (abstats_decided(v) || k == looks) {
+            *stop_frac = (double)k / looks;
+            break;
+        }
+    }
+    abstats_destroy(&acc);
+    return v;
+}
+
+static int part_units(const options *o, summary *sm)
+{
+    printf("\n## units: one A/A duet of %.0f s with its batch pairs kept (tp_work units %u, "
+           "%.0f records/s, batch %u); the standard error of delta from blocks of L pairs, and "
+           "the bootstrap's with %u units (before) and %u (now)\n",
+           o->units_seconds, o->units, o->rate, o->batch, ABSTATS_DEFAULT_MAX_UNITS,
+           EXP_DUET_MAX_UNITS);
+    print_load("before");
+    bench_pipe bp;
+    if (pipe_start(&bp, o, o->rate, o->units, 0, 0, o->warm_s) != 0)
+        return -1;
+    exp_spec spec = {.stage = "work",
+                     .aa = 1,
+                     .threshold = o->threshold,
+                     .max_seconds = o->units_seconds,
+                     .n_looks = 1,
+                     .seed = 6001,
+                     .max_units = o->units_kept};
+    experiment *e = NULL;
+    char err[1024];
+    abstats_acc all;
+    memset(&all, 0, sizeof all);
+    int rc = 0;
+    if (experiment_start(bp.p, &spec, NULL, 0, &e, err, sizeof err) != 0) {
+        fprintf(stderr, "obs-bench-ab: experiment_start: %s\n", err);
+        rc = -1;
+    } else if (!experiment_wait(e, (uint64_t)((o->units_seconds + 300) * 1e9)) ||
+               experiment_copy_acc(e, EXP_M_CPU, &all) != 0) {
+        rc = -1;
+    }
+    if (pipe_finish(&bp) != 0)
+        rc = -1;
+    if (rc != 0 || all.n_units < 1000) {
+        if (rc == 0)
+            fprintf(stderr, "obs-bench-ab: units: only %zu units kept\n", all.n_units);
+        abstats_destroy(&all);
+        return -1;
+    }
+    const abstats_unit *u = all.units;
+    size_t n = all.n_units, pu = (size_t)all.per_unit;
+    double per_s = (double)(n * pu) / o->units_seconds;
+    printf("%zu pairs in %zu units of %zu (%.0f pairs per second)\n", n * pu, n, pu, per_s);
+    /* The reference: the longest blocks that still number 64 or more. */
+    printf("%8s %10s %8s %12s %8s\n", "L_pairs", "L_seconds", "blocks", "se_log_%", "ratio");
+    double se1 = block_se(u, 0, n, 1), se_ref = NAN;
+    for (size_t len = 1; len <= n / 64; len *= 2) {
+        double se = block_se(u, 0, n, len);
+        printf("%8zu %10.4f %8zu %12.4f %8.2f\n", len * pu, (double)(len * pu) / per_s, n / len,
+               100 * se, se / se1);
+        se_ref = se;
+    }
+    sm->units_growth = se_ref / se1;
+    {
+        abstats_result r;
+        if (boot_se(u, 0, n, EXP_DUET_MAX_UNITS, &r) == 0)
+            printf("whole run: delta %+.3f%% [%+.3f%%, %+.3f%%]\n", 100 * r.delta, 100 * r.ci_lo,
+                   100 * r.ci_hi);
+    }
+    /* Segments as long as typical experiments: the bootstrap's standard
+     * error against the reference (the longest blocks' over the whole run,
+     * scaled to the segment's length), and how often its 95% interval
+     * misses 0 (the truth, A against A). */
+    static const double seg_s[] = {5, 30};
+    static const uint32_t mu[] = {ABSTATS_DEFAULT_MAX_UNITS, EXP_DUET_MAX_UNITS};
+    for (size_t si = 0; si < sizeof seg_s / sizeof *seg_s; si++) {
+        size_t seg = (size_t)(seg_s[si] * per_s) / pu, nseg = n / seg;
+        if (nseg < 2)
+            continue;
+        double ref = se_ref * sqrt((double)n / (double)seg);
+        for (size_t mi = 0; mi < 2; mi++) {
+            double ratio[256];
+            int miss = 0, k = 0;
+            size_t units = 0;
+            for (size_t g = 0; g < nseg && k < 256; g++) {
+                abstats_result r;
+                if (boot_se(u, g * seg, (g + 1) * seg, mu[mi], &r) != 0) {
+                    abstats_destroy(&all);
+                    return -1;
+                }
+                ratio[k++] = r.se_log / ref;
+                if (r.ci_lo > 0 || r.ci_hi < 0) {
+                    miss++;
+                    printf("  segment %zu (%.0f..%.0f s), max_units %u: delta %+.3f%% [%+.3f%%, "
+                           "%+.3f%%] misses 0\n",
+                           g + 1, g * seg_s[si], (g + 1) * seg_s[si], mu[mi], 100 * r.delta,
+                           100 * r.ci_lo, 100 * r.ci_hi);
+                }
+                units = r.n_units;
+            }
+            double med = bench_median(ratio, (size_t)k);
+            printf("segments of %.0f s (%zu): max_units %4u (%zu units of %zu pairs): bootstrap "
+                   "se / reference se median %.2f; 95%% CI misses 0 in %d/%d\n",
+                   seg_s[si], nseg, mu[mi], units, seg * pu / (units ? units : 1), med, miss, k);
+            if (si == 0)
+                sm->units_se_ratio[mi] = med;
+        }
+    }
+    /* The runner replayed on 5 s segments (10 looks, as the aa part's
+     * experiments), with each capacity, on the same pairs. */
+    size_t seg = (size_t)(5 * per_s) / pu, nseg = n / seg;
+    for (size_t mi = 0; mi < 2 && nseg > 0; mi++) {
+        int cnt[5] = {0};
+        double t[1024];
+        size_t k = 0;
+        for (size_t g = 0; g < nseg && k < 1024; g++) {
+            double f;
+            cnt[replay(u, g * seg, (g + 1) * seg, mu[mi], o, 10, &f)]++;
+            t[k++] = 5 * f;
+        }
+        printf("replay of %zu A/A experiments of 5 s, max_units %4u: same %d, faster %d, slower "
+               "%d, unknown %d, unstable %d; time to the end median %.1f s\n",
+               k, mu[mi], cnt[ABSTATS_SAME], cnt[ABSTATS_FASTER], cnt[ABSTATS_SLOWER],
+               cnt[ABSTATS_UNKNOWN], cnt[ABSTATS_UNSTABLE], bench_median(t, k));
+        sm->units_fp[mi] = cnt[ABSTATS_FASTER] + cnt[ABSTATS_SLOWER];
+        sm->units_same[mi] = cnt[ABSTATS_SAME];
+        sm->units_n = (int)k;
+    }
+    abstats_destroy(&all);
+    print_load("after");
+    sm->units_done = 1;
+    return 0;
+}
+
 /* ------------------------------------------------------------- main */
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: obs-bench-ab [--part aa|detect|interleaved|drift|all[,...]] [--quick]\n"
-            "  [--units N] [--rate R] [--batch N] [--threshold F]\n"
-            "  [--aa-runs N] [--aa-seconds S]\n"
-            "  [--detect-runs N] [--detect-units N] [--detect-seconds S]\n"
-            "  [--inter-rate R] [--effect F] [--delay-us US] [--base-delay-us US] [--keep-awake]\n"
-            "  [--blocks MS,MS,...] [--inter-runs N]\n"
-            "  [--inter-seconds S] [--cal-seconds S] [--cal-pairs N]\n"
-            "  [--inter-aa-runs N] [--inter-aa-block MS] [--inter-aa-seconds S]\n"
-            "  [--drift-reps N] [--drift-units N] [--drift-seconds S]\n"
-            "  [--budget-scale F] [--plugin-dir DIR] [--test-plugin-dir DIR]\n"
-            "defaults: --units 500 --rate 100000 --batch 256 --threshold 0.01 --aa-runs 200\n"
-            "  --aa-seconds 5 --detect-runs 20 --detect-units 510 --detect-seconds 60\n"
-            "  --inter-rate 5000 --effect 0.05 --base-delay-us 50 --blocks 50,200,1000\n"
-            "  --inter-runs 2 (--delay-us: B's extra wait instead of the calibrated one)\n"
-            "  --inter-seconds 600 --cal-seconds 10 --cal-pairs 5 --inter-aa-runs 30\n"
-            "  --inter-aa-block 50 --inter-aa-seconds 10 --drift-reps 5 --drift-units 550\n"
-            "  --drift-seconds 15; time budgets (minutes): aa 12, detect 6, interleaved 2 + 30\n"
-            "  (one run per block length first, more while a whole run fits) + A/A 5.5,\n"
-            "  drift 5 (at most about 60 in all), scaled by --budget-scale.\n"
-            "--quick: every part, short (about 1 minute).\n");
+    fprintf(
+        f,
+        "usage: obs-bench-ab [--part aa|detect|interleaved|drift|units|all[,...]] [--quick]\n"
+        "  [--units N] [--rate R] [--batch N] [--threshold F]\n"
+        "  [--aa-runs N] [--aa-seconds S]\n"
+        "  [--detect-runs N] [--detect-units N] [--detect-seconds S]\n"
+        "  [--inter-rate R] [--inter-linger-us US] [--effect F] [--delay-us US]\n"
+        "  [--base-delay-us US] [--keep-awake]\n"
+        "  [--blocks MS,MS,...] [--inter-runs N]\n"
+        "  [--inter-seconds S] [--cal-seconds S] [--cal-pairs N]\n"
+        "  [--inter-aa-runs N] [--inter-aa-block MS] [--inter-aa-seconds S]\n"
+        "  [--drift-reps N] [--drift-units N] [--drift-seconds S] [--units-seconds S]\n"
+        "  [--budget-scale F] [--plugin-dir DIR] [--test-plugin-dir DIR]\n"
+        "defaults: --units 500 --rate 100000 --batch 256 --threshold 0.01 --aa-runs 200\n"
+        "  --aa-seconds 5 --detect-runs 20 --detect-units 510 --detect-seconds 60\n"
+        "  --inter-rate 5000 --inter-linger-us 2000 --effect 0.05 --base-delay-us 50\n"
+        "  --blocks 50,200,1000 --inter-runs 3 (--delay-us: B's extra wait instead of the\n"
+        "  calibrated one) --inter-seconds 600 --cal-seconds 10 --cal-pairs 5 --inter-aa-runs 20\n"
+        "  --inter-aa-block 50 --inter-aa-seconds 10 --drift-reps 5 --drift-units 550\n"
+        "  --drift-seconds 15 --units-seconds 300; time budgets (minutes): aa 12, detect 6,\n"
+        "  interleaved 3 + 30 (one run per block length first, more while a whole run\n"
+        "  fits) + A/A 5.5, drift 5, units 7 (at most about 70 in all), scaled by\n"
+        "  --budget-scale.\n"
+        "--quick: every part, short (about 1 minute).\n");
 }
 
 int main(int argc, char **argv)
 {
     options o = {.plugin_dir = OBS_BENCH_PLUGIN_DIR,
                  .test_plugin_dir = OBS_BENCH_TEST_PLUGIN_DIR,
-                 .parts = PART_AA | PART_DETECT | PART_INTER | PART_DRIFT,
+                 .parts = PART_AA | PART_DETECT | PART_INTER | PART_DRIFT | PART_UNITS,
                  .batch = 256,
                  .units = 500,
                  .warm_s = 1.0,
@@ -1067,18 +1302,21 @@ int main(int argc, char **argv)
                  .inter_seconds = 600,
                  .inter_budget = 30 * 60,
                  .cal_seconds = 10,
-                 .inter_runs = 2,
+                 .inter_runs = 3,
+                 .inter_linger_us = 2000,
                  .cal_pairs = 5,
                  .blocks = {50, 200, 1000},
                  .n_blocks = 3,
-                 .inter_aa_runs = 30,
+                 .inter_aa_runs = 20,
                  .inter_aa_block = 50,
                  .inter_aa_seconds = 10,
                  .inter_aa_budget = 5.5 * 60,
                  .drift_reps = 5,
                  .drift_units = 550,
                  .drift_seconds = 15,
-                 .drift_budget = 5 * 60};
+                 .drift_budget = 5 * 60,
+                 .units_seconds = 300,
+                 .units_kept = 1u << 18};
     double scale = 1;
     /* --quick first, so explicit options given with it win. */
     for (int i = 1; i < argc; i++)
@@ -1092,6 +1330,7 @@ int main(int argc, char **argv)
             o.inter_runs = 1, o.inter_seconds = 6, o.inter_budget = 8;
             o.inter_aa_runs = 1, o.inter_aa_seconds = 4, o.inter_aa_budget = 6;
             o.drift_reps = 1, o.drift_seconds = 2, o.drift_budget = 12;
+            o.units_seconds = 3, o.units_kept = 4096;
         }
     static const struct option lo[] = {{"part", required_argument, 0, 'P'},
                                        {"quick", no_argument, 0, 'q'},
@@ -1123,6 +1362,8 @@ int main(int argc, char **argv)
                                        {"budget-scale", required_argument, 0, 19},
                                        {"plugin-dir", required_argument, 0, 20},
                                        {"test-plugin-dir", required_argument, 0, 21},
+                                       {"units-seconds", required_argument, 0, 25},
+                                       {"inter-linger-us", required_argument, 0, 26},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     int c, bad = 0;
@@ -1143,8 +1384,10 @@ int main(int argc, char **argv)
                     o.parts |= PART_INTER;
                 else if (!strcmp(tok, "drift"))
                     o.parts |= PART_DRIFT;
+                else if (!strcmp(tok, "units"))
+                    o.parts |= PART_UNITS;
                 else if (!strcmp(tok, "all"))
-                    o.parts |= PART_AA | PART_DETECT | PART_INTER | PART_DRIFT;
+                    o.parts |= PART_AA | PART_DETECT | PART_INTER | PART_DRIFT | PART_UNITS;
                 else
                     bad = 1;
             }
@@ -1183,6 +1426,8 @@ int main(int argc, char **argv)
         case 22: o.delay_us = atof(optarg); break;
         case 23: o.base_delay_us = atof(optarg); break;
         case 24: o.keep_awake = 1; break;
+        case 25: bad |= bench_parse_seconds(optarg, &o.units_seconds); break;
+        case 26: o.inter_linger_us = atof(optarg); break;
         case 'h': usage(stdout); return 0;
         default: bad = 1;
         }
@@ -1215,6 +1460,8 @@ int main(int argc, char **argv)
         rc = part_interleaved(&o, &sm);
     if (rc == 0 && (o.parts & PART_DRIFT))
         rc = part_drift(&o, &sm);
+    if (rc == 0 && (o.parts & PART_UNITS))
+        rc = part_units(&o, &sm);
     printf("\n## summary (%.1f min)\n", (double)(bench_now_ns() - t0) / 60e9);
     if (o.parts & PART_AA && sm.aa_n)
         printf("A/A duet false positives: %d/%d = %.2f%% [95%% CI %.2f..%.2f%%] (target <= 1%%)\n",
@@ -1227,6 +1474,17 @@ int main(int argc, char **argv)
         printf("effect drift with a loaded core: median %.2f pp (quiet baseline %.2f pp) over %d "
                "repetitions (target <= 0.5 pp)\n",
                sm.drift_med, sm.drift_base_med, sm.drift_n);
+    if (o.parts & PART_UNITS && sm.units_done && sm.units_se_ratio[0] > 0)
+        printf("duet units: se of delta grows %.2fx from single pairs to the longest blocks; "
+               "bootstrap se / that, 5 s segments: %.2f with %u units, %.2f with %u (1 = "
+               "honest)\n",
+               sm.units_growth, sm.units_se_ratio[0], ABSTATS_DEFAULT_MAX_UNITS,
+               sm.units_se_ratio[1], EXP_DUET_MAX_UNITS);
+    if (o.parts & PART_UNITS && sm.units_done && sm.units_n)
+        printf("duet units, replayed A/A (5 s, 10 looks) on %d segments: false %d / %d, same %d / "
+               "%d (%u / %u units)\n",
+               sm.units_n, sm.units_fp[0], sm.units_fp[1], sm.units_same[0], sm.units_same[1],
+               ABSTATS_DEFAULT_MAX_UNITS, EXP_DUET_MAX_UNITS);
     if (o.parts & PART_INTER && sm.inter_done) {
         printf("interleaved p99, B waits %.1f us more per batch than A (whole-run p99 B/A %.3f, "
                "median of pairs); target: detected in <= 10 min\n",
