@@ -116,6 +116,13 @@ void abstats_reset(abstats_acc *acc)
     acc->n_adds_a = acc->n_adds_b = 0;
 }
 
+/* Unit i of the n units an estimate uses: the closed ones, then the open
+ * one. A function, so that a random index is drawn once per unit. */
+static inline const abstats_unit *unit_at(const abstats_acc *acc, size_t i)
+{
+    return i < acc->n_units ? &acc->units[i] : &acc->open;
+}
+
 static void unit_merge(abstats_unit *dst, const abstats_unit *x, const abstats_unit *y)
 {
     dst->sum_a = x->sum_a + y->sum_a;
@@ -462,11 +469,9 @@ int abstats_estimate(const abstats_acc *acc, const abstats_opts *opts, abstats_r
     };
     if (n == 0)
         return OBS_OK;
-#define UNIT(i) ((i) < acc->n_units ? &acc->units[i] : &acc->open)
-
     abstats_unit tot = {0};
     for (size_t i = 0; i < n; i++)
-        unit_merge(&tot, &tot, UNIT(i));
+        unit_merge(&tot, &tot, unit_at(acc, i));
     const bool geo = acc->scale == ABSTATS_GEOMETRIC;
     out->mean_a = tot.w_a > 0 ? tot.sum_a / tot.w_a : NAN;
     out->mean_b = tot.w_b > 0 ? tot.sum_b / tot.w_b : NAN;
@@ -487,15 +492,15 @@ int abstats_estimate(const abstats_acc *acc, const abstats_opts *opts, abstats_r
     }
     size_t nx = 0, ny = 0;
     for (size_t i = 0; i < n; i++)
-        if (UNIT(i)->w_a > 0)
-            t[nx++] = (tagged){UNIT(i)->sum_a / UNIT(i)->w_a, 0};
+        if (unit_at(acc, i)->w_a > 0)
+            t[nx++] = (tagged){unit_at(acc, i)->sum_a / unit_at(acc, i)->w_a, 0};
     for (size_t i = 0; i < n; i++)
-        if (UNIT(i)->w_b > 0)
-            t[nx + ny++] = (tagged){UNIT(i)->sum_b / UNIT(i)->w_b, 1};
+        if (unit_at(acc, i)->w_b > 0)
+            t[nx + ny++] = (tagged){unit_at(acc, i)->sum_b / unit_at(acc, i)->w_b, 1};
     mann_whitney(t, nx, ny, &out->u_mann_whitney, &out->p_mann_whitney);
     size_t nd = 0;
     for (size_t i = 0; i < n; i++) {
-        const abstats_unit *x = UNIT(i);
+        const abstats_unit *x = unit_at(acc, i);
         double d = log_ratio(acc->scale, x->sum_a, x->w_a, x->sum_b, x->w_b);
         if (isfinite(d) && d != 0)
             t[nd++] = (tagged){fabs(d), d > 0};
@@ -526,11 +531,11 @@ int abstats_estimate(const abstats_acc *acc, const abstats_opts *opts, abstats_r
         abstats_unit s0 = {0}, s1 = {0};
         size_t i = 0;
         for (; i + 1 < n; i += 2) {
-            unit_merge(&s0, &s0, UNIT(rng_index(&r, n)));
-            unit_merge(&s1, &s1, UNIT(rng_index(&r, n)));
+            unit_merge(&s0, &s0, unit_at(acc, rng_index(&r, n)));
+            unit_merge(&s1, &s1, unit_at(acc, rng_index(&r, n)));
         }
         if (i < n)
-            unit_merge(&s0, &s0, UNIT(rng_index(&r, n)));
+            unit_merge(&s0, &s0, unit_at(acc, rng_index(&r, n)));
         double sa = s0.sum_a + s1.sum_a, wa = s0.w_a + s1.w_a;
         double sb = s0.sum_b + s1.sum_b, wb = s0.w_b + s1.w_b;
         double v = log_ratio(acc->scale, sa, wa, sb, wb);
@@ -581,7 +586,6 @@ int abstats_estimate(const abstats_acc *acc, const abstats_opts *opts, abstats_r
     if (!same_reachable && !sign_reachable)
         out->verdict = ABSTATS_UNSTABLE;
 out:
-#undef UNIT
     free(t);
     free(boot);
     return rc;

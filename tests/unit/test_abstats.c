@@ -327,6 +327,15 @@ static void test_units_merge_in_fixed_memory(void **state)
     assert_true(fabs(r.mean_b / (sb / w) - 1) < 1e-12);
     assert_true(fabs(r.delta - 0.2) < 0.02);
     assert_int_equal(r.verdict, ABSTATS_SLOWER);
+    /* The bootstrap reads the closed units and the open one, nothing else:
+     * poisoning the slots after the closed units changes nothing. */
+    for (size_t k = acc.n_units; k < acc.max_units; k++)
+        acc.units[k] = (abstats_unit){1e300, 1, -1e300, 1};
+    abstats_result p;
+    assert_int_equal(abstats_estimate(&acc, &o, &p), OBS_OK);
+    assert_int_equal(p.verdict, r.verdict);
+    assert_true(p.ci_lo == r.ci_lo && p.ci_hi == r.ci_hi && p.se_log == r.se_log);
+    assert_true(p.decision_lo == r.decision_lo && p.decision_hi == r.decision_hi);
     abstats_destroy(&acc);
 }
 
