@@ -491,12 +491,16 @@ int abstats_estimate(const abstats_acc *acc, const abstats_opts *opts, abstats_r
         goto out;
     }
     size_t nx = 0, ny = 0;
-    for (size_t i = 0; i < n; i++)
-        if (unit_at(acc, i)->w_a > 0)
-            t[nx++] = (tagged){unit_at(acc, i)->sum_a / unit_at(acc, i)->w_a, 0};
-    for (size_t i = 0; i < n; i++)
-        if (unit_at(acc, i)->w_b > 0)
-            t[nx + ny++] = (tagged){unit_at(acc, i)->sum_b / unit_at(acc, i)->w_b, 1};
+    for (size_t i = 0; i < n; i++) {
+        const abstats_unit *x = unit_at(acc, i);
+        if (x->w_a > 0)
+            t[nx++] = (tagged){x->sum_a / x->w_a, 0};
+    }
+    for (size_t i = 0; i < n; i++) {
+        const abstats_unit *x = unit_at(acc, i);
+        if (x->w_b > 0)
+            t[nx + ny++] = (tagged){x->sum_b / x->w_b, 1};
+    }
     mann_whitney(t, nx, ny, &out->u_mann_whitney, &out->p_mann_whitney);
     size_t nd = 0;
     for (size_t i = 0; i < n; i++) {

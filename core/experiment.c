@@ -543,13 +543,13 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    const int il = e->mode == EXP_INTERLEAVED;
+    uint32_t max_units = spec->max_units;
+    if (!max_units)
+        max_units = il ? ABSTATS_DEFAULT_MAX_UNITS : EXP_DUET_MAX_UNITS;
     for (int m = 0; m < e->n_metrics; m++)
-        if (abstats_init(&e->acc[m],
-                         e->mode == EXP_INTERLEAVED ? ABSTATS_INTERLEAVED : ABSTATS_DUET,
-                         e->mode == EXP_INTERLEAVED ? 4 : 1,
-                         spec->max_units              ? spec->max_units
-                         : e->mode == EXP_INTERLEAVED ? ABSTATS_DEFAULT_MAX_UNITS
-                                                      : EXP_DUET_MAX_UNITS) != 0 ||
+        if (abstats_init(&e->acc[m], il ? ABSTATS_INTERLEAVED : ABSTATS_DUET, il ? 4 : 1,
+                         max_units) != 0 ||
             !e->history) {
             rc = OBS_ENOMEM;
             snprintf(err, errlen, "out of memory");

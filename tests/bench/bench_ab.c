@@ -1069,18 +1069,24 @@ static double block_se(const abstats_unit *u, size_t from, size_t to, size_t len
     return sqrt(ss * (double)nb / (double)(nb - 1));
 }
 
+/* Adds units [from, to) to a duet accumulator, each as one pair of its
+ * means with its weight: the accumulator merges it as it would have merged
+ * its pairs. */
+static void add_units(abstats_acc *acc, const abstats_unit *u, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        abstats_paired_add(acc, u[i].sum_a / u[i].w_a, u[i].sum_b / u[i].w_b, u[i].w_a);
+}
+
 /* The bootstrap's standard error and 95% interval for units [from, to) fed
- * to an accumulator of `max_units`, as the runner's last look sees them
- * (a unit of several pairs is added as one pair of its means and weight:
- * the accumulator merges it as it would have merged its pairs). */
+ * to an accumulator of `max_units`, as the runner's last look sees them. */
 static int boot_se(const abstats_unit *u, size_t from, size_t to, uint32_t max_units,
                    abstats_result *r)
 {
     abstats_acc acc;
     if (abstats_init(&acc, ABSTATS_DUET, 1, max_units) != 0)
         return -1;
-    for (size_t i = from; i < to; i++)
-        abstats_paired_add(&acc, u[i].sum_a / u[i].w_a, u[i].sum_b / u[i].w_b, u[i].w_a);
+    add_units(&acc, u, from, to);
     abstats_opts op;
     abstats_opts_default(&op);
     op.seed = 7 + from;
@@ -1104,9 +1110,8 @@ static abstats_verdict replay(const abstats_unit *u, size_t from, size_t to, uin
     size_t next = from;
     for (uint32_t k = 1; k <= looks; k++) {
         size_t until = from + (to - from) * k / looks;
-        for (; next < until; next++)
-            abstats_paired_add(&acc, u[next].sum_a / u[next].w_a, u[next].sum_b / u[next].w_b,
-                               u[next].w_a);
+        add_units(&acc, u, next, until);
+        next = until;
         abstats_opts op;
         abstats_opts_default(&op);
         op.threshold = o->threshold;
