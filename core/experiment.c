@@ -115,20 +115,8 @@ void exp_cost_end(exp_cost *c)
     c->wall_ns = host_now_ns() - c->wall0;
     c->cpu_ns = thread_cpu() - c->cpu0;
     c->allocs = alloc_tls.n_allocs - c->a0.n_allocs;
-}
-
-int experiment_b_first(experiment *e)
-{
-    return (int)(e->k++ & 1);
-}
-
-void experiment_run_b(experiment *e, stage *s, const obs_batch *in, obs_out *out, exp_cost *cost)
-{
-    obs_prof_set_tag(e->b.prof_tag);
-    exp_cost_begin(cost);
-    e->b.desc->process(e->b.instance, in, out);
-    exp_cost_end(cost);
-    obs_prof_set_tag(stage_active(s)->prof_tag);
+    c->frees = alloc_tls.n_frees - c->a0.n_frees;
+    c->bytes = alloc_tls.bytes - c->a0.bytes;
 }
 
 static void detach(experiment *e, stage *s)
@@ -187,6 +175,42 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* One variant's callback, measured. Both variants of a duet are called
+ * through this one function, from one call site, so neither has code of its
+ * own (or the stage's accounting) next to its call. */
+static __attribute__((noinline)) int run_measured(const obs_stage_desc *d, void *instance,
+                                                  uint32_t tag, const obs_batch *in, obs_out *out,
+                                                  exp_cost *c)
+{
+    obs_prof_set_tag(tag);
+    exp_cost_begin(c);
+    int rc = d->process(instance, in, out);
+    exp_cost_end(c);
+    return rc;
+}
+
+/* The order is drawn per batch, independently of every other batch's.
+ * Strict alternation (A first, then B first, ...) is not enough: what a
+ * callback finds in the caches depends on the batch before it (the output
+ * batch it gets from the pool was last written by B, first or second), so
+ * under alternation one batch's order sets the next one's conditions. */
+int experiment_duet(experiment *e, const stage_slot *a, const obs_batch *in, obs_out *first,
+                    obs_out *second, exp_cost *ca, exp_cost *cb, int *a_first)
+{
+    const int b_first = (int)(mix64(e->seed ^ mix64(e->k++)) >> 63);
+    const stage_slot *sl[2] = {a, &e->b};
+    obs_out *out[2] = {first, second};
+    exp_cost *cost[2] = {ca, cb};
+    int rc[2];
+    for (int j = 0; j < 2; j++) {
+        int v = j ^ b_first; /* 0: A, 1: B */
+        rc[v] = run_measured(sl[v]->desc, sl[v]->instance, sl[v]->prof_tag, in, out[j], cost[v]);
+    }
+    obs_prof_set_tag(a->prof_tag);
+    *a_first = !b_first;
+    return rc[0];
+}
+
 /* The variant of block k: round k / 4 is ABBA or BAAB, at random from the
  * seed, so the schedule is reproducible and neither variant always starts
  * a round (or always follows the other). */
@@ -229,13 +253,12 @@ abstats_variant experiment_block_now(experiment *e, uint32_t *block)
     return e->st_variant;
 }
 
-int experiment_process_b(experiment *e, const obs_batch *in, obs_out *out, exp_cost *cost)
+int experiment_process_block(experiment *e, const stage_slot *a, abstats_variant v,
+                             const obs_batch *in, obs_out *out, exp_cost *cost)
 {
-    obs_prof_set_tag(e->b.prof_tag);
-    exp_cost_begin(cost);
-    int rc = e->b.desc->process(e->b.instance, in, out);
-    exp_cost_end(cost);
-    obs_prof_set_tag(stage_active(e->s)->prof_tag);
+    const stage_slot *sl = v == ABSTATS_B ? &e->b : a;
+    int rc = run_measured(sl->desc, sl->instance, sl->prof_tag, in, out, cost);
+    obs_prof_set_tag(a->prof_tag);
     return rc;
 }
 

@@ -4,9 +4,9 @@
  * Duet design (the default, and what this module runs): a variant B is
  * loaded and initialised beside the stage's active version A, off the data
  * path, and handed to the stage thread. From the next batch on, the stage
- * thread runs both on every batch, in alternating order (A then B, then B
- * then A), each with its own instance and state; only A's output goes
- * downstream, B's is discarded. For each batch pair it measures both
+ * thread runs both on every batch, through the same code, in an order
+ * drawn at random per batch, each with its own instance and state; only
+ * A's output goes downstream, B's is discarded. For each batch pair it measures both
  * variants' CPU time, wall time and allocations per record, which feed
  * paired accumulators (abstats.h): the batch pair is the unit of analysis,
  * never the record. An experiment thread looks at the data at planned times
@@ -128,18 +128,20 @@ void experiments_free(pipeline *p);
 typedef struct exp_cost {
     uint64_t wall0, cpu0, wall_ns, cpu_ns;
     alloc_counters a0;
-    uint64_t allocs;
+    uint64_t allocs, frees, bytes; /* during the call */
 } exp_cost;
 
 void exp_cost_begin(exp_cost *c);
 void exp_cost_end(exp_cost *c);
 
-/* Stage thread, once per batch while an experiment is attached: 1 when B
- * runs first on this batch (the order alternates). */
-int experiment_b_first(experiment *e);
-/* Stage thread: runs B on the batch into `out` (which the caller then
- * discards), measured. */
-void experiment_run_b(experiment *e, stage *s, const obs_batch *in, obs_out *out, exp_cost *cost);
+/* Stage thread, once per batch while a duet is attached: runs both
+ * variants on `in`, in an order drawn at random for this batch, each through
+ * the same code (profiler tag, clocks, callback, clocks). The variant that
+ * runs first writes into `first`, the other into `second`; *a_first tells
+ * which A was. Returns A's callback code (B's is not acted on: its output
+ * is discarded). */
+int experiment_duet(experiment *e, const stage_slot *a, const obs_batch *in, obs_out *first,
+                    obs_out *second, exp_cost *ca, exp_cost *cb, int *a_first);
 /* Stage thread: records one batch pair; detaches the experiment from the
  * stage when it has asked to be released. */
 void experiment_add_pair(experiment *e, stage *s, const exp_cost *a, const exp_cost *b,
@@ -153,10 +155,12 @@ int experiment_interleaved(const experiment *e);
  * (*block) and its variant (ABSTATS_A or ABSTATS_B). When the block
  * changes, the stage's costs of the previous block are added. */
 abstats_variant experiment_block_now(experiment *e, uint32_t *block);
-/* Stage thread, interleaved: runs B's process on `in` into `out` (the
- * stage's output batch), measured and tagged for the profiler. Returns the
- * callback's code. */
-int experiment_process_b(experiment *e, const obs_batch *in, obs_out *out, exp_cost *cost);
+/* Stage thread, interleaved: runs variant `v` (A being the stage's active
+ * slot `a`) on `in` into `out` (the stage's output batch), measured and
+ * tagged for the profiler, through the same code as a duet's calls.
+ * Returns the callback's code. */
+int experiment_process_block(experiment *e, const stage_slot *a, abstats_variant v,
+                             const obs_batch *in, obs_out *out, exp_cost *cost);
 /* Stage thread, interleaved: charges one batch's cost to the current block;
  * detaches the experiment when it has asked to be released. Returns 1 when
  * it detached (the caller then flushes B: experiment_flush_b). */

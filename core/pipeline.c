@@ -346,6 +346,29 @@ static inline uint64_t cb_exit(stage *s, cb_mark *m)
     return c1;
 }
 
+/* Charges a callback measured by the experiment code (exp_cost) to the
+ * stage, as cb_enter/cb_exit would have; returns the clock's reading now. */
+static uint64_t cb_charge(stage *s, const exp_cost *c)
+{
+    uint64_t now = host_now_ns();
+    stat_add(&s->stats.callback_ns, c->wall_ns);
+    if (!s->pipeline->cost_account)
+        return now;
+    if (now - s->last_cpu_sample_ns >= CPU_SAMPLE_INTERVAL_NS) {
+        uint64_t overhead = s->pipeline->cpu_read_ns;
+        stat_add(&s->stats.sampled_cpu_ns, c->cpu_ns > overhead ? c->cpu_ns - overhead : 0);
+        stat_add(&s->stats.sampled_wall_ns, c->wall_ns);
+        s->last_cpu_sample_ns = now;
+    }
+    histogram_record(s->service, c->wall_ns);
+    if (c->allocs || c->frees) {
+        stat_add(&s->stats.allocs, c->allocs);
+        stat_add(&s->stats.frees, c->frees);
+        stat_add(&s->stats.alloc_bytes, c->bytes);
+    }
+    return now;
+}
+
 /* Called first and last on every stage thread. */
 static void thread_begin(stage *s)
 {
@@ -567,51 +590,35 @@ static int transform_step(stage *s, stage_slot *sl, batch *in)
         exp_cost c;
         uint32_t block;
         abstats_variant v = experiment_block_now(e, &block);
-        if (v == ABSTATS_A) {
-            cb_enter(s, &m);
-            exp_cost_begin(&c);
-            rc = sl->desc->process(sl->instance, &view, &o->out);
-            exp_cost_end(&c);
-            c1 = cb_exit(s, &m);
-        } else {
-            rc = experiment_process_b(e, &view, &o->out, &c);
-            c1 = host_now_ns();
-        }
+        rc = experiment_process_block(e, sl, v, &view, &o->out, &c);
+        c1 = v == ABSTATS_A ? cb_charge(s, &c) : host_now_ns();
         o->exp = e;
         o->exp_block = block;
         o->exp_variant = (uint8_t)v;
         if (experiment_add_block_batch(e, s, &c, view.n_records))
             detached = e;
     } else if (e) {
-        /* Duet: B runs on the same batch, before or after A in turn; only
-         * A's output goes on, and only A is charged to the stage. Each
-         * variant's callback is measured alone. */
+        /* Duet: both variants run on the same batch, in an order drawn per
+         * batch; only A's output goes on, and only A is charged to the
+         * stage, after both ran, from its own measurement. Both output
+         * batches come from the pool before either runs, and the one taken
+         * first goes to whichever runs first: where a batch was last used
+         * (this core's cache, the sink's, nowhere) then depends on the
+         * order, never on the variant. A private buffer for B, or taking
+         * B's batch later than A's, biases A/A comparisons by a few
+         * percent. */
         obs_batch view = batch_view(in);
         exp_cost ca, cb;
-        int b_first = experiment_b_first(e);
-        /* Both output batches come from the pool before either variant
-         * runs, and the one taken first goes to whichever runs first: where
-         * a batch was last used (this core's cache, the sink's, nowhere)
-         * then depends on the order, which alternates, never on the
-         * variant. A private buffer for B, or taking B's batch later than
-         * A's, biases A/A comparisons by a few percent. */
-        batch *bo = pool_get(&p->pool);
-        if (b_first) {
+        int a_first;
+        batch *second = pool_get(&p->pool);
+        rc = experiment_duet(e, sl, &view, &o->out, &second->out, &ca, &cb, &a_first);
+        if (!a_first) {
             batch *t = o;
-            o = bo;
-            bo = t;
-            experiment_run_b(e, s, &view, &bo->out, &cb);
+            o = second;
+            second = t;
         }
-        cb_enter(s, &m);
-        exp_cost_begin(&ca);
-        rc = sl->desc->process(sl->instance, &view, &o->out);
-        exp_cost_end(&ca);
-        c1 = cb_exit(s, &m);
-        if (!b_first) {
-            experiment_run_b(e, s, &view, &bo->out, &cb);
-            c1 = host_now_ns();
-        }
-        pool_put(&p->pool, bo); /* B's output is discarded */
+        c1 = cb_charge(s, &ca);
+        pool_put(&p->pool, second); /* B's output is discarded */
         experiment_add_pair(e, s, &ca, &cb, view.n_records);
     } else {
         cb_enter(s, &m);

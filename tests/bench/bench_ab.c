@@ -406,6 +406,19 @@ static void tally_print(tally *t, const char *unit_note)
     bench_minmax(t->delta, (size_t)t->n, &lo, &hi);
     printf("primary delta: median %+.2f%%, range %+.2f%% .. %+.2f%%\n",
            100 * bench_median(t->delta, (size_t)t->n), 100 * lo, 100 * hi);
+    if (t->n >= 2) {
+        /* The mean and its standard error: in A/A a bias of the design
+         * shows here long before it shows in the count of false verdicts. */
+        double sum = 0, ss = 0;
+        for (int i = 0; i < t->n; i++)
+            sum += t->delta[i];
+        double mean = sum / t->n;
+        for (int i = 0; i < t->n; i++)
+            ss += (t->delta[i] - mean) * (t->delta[i] - mean);
+        double se = sqrt(ss / (t->n - 1) / t->n);
+        printf("primary delta: mean %+.3f%% (standard error %.3f%%, 95%% CI %+.3f%% .. %+.3f%%)\n",
+               100 * mean, 100 * se, 100 * (mean - 1.96 * se), 100 * (mean + 1.96 * se));
+    }
 }
 
 /* Seconds left before `deadline_ns`. */

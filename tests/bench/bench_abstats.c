@@ -9,7 +9,7 @@
  *    (sigma 0.3), shared by both variants; machine drift shared by the pair
  *    (a +-10% slow sine and a +15% step over the middle third of the run,
  *    like frequency scaling or a neighbour taking the core); a 3% discount
- *    for whichever variant runs second (warm caches; the order alternates
+ *    for whichever variant runs second (warm caches; the order is drawn
  *    per batch); each variant's own run noise, lognormal (sigma 0.1); and
  *    outliers: 1% of runs cost 2-10x (preemption, interrupts). B is scaled
  *    by 1 + delta. `--rate` pairs per second turn pairs into seconds.
@@ -83,9 +83,10 @@ static void sim_pair(const scenario *sc, uint64_t *s, uint64_t i, double *a, dou
     double delta = sc->delta;
     double c = 1000 * exp(0.3 * sim_normal(s)) * drift((double)i / (double)n);
     double second = 0.97; /* the variant running second in the pair */
-    *a = c * (i % 2 ? second : 1) * exp(0.1 * sim_normal(s)) *
+    int b_first = (int)(sim_next(s) >> 63);
+    *a = c * (b_first ? second : 1) * exp(0.1 * sim_normal(s)) *
          outlier(s, sc->out_p, sc->out_lo, sc->out_hi);
-    *b = c * (i % 2 ? 1 : second) * (1 + delta) * exp(0.1 * sim_normal(s)) *
+    *b = c * (b_first ? 1 : second) * (1 + delta) * exp(0.1 * sim_normal(s)) *
          outlier(s, sc->out_p, sc->out_lo, sc->out_hi);
 }
 

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,9 @@ static void *run_thread(void *arg)
     return NULL;
 }
 
-static void start(running *r)
+/* Starts gen -> `work` -> seqcheck, `work` being the stage line's flow
+ * mapping ({name: work, ...}). */
+static void start_with(running *r, const char *work)
 {
     char yaml[2048];
     snprintf(yaml, sizeof yaml,
@@ -54,9 +57,9 @@ static void start(running *r)
              "load: [{shape: max}]\n"
              "stages:\n"
              "  - {name: gen, plugin: gen_static}\n"
-             "  - {name: work, plugin: tp_work, params: {units: 200, noise: 0.05}}\n"
+             "  - %s\n"
              "  - {name: check, plugin: sink_seqcheck}\n",
-             getenv("OBS_PLUGIN_DIR"), getenv("OBS_TEST_PLUGIN_DIR"));
+             getenv("OBS_PLUGIN_DIR"), getenv("OBS_TEST_PLUGIN_DIR"), work);
     char err[2048];
     memset(r, 0, sizeof *r);
     if (config_load_string("exp.yaml", yaml, &r->cfg, err, sizeof err) != 0)
@@ -70,6 +73,11 @@ static void start(running *r)
     }
 }
 
+static void start(running *r)
+{
+    start_with(r, "{name: work, plugin: tp_work, params: {units: 200, noise: 0.05}}");
+}
+
 static uint64_t counter(const stage *s, const char *name)
 {
     for (uint32_t i = 0; i < s->host.n_counters; i++)
@@ -78,7 +86,8 @@ static uint64_t counter(const stage *s, const char *name)
     return UINT64_MAX;
 }
 
-static void finish(running *r)
+/* Stops the pipeline and checks that every record reached the sink once. */
+static void stop(running *r)
 {
     pipeline_stop(r->p);
     pthread_join(r->thread, NULL);
@@ -87,6 +96,11 @@ static void finish(running *r)
     assert_int_equal(sink->stats.records_in, gen->stats.records_out);
     assert_int_equal(counter(sink, "seq_gaps"), 0);
     assert_int_equal(counter(sink, "seq_dups"), 0);
+}
+
+static void finish(running *r)
+{
+    stop(r);
     pipeline_destroy(r->p);
     config_free(r->cfg);
 }
@@ -286,6 +300,37 @@ static void test_units(void **state)
     finish(&r);
 }
 
+/* A duet draws its order per batch: A runs first on about half of the
+ * batches, and a batch's order does not follow from the previous one's
+ * (strict alternation would favour a variant through the state one batch
+ * leaves to the next). tp_order counts the order of every pair. */
+static void test_order(void **state)
+{
+    (void)state;
+    running r;
+    start_with(&r, "{name: work, plugin: tp_order}");
+    char err[1024];
+    experiment *e = NULL;
+    exp_spec duet = {.stage = "work", .aa = 1, .max_seconds = 1, .n_looks = 1};
+    assert_int_equal(experiment_start(r.p, &duet, NULL, 0, &e, err, sizeof err), 0);
+    assert_true(experiment_wait(e, 30000000000ull));
+    stop(&r);
+    const stage *work = &r.p->stages[1];
+    uint64_t pairs = counter(work, "duet_pairs"), a_first = counter(work, "duet_a_first"),
+             repeats = counter(work, "duet_order_repeats");
+    printf("duet order: %" PRIu64 " pairs, A first in %" PRIu64 ", same order as the pair before "
+           "in %" PRIu64 "\n",
+           pairs, a_first, repeats);
+    assert_true(pairs >= 1000);
+    /* Both counts are binomial(n, 1/2) for a fair coin per batch: within 5
+     * standard deviations of n/2 (a false alarm once in 1.7 million). */
+    double n = (double)pairs, sd = sqrt(n) / 2;
+    assert_true(fabs((double)a_first - n / 2) < 5 * sd);
+    assert_true(fabs((double)repeats - (n - 1) / 2) < 5 * sd);
+    pipeline_destroy(r.p);
+    config_free(r.cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_interleaved),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_units),
+        cmocka_unit_test(test_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
