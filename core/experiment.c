@@ -189,11 +189,11 @@ static __attribute__((noinline)) int run_measured(const obs_stage_desc *d, void 
     return rc;
 }
 
-/* The order is drawn per batch, independently of every other batch's.
- * Strict alternation (A first, then B first, ...) is not enough: what a
- * callback finds in the caches depends on the batch before it (the output
- * batch it gets from the pool was last written by B, first or second), so
- * under alternation one batch's order sets the next one's conditions. */
+/* The order is drawn per batch, independently of every other batch's,
+ * rather than strictly alternated: what a callback finds in the caches
+ * depends on the batch before it (the output batch it gets from the pool
+ * was last written by B, first or second), and a drawn order cannot fall
+ * into step with such a pattern. */
 int experiment_duet(experiment *e, const stage_slot *a, const obs_batch *in, obs_out *first,
                     obs_out *second, exp_cost *ca, exp_cost *cb, int *a_first)
 {

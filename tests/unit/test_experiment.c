@@ -302,8 +302,8 @@ static void test_units(void **state)
 
 /* A duet draws its order per batch: A runs first on about half of the
  * batches, and a batch's order does not follow from the previous one's
- * (strict alternation would favour a variant through the state one batch
- * leaves to the next). tp_order counts the order of every pair. */
+ * (under strict alternation, the state one batch leaves to the next could
+ * fall into step with the order). tp_order counts the order of every pair. */
 static void test_order(void **state)
 {
     (void)state;
