@@ -319,6 +319,28 @@ static inline void cb_enter(stage *s, cb_mark *m)
     m->wall0 = m->cpu ? host_now_ns() : now;
 }
 
+/* Charges one callback's cost to the stage when the cost account is on:
+ * wall time, CPU time when this callback is a CPU sample (`cpu`, NO_CPU
+ * otherwise), the service-time histogram and allocations. */
+#define NO_CPU UINT64_MAX
+static inline void charge(stage *s, uint64_t now, uint64_t wall, uint64_t cpu, uint64_t allocs,
+                          uint64_t frees, uint64_t bytes)
+{
+    if (cpu != NO_CPU) {
+        uint64_t overhead = s->pipeline->cpu_read_ns;
+        stat_add(&s->stats.sampled_cpu_ns, cpu > overhead ? cpu - overhead : 0);
+        stat_add(&s->stats.sampled_wall_ns, wall);
+        s->last_cpu_sample_ns = now;
+    }
+    stat_add(&s->stats.callback_ns, wall);
+    histogram_record(s->service, wall);
+    if (allocs || frees) {
+        stat_add(&s->stats.allocs, allocs);
+        stat_add(&s->stats.frees, frees);
+        stat_add(&s->stats.alloc_bytes, bytes);
+    }
+}
+
 /* Charges the callback to the stage; returns the clock reading at its end. */
 static inline uint64_t cb_exit(stage *s, cb_mark *m)
 {
@@ -328,44 +350,25 @@ static inline uint64_t cb_exit(stage *s, cb_mark *m)
         stat_add(&s->stats.callback_ns, wall);
         return c1;
     }
-    if (m->cpu) {
-        uint64_t cpu = thread_cpu_ns() - m->cpu0;
-        uint64_t overhead = s->pipeline->cpu_read_ns;
-        stat_add(&s->stats.sampled_cpu_ns, cpu > overhead ? cpu - overhead : 0);
-        stat_add(&s->stats.sampled_wall_ns, wall);
-        s->last_cpu_sample_ns = c1;
-    }
-    stat_add(&s->stats.callback_ns, wall);
-    histogram_record(s->service, wall);
+    uint64_t cpu = m->cpu ? thread_cpu_ns() - m->cpu0 : NO_CPU;
     const alloc_counters *a1 = &alloc_tls;
-    if (a1->n_allocs != m->a0.n_allocs || a1->n_frees != m->a0.n_frees) {
-        stat_add(&s->stats.allocs, a1->n_allocs - m->a0.n_allocs);
-        stat_add(&s->stats.frees, a1->n_frees - m->a0.n_frees);
-        stat_add(&s->stats.alloc_bytes, a1->bytes - m->a0.bytes);
-    }
+    charge(s, c1, wall, cpu, a1->n_allocs - m->a0.n_allocs, a1->n_frees - m->a0.n_frees,
+           a1->bytes - m->a0.bytes);
     return c1;
 }
 
-/* Charges a callback measured by the experiment code (exp_cost) to the
- * stage, as cb_enter/cb_exit would have; returns the clock's reading now. */
+/* Charges a callback measured by the experiment code (exp_cost, which
+ * always has its CPU time) to the stage, as cb_enter/cb_exit would have;
+ * returns the clock's reading now. */
 static uint64_t cb_charge(stage *s, const exp_cost *c)
 {
     uint64_t now = host_now_ns();
-    stat_add(&s->stats.callback_ns, c->wall_ns);
-    if (!s->pipeline->cost_account)
+    if (!s->pipeline->cost_account) {
+        stat_add(&s->stats.callback_ns, c->wall_ns);
         return now;
-    if (now - s->last_cpu_sample_ns >= CPU_SAMPLE_INTERVAL_NS) {
-        uint64_t overhead = s->pipeline->cpu_read_ns;
-        stat_add(&s->stats.sampled_cpu_ns, c->cpu_ns > overhead ? c->cpu_ns - overhead : 0);
-        stat_add(&s->stats.sampled_wall_ns, c->wall_ns);
-        s->last_cpu_sample_ns = now;
     }
-    histogram_record(s->service, c->wall_ns);
-    if (c->allocs || c->frees) {
-        stat_add(&s->stats.allocs, c->allocs);
-        stat_add(&s->stats.frees, c->frees);
-        stat_add(&s->stats.alloc_bytes, c->bytes);
-    }
+    int sample = now - s->last_cpu_sample_ns >= CPU_SAMPLE_INTERVAL_NS;
+    charge(s, now, c->wall_ns, sample ? c->cpu_ns : NO_CPU, c->allocs, c->frees, c->bytes);
     return now;
 }
 

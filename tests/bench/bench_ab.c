@@ -44,7 +44,7 @@
  *   quiet run just before; a second quiet run gives the quiet runs' own
  *   repeatability, the baseline. One look (at the time limit), so every run
  *   covers the whole window. Target: <= 0.5 percentage points.
- * - units: one A/A duet whose batch pairs are kept (in units of 4-8): the
+ * - units: one A/A duet whose batch pairs are kept (in units of 4-16): the
  *   standard error of delta from non-overlapping blocks of L pairs, which
  *   grows with L while neighbouring pairs share noise; and, on segments as
  *   long as typical experiments (5 s, 30 s), the bootstrap's standard
@@ -116,7 +116,7 @@ typedef struct options {
     double drift_seconds, drift_budget;
     /* duet units */
     double units_seconds;
-    /* Units the A/A run keeps: 2^18 are 4-8 pairs each over 2-5 minutes at
+    /* Units the A/A run keeps: 2^18 are 4-16 pairs each over 2-5 minutes at
      * ~7 000 pairs per second (single pairs would make the runner's own
      * look, a bootstrap over every unit, take minutes). */
     uint32_t units_kept;
@@ -480,6 +480,7 @@ typedef struct summary {
     int drift_n;
     int units_done;
     double units_growth, units_se_ratio[2];
+    size_t units_pairs; /* pairs per kept unit: the shortest block */
     int units_fp[2], units_same[2], units_n;
 } summary;
 
@@ -1196,6 +1197,7 @@ static int part_units(const options *o, summary *sm)
         se_ref = se;
     }
     sm->units_growth = se_ref / se1;
+    sm->units_pairs = pu;
     {
         abstats_result r;
         if (boot_se(u, 0, n, EXP_DUET_MAX_UNITS, &r) == 0)
@@ -1493,10 +1495,10 @@ int main(int argc, char **argv)
                "repetitions (target <= 0.5 pp)\n",
                sm.drift_med, sm.drift_base_med, sm.drift_n);
     if (o.parts & PART_UNITS && sm.units_done && sm.units_se_ratio[0] > 0)
-        printf("duet units: se of delta grows %.2fx from single pairs to the longest blocks; "
+        printf("duet units: se of delta grows %.2fx from blocks of %zu pairs to the longest; "
                "bootstrap se / that, 5 s segments: %.2f with %u units, %.2f with %u (1 = "
                "honest)\n",
-               sm.units_growth, sm.units_se_ratio[0], ABSTATS_DEFAULT_MAX_UNITS,
+               sm.units_growth, sm.units_pairs, sm.units_se_ratio[0], ABSTATS_DEFAULT_MAX_UNITS,
                sm.units_se_ratio[1], EXP_DUET_MAX_UNITS);
     if (o.parts & PART_UNITS && sm.units_done && sm.units_n)
         printf("duet units, replayed A/A (5 s, 10 looks) on %d segments: false %d / %d, same %d / "

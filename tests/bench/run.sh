@@ -17,7 +17,8 @@
 #                                      experiments: false positives, time to detect)
 #   tests/bench/run.sh profiler [ARGS] only obs-bench-profiler (cost per sample, pipeline overhead)
 #   tests/bench/run.sh ab [ARGS]       only obs-bench-ab: real A/B experiments (false positives,
-#                                      time to detect, p99 in interleaved mode, drift under load);
+#                                      time to detect, p99 in interleaved mode, drift under load,
+#                                      the duet's units);
 #                                      up to 70 minutes, so not in the full run; `ab --quick` ~1 min
 #   tests/bench/run.sh operator [ARGS] only bench_operator.py: observatory-operator's RSS with
 #                                      100 StageSets and change-to-children latency, against

@@ -6,8 +6,9 @@
  * its globals. The first call on a batch (told by the batch's first
  * sequence number) notes which instance made it; the second call on the
  * same batch completes a pair and counts, on the counters of A (the
- * instance created first, the stage's own), the pair, whether A ran first,
- * and whether the order is the same as in the previous pair. Strict
+ * instance created while no other existed: the stage's own), the pair,
+ * whether A ran first, and whether the order is the same as in the
+ * previous pair. Strict
  * alternation shows as no repeats at all, a fixed order as A always (or
  * never) first; an order drawn per batch shows as about half of each.
  */
@@ -15,14 +16,12 @@
 
 typedef struct order {
     const obs_host *host;
-    unsigned id; /* 0: the first instance created, A */
     int c_pairs, c_a_first, c_repeats;
 } order;
 
-static unsigned n_instances;
 static order *inst_a;
+static const order *last_first; /* the instance that ran first on last_seq */
 static uint64_t last_seq = UINT64_MAX;
-static unsigned last_first_id;
 static int prev_a_first = -1;
 
 static int o_init(const obs_host *host, const obs_params *params, void **instance)
@@ -42,8 +41,7 @@ static int o_init(const obs_host *host, const obs_params *params, void **instanc
         host->free(host, o);
         return OBS_EINVAL;
     }
-    o->id = n_instances++; /* init runs off the data path, one at a time */
-    if (o->id == 0)
+    if (!inst_a) /* init runs off the data path, one at a time */
         inst_a = o;
     *instance = o;
     return OBS_OK;
@@ -56,12 +54,12 @@ static int o_process(void *instance, const obs_batch *in, obs_out *out)
         uint64_t seq = in->records[0].seq;
         if (seq != last_seq) {
             last_seq = seq;
-            last_first_id = o->id;
+            last_first = o;
         } else if (inst_a) {
             /* Both instances run on the stage thread: A's counters are
              * safe to add to from B's call. */
             const obs_host *h = inst_a->host;
-            int a_first = last_first_id == 0;
+            int a_first = last_first == inst_a;
             h->counter_add(h, inst_a->c_pairs, 1);
             h->counter_add(h, inst_a->c_a_first, (uint64_t)a_first);
             h->counter_add(h, inst_a->c_repeats, prev_a_first == a_first);

@@ -288,8 +288,8 @@ static void test_units(void **state)
            acc.per_unit);
     assert_true(acc.n_units <= EXP_DUET_MAX_UNITS);
     assert_int_equal(acc.n_units * acc.per_unit + acc.open_adds, pairs);
-    if (pairs >= 4 * EXP_DUET_MAX_UNITS)
-        assert_true(acc.per_unit >= 2);
+    assert_true(pairs >= 4 * EXP_DUET_MAX_UNITS);
+    assert_true(acc.per_unit >= 2);
     abstats_destroy(&acc);
     exp_spec wide = {.stage = "work", .aa = 1, .max_seconds = 0.5, .n_looks = 1, .max_units = 4096};
     assert_int_equal(experiment_start(r.p, &wide, NULL, 0, &e, err, sizeof err), 0);
