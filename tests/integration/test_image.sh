@@ -145,7 +145,10 @@ for f in "$root"/usr/local/bin/* "$root"/usr/local/lib/observatory/plugins/*.so;
   [ -n "$id" ] || fail "$name: no build-id"
   dbg=$droot/usr/lib/debug/.build-id/${id:0:2}/${id:2}.debug
   [ -s "$dbg" ] || fail "$name: no ${dbg#"$droot"} in the debuginfo image"
-  readelf -SW "$dbg" | grep -q ' \.debug_info ' || fail "${dbg#"$droot"}: no DWARF"
+  # Captured first: under pipefail, `readelf | grep -q` fails whenever grep
+  # stops reading before readelf has written everything (SIGPIPE).
+  dbg_sections=$(readelf -SW "$dbg")
+  grep -q ' \.debug_info ' <<<"$dbg_sections" || fail "${dbg#"$droot"}: no DWARF"
   [ "$(readelf -nW "$dbg" | awk '/Build ID:/{print $NF}')" = "$id" ] ||
     fail "${dbg#"$droot"}: build-id differs from $name's"
   n=$((n + 1))
