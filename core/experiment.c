@@ -17,15 +17,18 @@
  * sink thread keeps the latency histogram of the block it is receiving in
  * fields only it touches and adds the block's p50, p99 and throughput
  * (under the mutex) when a batch of a newer block arrives. The last,
- * partial block of either is never added.
+ * partial block of either is never added. Both leave out the same whole
+ * rounds (see exp_skip): the first, and one for each look but the last.
  */
 #include "experiment.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "histogram.h"
@@ -36,6 +39,20 @@
 static const char *const metric_names[EXP_N_METRICS] = {"cpu_ns_per_record", "wall_ns_per_record",
                                                         "allocs_per_record", "p50_latency_ns",
                                                         "p99_latency_ns",    "records_per_s"};
+
+/* Interleaved: blocks lo..hi are left out of the analysis by both the
+ * stage and the sink thread. Ranges are whole rounds, so every unit keeps
+ * its ABBA/BAAB balance: the first round (warm-up: B was just attached),
+ * and the round in which each look but the last computes. A look's
+ * bootstrap takes CPU from the pipeline for milliseconds, and the queue it
+ * leaves behind takes longer to drain: blocks it overlaps had a p99 up to
+ * 1.6 times their neighbours' (docs/experiments.md). Charged to whichever
+ * variant ran then, that was a bias, the same in every experiment with the
+ * same schedule. */
+typedef struct exp_skip {
+    uint32_t lo;         /* first block left out, a round's first */
+    _Atomic uint32_t hi; /* last block left out; UINT32_MAX while the look runs */
+} exp_skip;
 
 struct experiment {
     uint64_t id;
@@ -81,6 +98,10 @@ struct experiment {
     int sk_variant;
     uint64_t sk_records;
     uint64_t n_blocks_stage, n_blocks_sink; /* under mu: blocks added */
+    exp_skip *skips;                        /* n_looks + 1 ranges, in block order */
+    _Atomic uint32_t n_skips;               /* published (release) once lo is set */
+    uint32_t st_skip, sk_skip;              /* each thread's cursor into skips */
+    uint64_t n_blocks_skipped;              /* under mu: stage blocks left out */
 
     /* Experiment thread. */
     pthread_t thread;
@@ -175,6 +196,21 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* An experiment's seed when none is given: fresh for every experiment, so
+ * that repeating one repeats it with another schedule (and another duet
+ * order): anything in step with a schedule becomes noise across repeats
+ * instead of the same error every time. Reported in the result, so a
+ * schedule can be replayed (`seed`). At most 2^53, exact as a JSON number
+ * in any client. */
+static uint64_t fresh_seed(uint64_t run_seed)
+{
+    uint64_t x = 0;
+    if (getrandom(&x, sizeof x, GRND_NONBLOCK) != (ssize_t)sizeof x)
+        x = mix64(run_seed ^ mix64(host_now_ns()));
+    x &= (1ull << 53) - 1;
+    return x ? x : 1;
+}
+
 /* One variant's callback, measured. Both variants of a duet are called
  * through this one function, from one call site, so neither has code of its
  * own (or the stage's accounting) next to its call. */
@@ -211,6 +247,17 @@ int experiment_duet(experiment *e, const stage_slot *a, const obs_batch *in, obs
     return rc[0];
 }
 
+/* Whether block k is left out of the analysis. Each thread asks about its
+ * blocks in increasing order and keeps its own cursor. A range whose look
+ * is still running covers every block from its start. */
+static int block_skipped(experiment *e, uint32_t k, uint32_t *cursor)
+{
+    uint32_t n = atomic_load_explicit(&e->n_skips, memory_order_acquire);
+    while (*cursor < n && k > atomic_load_explicit(&e->skips[*cursor].hi, memory_order_acquire))
+        (*cursor)++;
+    return *cursor < n && k >= e->skips[*cursor].lo;
+}
+
 /* The variant of block k: round k / 4 is ABBA or BAAB, at random from the
  * seed, so the schedule is reproducible and neither variant always starts
  * a round (or always follows the other). */
@@ -233,8 +280,11 @@ abstats_variant experiment_block_now(experiment *e, uint32_t *block)
             double n = (double)e->st_records;
             uint64_t ov = e->p->cpu_read_ns * e->st_batches;
             double cpu = (double)(e->st_cpu_ns > ov ? e->st_cpu_ns - ov : 0) / n;
+            int skip = block_skipped(e, e->st_block, &e->st_skip);
             pthread_mutex_lock(&e->mu);
-            if (!e->finished) {
+            if (!e->finished && skip) {
+                e->n_blocks_skipped++;
+            } else if (!e->finished) {
                 abstats_block_add(&e->acc[EXP_M_CPU], e->st_variant, cpu, n);
                 abstats_block_add(&e->acc[EXP_M_WALL], e->st_variant, (double)e->st_wall_ns / n, n);
                 abstats_block_add(&e->acc[EXP_M_ALLOCS], e->st_variant, (double)e->st_allocs / n,
@@ -289,7 +339,7 @@ int experiment_flush_b(experiment *e, obs_out *out)
 /* Sink thread: adds the block it was receiving (p50, p99, throughput). */
 static void sink_close_block(experiment *e)
 {
-    if (!e->sk_records)
+    if (!e->sk_records || block_skipped(e, e->sk_block, &e->sk_skip))
         return;
     /* At least 1 ns: the geometric scale takes logs, and a value refused
      * would shift every later block out of its round. */
@@ -425,6 +475,45 @@ static int look(experiment *e, double elapsed_s)
     return abstats_decided(res[e->primary].verdict);
 }
 
+/* Waits until host time `at` or a stop request; returns 1 if asked to stop. */
+static int wait_until(experiment *e, uint64_t at)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    uint64_t now = host_now_ns();
+    uint64_t wait = at > now ? at - now : 0;
+    until.tv_sec += (time_t)(wait / 1000000000u);
+    until.tv_nsec += (long)(wait % 1000000000u);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&e->mu);
+    while (!e->stop_req && !e->released &&
+           pthread_cond_timedwait(&e->cv, &e->mu, &until) != ETIMEDOUT)
+        ;
+    int stop = e->stop_req || e->released;
+    pthread_mutex_unlock(&e->mu);
+    return stop;
+}
+
+static uint32_t block_at(const experiment *e, uint64_t t)
+{
+    return t > e->t_start_ns ? (uint32_t)((t - e->t_start_ns) / e->block_ns) : 0;
+}
+
+/* Whether the next look bootstraps, i.e. some metric may have the units
+ * for it: below that a look costs well under a millisecond. */
+static int look_is_heavy(experiment *e)
+{
+    abstats_opts o;
+    abstats_opts_default(&o);
+    pthread_mutex_lock(&e->mu);
+    uint64_t blocks = e->n_blocks_stage;
+    pthread_mutex_unlock(&e->mu);
+    return blocks + 8 >= 4 * (uint64_t)o.min_samples;
+}
+
 static void *exp_thread(void *arg)
 {
     experiment *e = arg;
@@ -432,24 +521,35 @@ static void *exp_thread(void *arg)
     atomic_store(&e->state, EXP_RUNNING);
     int decided = 0, cut_short = 0;
     for (uint32_t k = 1; k <= e->n_looks && !decided; k++) {
-        uint64_t at = e->t_start_ns + limit_ns / e->n_looks * k;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        uint64_t now = host_now_ns();
-        uint64_t wait = at > now ? at - now : 0;
-        until.tv_sec += (time_t)(wait / 1000000000u);
-        until.tv_nsec += (long)(wait % 1000000000u);
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
+        int stop = wait_until(e, e->t_start_ns + limit_ns / e->n_looks * k);
+        exp_skip *sk = NULL;
+        uint64_t t_begin = 0;
+        if (!stop && e->skips && k < e->n_looks && look_is_heavy(e)) {
+            /* Interleaved, not the last look, and one that bootstraps:
+             * compute from the second block of a round of its own, the first
+             * being a guard for the records still on their way to the sink,
+             * and leave that round out (exp_skip). The range is published
+             * before the round begins, so neither thread has added any of
+             * its blocks yet. */
+            uint32_t lo = (block_at(e, host_now_ns()) / 4 + 1) * 4;
+            uint32_t i = atomic_load_explicit(&e->n_skips, memory_order_relaxed);
+            sk = &e->skips[i];
+            sk->lo = lo;
+            atomic_store_explicit(&sk->hi, UINT32_MAX, memory_order_relaxed);
+            atomic_store_explicit(&e->n_skips, i + 1, memory_order_release);
+            stop = wait_until(e, e->t_start_ns + (uint64_t)(lo + 1) * e->block_ns);
+            t_begin = host_now_ns();
         }
-        pthread_mutex_lock(&e->mu);
-        while (!e->stop_req && !e->released &&
-               pthread_cond_timedwait(&e->cv, &e->mu, &until) != ETIMEDOUT)
-            ;
-        int stop = e->stop_req || e->released;
-        pthread_mutex_unlock(&e->mu);
         decided = look(e, (double)(host_now_ns() - e->t_start_ns) / 1e9);
+        if (sk) {
+            /* Through the round of the time the look took, twice more after
+             * its end: the queue it left behind drains in that time (a 25 ms
+             * look raised the p99 of the 3 blocks of 20 ms after it). */
+            uint64_t t_end = host_now_ns();
+            uint32_t last = block_at(e, t_end + 2 * (t_end - t_begin));
+            uint32_t hi = (last / 4 + 1) * 4 - 1;
+            atomic_store_explicit(&sk->hi, hi, memory_order_release);
+        }
         if (stop) {
             cut_short = !decided;
             break;
@@ -506,6 +606,7 @@ static void exp_free(experiment *e)
     for (int m = 0; m < EXP_N_METRICS; m++)
         abstats_destroy(&e->acc[m]);
     free(e->sk_hist);
+    free(e->skips);
     json_decref(e->history);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
@@ -553,7 +654,7 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
     e->threshold = spec->threshold > 0 ? spec->threshold : 0.01;
     e->max_seconds = spec->max_seconds > 0 ? spec->max_seconds : 60;
     e->n_looks = spec->n_looks ? spec->n_looks : 10;
-    e->seed = spec->seed ? spec->seed : p->cfg->seed;
+    e->seed = spec->seed ? spec->seed : fresh_seed(p->cfg->seed);
     e->st = st;
     e->run_id = run_id;
     e->mode = spec->mode;
@@ -561,7 +662,9 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
     e->n_metrics = e->mode == EXP_INTERLEAVED ? EXP_N_METRICS : EXP_M_ALLOCS + 1;
     e->primary = e->mode == EXP_INTERLEAVED ? EXP_M_P99 : EXP_M_CPU;
     e->history = json_array();
-    if (e->mode == EXP_INTERLEAVED && !(e->sk_hist = calloc(1, sizeof(histogram)))) {
+    if (e->mode == EXP_INTERLEAVED &&
+        (!(e->sk_hist = calloc(1, sizeof(histogram))) ||
+         !(e->skips = calloc((size_t)e->n_looks + 1, sizeof(exp_skip))))) {
         rc = OBS_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -579,6 +682,9 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
             goto fail;
         }
     if (e->mode == EXP_INTERLEAVED) {
+        e->skips[0].lo = 0; /* the first round: warm-up */
+        atomic_store_explicit(&e->skips[0].hi, 3, memory_order_relaxed);
+        atomic_store_explicit(&e->n_skips, 1, memory_order_release);
         /* A block's latency quantile is heavy-tailed (a block in which
          * another process held the core has a p99 many times the others'):
          * compared as geometric means, such a block weighs what its ratio
@@ -762,10 +868,18 @@ json_t *experiment_json(experiment *e)
                   (json_int_t)(e->mode == EXP_INTERLEAVED ? e->n_blocks_stage : e->n_pairs),
                   "records", (json_int_t)e->n_records, "threshold", e->threshold, "max_seconds",
                   e->max_seconds, "looks", e->looks_done);
+    if (o) {
+        /* A seed above INT64_MAX (only a given one can be) as a string. */
+        char sb[24];
+        snprintf(sb, sizeof sb, "%" PRIu64, e->seed);
+        json_object_set_new(
+            o, "seed", e->seed <= INT64_MAX ? json_integer((json_int_t)e->seed) : json_string(sb));
+    }
     if (o && e->mode == EXP_INTERLEAVED) {
         /* samples = blocks with stage costs; latency blocks seen by the sink. */
         json_object_set_new(o, "block_ms", json_integer((json_int_t)(e->block_ns / 1000000u)));
         json_object_set_new(o, "latency_blocks", json_integer((json_int_t)e->n_blocks_sink));
+        json_object_set_new(o, "skipped_blocks", json_integer((json_int_t)e->n_blocks_skipped));
     }
     json_t *metrics = json_array();
     const char *overall = "UNKNOWN";

@@ -779,7 +779,8 @@ static void h_experiment_stop(request *r)
 
 /* POST /api/v1/experiments
  * {"stage": S, "mode": "duet" | "interleaved", "b": {"plugin", "version", "params"},
- *  "aa": false, "threshold": 0.01, "max_seconds": 60, "looks": 10, "block_ms": 200} */
+ *  "aa": false, "threshold": 0.01, "max_seconds": 60, "looks": 10, "block_ms": 200,
+ *  "seed": N (replays a schedule; default: a fresh one, reported)} */
 static void h_experiment_start(request *r)
 {
     if (need_authority(r) != 0)
@@ -802,8 +803,9 @@ static void h_experiment_start(request *r)
     json_t *v;
     json_object_foreach(body, key, v)
     {
-        static const char *const allowed[] = {"stage",       "mode",  "b",        "aa", "threshold",
-                                              "max_seconds", "looks", "block_ms", NULL};
+        static const char *const allowed[] = {"stage",     "mode",        "b",     "aa",
+                                              "threshold", "max_seconds", "looks", "block_ms",
+                                              "seed",      NULL};
         int found = 0;
         for (int i = 0; allowed[i]; i++)
             found |= strcmp(key, allowed[i]) == 0;
@@ -812,7 +814,7 @@ static void h_experiment_start(request *r)
             http_sanitize(key, clean, sizeof clean);
             reply_error(r->out, 400,
                         "unknown key '%s'; allowed: stage, mode, b, aa, threshold, max_seconds, "
-                        "looks, block_ms",
+                        "looks, block_ms, seed",
                         clean);
             goto out;
         }
@@ -821,6 +823,7 @@ static void h_experiment_start(request *r)
     json_t *jb = json_object_get(body, "b"), *jaa = json_object_get(body, "aa");
     json_t *jth = json_object_get(body, "threshold"), *jmax = json_object_get(body, "max_seconds");
     json_t *jlooks = json_object_get(body, "looks"), *jblock = json_object_get(body, "block_ms");
+    json_t *jseed = json_object_get(body, "seed");
     if (!json_is_string(jstage) || (jmode && !json_is_string(jmode)) ||
         (jb && !json_is_object(jb)) || (jaa && !json_is_boolean(jaa)) ||
         (jth &&
@@ -830,11 +833,12 @@ static void h_experiment_start(request *r)
         (jlooks && (!json_is_integer(jlooks) || json_integer_value(jlooks) < 1 ||
                     json_integer_value(jlooks) > 1000)) ||
         (jblock && (!json_is_integer(jblock) || json_integer_value(jblock) < 10 ||
-                    json_integer_value(jblock) > 10000))) {
+                    json_integer_value(jblock) > 10000)) ||
+        (jseed && (!json_is_integer(jseed) || json_integer_value(jseed) < 1))) {
         reply_error(r->out, 400,
                     "'stage' must be a string, 'mode' \"duet\" or \"interleaved\", 'b' an "
                     "object, 'aa' a boolean, 'threshold' in (0, 1), 'max_seconds' in (0, 86400], "
-                    "'looks' 1..1000, 'block_ms' 10..10000");
+                    "'looks' 1..1000, 'block_ms' 10..10000, 'seed' a positive integer");
         goto out;
     }
     exp_mode mode = EXP_DUET;
@@ -869,6 +873,7 @@ static void h_experiment_start(request *r)
         .n_looks = jlooks ? (uint32_t)json_integer_value(jlooks) : 0,
         .mode = mode,
         .block_ms = jblock ? (uint32_t)json_integer_value(jblock) : 0,
+        .seed = jseed ? (uint64_t)json_integer_value(jseed) : 0,
     };
     if (jparams) {
         if (params_from_json(r, jparams, "b.params", &params, &n) != 0)

@@ -1,7 +1,7 @@
 /*
  * bench_ab.c - obs-bench-ab: what A/B experiments achieve on real runs:
- * the real pipeline (gen_static -> tp_work -> sink_null, constant load, in
- * this process), the real experiment runner (experiment_start, its looks
+ * the real pipeline (gen_static -> tp_work -> sink_null, constant load, or
+ * max for ilmax, in this process), the real experiment runner (experiment_start, its looks
  * and early stop) and the real statistics.
  * obs-bench-abstats answers the same questions on simulated data in
  * seconds; this program checks them where the noise is the machine's own.
@@ -51,6 +51,11 @@
  *   error with 2048 units (the former duet default) and 128 (the current
  *   one) against that of the longest blocks, and how often its 95%
  *   interval misses 0.
+ * - ilmax: N interleaved A/A experiments where test_experiment runs them:
+ *   the stage is the bottleneck of a max load (tp_work 200 units), 20 ms
+ *   blocks, 4 s, 4 looks, threshold 2%, a seed per experiment. The rate of
+ *   false p99 verdicts and the mean p99 delta with its standard error.
+ *   Target: <= 1%.
  *
  * Every part has a time budget: a run starts only if its time limit fits
  * in what is left, so the whole program finishes in bounded time; runs left
@@ -110,6 +115,9 @@ typedef struct options {
     int inter_aa_runs;
     uint32_t inter_aa_block;
     double inter_aa_seconds, inter_aa_budget;
+    /* interleaved A/A on a saturating stream */
+    int ilmax_runs;
+    double ilmax_budget;
     /* drift */
     int drift_reps;
     uint32_t drift_units;
@@ -122,7 +130,14 @@ typedef struct options {
     uint32_t units_kept;
 } options;
 
-enum { PART_AA = 1, PART_DETECT = 2, PART_INTER = 4, PART_DRIFT = 8, PART_UNITS = 16 };
+enum {
+    PART_AA = 1,
+    PART_DETECT = 2,
+    PART_INTER = 4,
+    PART_DRIFT = 8,
+    PART_UNITS = 16,
+    PART_ILMAX = 32,
+};
 
 static void sleep_ns(uint64_t ns)
 {
@@ -161,23 +176,25 @@ static void *pipe_thread(void *arg)
 }
 
 /* Starts gen_static -> tp_work(units, delay_us) -> sink_null at a constant
- * `rate` in a thread of its own and waits until records reach the sink and
- * `warm_s` more seconds have passed; `linger_us` is max_batch_delay (0: the
- * default). Returns 0 or -1 (message printed). */
+ * `rate` (0: as fast as the pipeline takes them, load shape max) in a thread of its own and waits
+ * until records reach the sink and `warm_s` more seconds have passed; `linger_us` is
+ * max_batch_delay (0: the default). Returns 0 or -1 (message printed). */
 static int pipe_start(bench_pipe *bp, const options *o, double rate, uint32_t units,
                       double delay_us, double linger_us, double warm_s)
 {
-    char yaml[2048], err[2048], linger[64] = "";
+    char yaml[2048], err[2048], linger[64] = "", load[64] = "{shape: max}";
+    if (rate > 0)
+        snprintf(load, sizeof load, "{shape: constant, rate: %.0f}", rate);
     if (linger_us > 0)
         snprintf(linger, sizeof linger, "max_batch_delay: %.0fus\n", linger_us);
     snprintf(yaml, sizeof yaml,
              "pipeline: bench-ab\nplugin_dirs: [%s, %s]\nbatch_size: %u\n%s"
-             "run: {duration: 0, seed: 1}\nload: [{shape: constant, rate: %.0f}]\n"
+             "run: {duration: 0, seed: 1}\nload: [%s]\n"
              "stages:\n  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
              "  - {name: work, plugin: tp_work, params: {units: %u, noise: 0.05, "
              "delay_us: %.3f}}\n"
              "  - {name: sink, plugin: sink_null}\n",
-             o->plugin_dir, o->test_plugin_dir, o->batch, linger, rate, units, delay_us);
+             o->plugin_dir, o->test_plugin_dir, o->batch, linger, load, units, delay_us);
     memset(bp, 0, sizeof *bp);
     if (config_load_string("bench-ab.yaml", yaml, &bp->cfg, err, sizeof err) != 0) {
         fprintf(stderr, "obs-bench-ab: %s\n", err);
@@ -267,6 +284,7 @@ typedef struct exp_req {
     uint32_t block_ms;
     double seconds;
     uint32_t n_looks; /* 0: the runner's default (10) */
+    double threshold; /* 0: --threshold */
     uint64_t seed;
     double cap_s; /* > 0: stop the experiment after this long (budget) */
 } exp_req;
@@ -286,7 +304,7 @@ static int run_experiment(bench_pipe *bp, const options *o, const exp_req *rq, e
                      .params = prm,
                      .n_params = 3,
                      .params_given = !rq->aa,
-                     .threshold = o->threshold,
+                     .threshold = rq->threshold > 0 ? rq->threshold : o->threshold,
                      .max_seconds = rq->seconds,
                      .n_looks = rq->n_looks,
                      .seed = rq->seed,
@@ -482,6 +500,8 @@ typedef struct summary {
     double units_growth, units_se_ratio[2];
     size_t units_pairs; /* pairs per kept unit: the shortest block */
     int units_fp[2], units_same[2], units_n;
+    int ilmax_fp, ilmax_n;
+    double ilmax_lo, ilmax_hi, ilmax_mean, ilmax_se;
 } summary;
 
 static int part_aa(const options *o, summary *sm)
@@ -1145,6 +1165,56 @@ static abstats_verdict replay(const abstats_unit *u, size_t from, size_t to, uin
     return v;
 }
 
+/* ------------------------- 6. interleaved A/A on a saturating stream */
+
+/* The setting of test_experiment's interleaved checks: the stage is the
+ * bottleneck of a max-rate stream, so the sink's latency is queueing set by
+ * the stage; 20 ms blocks, 4 s, 4 looks, threshold 2%. Every experiment has
+ * its own seed. Reports the rate of false p99 verdicts and the mean Delta of
+ * p99 with its standard error (a bias shows there first). */
+static int part_ilmax(const options *o, summary *sm)
+{
+    printf("\n## ilmax: %d interleaved A/A experiments on a saturating stream (load: max), "
+           "tp_work units 200, batch %u, 20 ms blocks, time limit 4 s, 4 looks, threshold 2%%\n",
+           o->ilmax_runs, o->batch);
+    print_load("before");
+    uint64_t deadline = bench_now_ns() + (uint64_t)(o->ilmax_budget * 1e9);
+    bench_pipe bp;
+    if (pipe_start(&bp, o, 0, 200, 0, 0, o->warm_s) != 0)
+        return -1;
+    tally t;
+    tally_init(&t, o->ilmax_runs);
+    exp_req rq = {.aa = 1,
+                  .mode = EXP_INTERLEAVED,
+                  .block_ms = 20,
+                  .seconds = 4,
+                  .n_looks = 4,
+                  .threshold = 0.02,
+                  .seed = 9001};
+    int rc = run_series(&bp, o, rq, o->ilmax_runs, deadline, 0, &t, 0);
+    if (pipe_finish(&bp) != 0)
+        rc = -1;
+    if (rc == 0) {
+        tally_print(&t, " A/A runs");
+        int fp = t.v[ABSTATS_FASTER] + t.v[ABSTATS_SLOWER];
+        double lo = 0, hi = 1, sum = 0, ss = 0;
+        if (t.n)
+            bench_clopper_pearson(fp, t.n, &lo, &hi);
+        for (int i = 0; i < t.n; i++)
+            sum += t.delta[i];
+        double mean = t.n ? sum / t.n : NAN;
+        for (int i = 0; i < t.n; i++)
+            ss += (t.delta[i] - mean) * (t.delta[i] - mean);
+        printf("p99 false-positive rate: %d/%d = %.1f%% [exact 95%% CI %.1f..%.1f%%]\n", fp, t.n,
+               t.n ? 100.0 * fp / t.n : 0, 100 * lo, 100 * hi);
+        sm->ilmax_fp = fp, sm->ilmax_n = t.n, sm->ilmax_lo = lo, sm->ilmax_hi = hi;
+        sm->ilmax_mean = mean, sm->ilmax_se = t.n > 1 ? sqrt(ss / (t.n - 1) / t.n) : NAN;
+    }
+    print_load("after");
+    tally_free(&t);
+    return rc;
+}
+
 static int part_units(const options *o, summary *sm)
 {
     printf("\n## units: one A/A duet of %.0f s with its batch pairs kept (tp_work units %u, "
@@ -1275,7 +1345,7 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: obs-bench-ab [--part aa|detect|interleaved|drift|units|all[,...]] [--quick]\n"
+        "usage: obs-bench-ab [--part aa|detect|interleaved|drift|units|ilmax|all[,...]] [--quick]\n"
         "  [--units N] [--rate R] [--batch N] [--threshold F]\n"
         "  [--aa-runs N] [--aa-seconds S]\n"
         "  [--detect-runs N] [--detect-units N] [--detect-seconds S]\n"
@@ -1285,6 +1355,7 @@ static void usage(FILE *f)
         "  [--inter-seconds S] [--cal-seconds S] [--cal-pairs N]\n"
         "  [--inter-aa-runs N] [--inter-aa-block MS] [--inter-aa-seconds S]\n"
         "  [--drift-reps N] [--drift-units N] [--drift-seconds S] [--units-seconds S]\n"
+        "  [--ilmax-runs N]\n"
         "  [--budget-scale F] [--plugin-dir DIR] [--test-plugin-dir DIR]\n"
         "defaults: --units 500 --rate 100000 --batch 256 --threshold 0.01 --aa-runs 200\n"
         "  --aa-seconds 5 --detect-runs 20 --detect-units 510 --detect-seconds 60\n"
@@ -1292,10 +1363,10 @@ static void usage(FILE *f)
         "  --blocks 50,200,1000 --inter-runs 3 (--delay-us: B's extra wait instead of the\n"
         "  calibrated one) --inter-seconds 600 --cal-seconds 10 --cal-pairs 5 --inter-aa-runs 20\n"
         "  --inter-aa-block 50 --inter-aa-seconds 10 --drift-reps 5 --drift-units 550\n"
-        "  --drift-seconds 15 --units-seconds 300; time budgets (minutes): aa 12, detect 6,\n"
-        "  interleaved 3 + 30 (one run per block length first, more while a whole run\n"
-        "  fits) + A/A 5.5, drift 5, units 7 (at most about 70 in all), scaled by\n"
-        "  --budget-scale.\n"
+        "  --drift-seconds 15 --units-seconds 300 --ilmax-runs 100; time budgets (minutes):\n"
+        "  aa 12, detect 6, interleaved 3 + 30 (one run per block length first, more while\n"
+        "  a whole run fits) + A/A 5.5, drift 5, units 7, ilmax 8 (at most about 80 in\n"
+        "  all), scaled by --budget-scale.\n"
         "--quick: every part, short (about 1 minute).\n");
 }
 
@@ -1303,7 +1374,7 @@ int main(int argc, char **argv)
 {
     options o = {.plugin_dir = OBS_BENCH_PLUGIN_DIR,
                  .test_plugin_dir = OBS_BENCH_TEST_PLUGIN_DIR,
-                 .parts = PART_AA | PART_DETECT | PART_INTER | PART_DRIFT | PART_UNITS,
+                 .parts = PART_AA | PART_DETECT | PART_INTER | PART_DRIFT | PART_UNITS | PART_ILMAX,
                  .batch = 256,
                  .units = 500,
                  .warm_s = 1.0,
@@ -1331,6 +1402,8 @@ int main(int argc, char **argv)
                  .inter_aa_block = 50,
                  .inter_aa_seconds = 10,
                  .inter_aa_budget = 5.5 * 60,
+                 .ilmax_runs = 100,
+                 .ilmax_budget = 8 * 60,
                  .drift_reps = 5,
                  .drift_units = 550,
                  .drift_seconds = 15,
@@ -1349,6 +1422,7 @@ int main(int argc, char **argv)
             o.blocks[0] = 50, o.n_blocks = 1;
             o.inter_runs = 1, o.inter_seconds = 6, o.inter_budget = 8;
             o.inter_aa_runs = 1, o.inter_aa_seconds = 4, o.inter_aa_budget = 6;
+            o.ilmax_runs = 2, o.ilmax_budget = 10;
             o.drift_reps = 1, o.drift_seconds = 2, o.drift_budget = 12;
             o.units_seconds = 3, o.units_kept = 4096;
         }
@@ -1384,6 +1458,7 @@ int main(int argc, char **argv)
                                        {"test-plugin-dir", required_argument, 0, 21},
                                        {"units-seconds", required_argument, 0, 25},
                                        {"inter-linger-us", required_argument, 0, 26},
+                                       {"ilmax-runs", required_argument, 0, 27},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
     int c, bad = 0;
@@ -1406,8 +1481,11 @@ int main(int argc, char **argv)
                     o.parts |= PART_DRIFT;
                 else if (!strcmp(tok, "units"))
                     o.parts |= PART_UNITS;
+                else if (!strcmp(tok, "ilmax"))
+                    o.parts |= PART_ILMAX;
                 else if (!strcmp(tok, "all"))
-                    o.parts |= PART_AA | PART_DETECT | PART_INTER | PART_DRIFT | PART_UNITS;
+                    o.parts |=
+                        PART_AA | PART_DETECT | PART_INTER | PART_DRIFT | PART_UNITS | PART_ILMAX;
                 else
                     bad = 1;
             }
@@ -1448,6 +1526,7 @@ int main(int argc, char **argv)
         case 24: o.keep_awake = 1; break;
         case 25: bad |= bench_parse_seconds(optarg, &o.units_seconds); break;
         case 26: o.inter_linger_us = atof(optarg); break;
+        case 27: o.ilmax_runs = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: bad = 1;
         }
@@ -1456,16 +1535,16 @@ int main(int argc, char **argv)
         bad |= o.blocks[b] < 10 || o.blocks[b] > 10000 || o.blocks[b] % 10;
     if (bad || optind < argc || o.units < 1 || o.batch < 1 || !(o.rate > 0) ||
         !(o.inter_rate > 0) || o.aa_runs < 0 || o.detect_runs < 0 || o.inter_runs < 0 ||
-        o.cal_pairs < 1 || o.cal_pairs > 64 || o.drift_reps < 0 || !(scale > 0) ||
-        !(o.effect > 0) || o.inter_aa_block < 10 || o.inter_aa_block > 10000) {
+        o.ilmax_runs < 0 || o.cal_pairs < 1 || o.cal_pairs > 64 || o.drift_reps < 0 ||
+        !(scale > 0) || !(o.effect > 0) || o.inter_aa_block < 10 || o.inter_aa_block > 10000) {
         usage(stderr);
         return 2;
     }
     o.aa_budget *= scale, o.detect_budget *= scale, o.inter_budget *= scale;
-    o.inter_aa_budget *= scale, o.drift_budget *= scale;
+    o.inter_aa_budget *= scale, o.drift_budget *= scale, o.ilmax_budget *= scale;
     bench_print_header(stdout, "obs-bench-ab", argc, argv);
     printf("# pipeline: gen_static (16 B) -> tp_work (units, noise 0.05) -> sink_null, constant "
-           "load, batch_size %u; experiments in this process (experiment_start)\n",
+           "load (ilmax: max), batch_size %u; experiments in this process (experiment_start)\n",
            o.batch);
     fflush(stdout);
     summary sm;
@@ -1482,6 +1561,8 @@ int main(int argc, char **argv)
         rc = part_drift(&o, &sm);
     if (rc == 0 && (o.parts & PART_UNITS))
         rc = part_units(&o, &sm);
+    if (rc == 0 && (o.parts & PART_ILMAX))
+        rc = part_ilmax(&o, &sm);
     printf("\n## summary (%.1f min)\n", (double)(bench_now_ns() - t0) / 60e9);
     if (o.parts & PART_AA && sm.aa_n)
         printf("A/A duet false positives: %d/%d = %.2f%% [95%% CI %.2f..%.2f%%] (target <= 1%%)\n",
@@ -1517,6 +1598,11 @@ int main(int argc, char **argv)
             printf("  A/A p99 false positives: %d/%d [95%% CI %.1f..%.1f%%]\n", sm.aa_i_fp,
                    sm.aa_i_n, 100 * sm.aa_i_lo, 100 * sm.aa_i_hi);
     }
+    if (o.parts & PART_ILMAX && sm.ilmax_n)
+        printf("interleaved A/A, saturating stream, 20 ms blocks, 4 s: p99 false positives %d/%d "
+               "[95%% CI %.1f..%.1f%%], mean p99 delta %+.2f%% (standard error %.2f%%)\n",
+               sm.ilmax_fp, sm.ilmax_n, 100 * sm.ilmax_lo, 100 * sm.ilmax_hi, 100 * sm.ilmax_mean,
+               100 * sm.ilmax_se);
     if (rc != 0)
         fprintf(stderr, "obs-bench-ab: a run failed\n");
     return rc != 0;

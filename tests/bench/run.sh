@@ -18,8 +18,8 @@
 #   tests/bench/run.sh profiler [ARGS] only obs-bench-profiler (cost per sample, pipeline overhead)
 #   tests/bench/run.sh ab [ARGS]       only obs-bench-ab: real A/B experiments (false positives,
 #                                      time to detect, p99 in interleaved mode, drift under load,
-#                                      the duet's units);
-#                                      up to 70 minutes, so not in the full run; `ab --quick` ~1 min
+#                                      the duet's units, interleaved A/A on a saturating stream);
+#                                      up to 80 minutes, so not in the full run; `ab --quick` ~1 min
 #   tests/bench/run.sh operator [ARGS] only bench_operator.py: observatory-operator's RSS with
 #                                      100 StageSets and change-to-children latency, against
 #                                      the test API server (needs kubectl; ~30 s; not in the full run)
@@ -166,7 +166,7 @@ if [ "$what" = all ] || [ "$what" = profiler ]; then
     { "$build/tests/bench/obs-bench-profiler" --plugin-dir "$plugins" "$@" \
         || echo $? >>"$out/failed"; } | tee "$out/profiler.txt"
 fi
-# Not part of `all`: up to 70 minutes (run.sh ab --quick: about a minute).
+# Not part of `all`: up to 80 minutes (run.sh ab --quick: about a minute).
 if [ "$what" = ab ]; then
     echo
     uptime | sed 's/^/# uptime: /'
