@@ -45,7 +45,7 @@ typedef struct cfg_ab {
     uint32_t n_looks;     /* 1..1000; 0: 10 */
     uint32_t block_ms;    /* interleaved only, 10..10000; 0: 200 */
     double threshold;     /* (0, 1); 0: 0.01 */
-    uint64_t seed;        /* 0: run.seed */
+    uint64_t seed;        /* 0: a fresh one per experiment */
     int line, column;     /* position of the `ab:` mapping */
 } cfg_ab;
 

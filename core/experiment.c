@@ -23,7 +23,6 @@
 #include "experiment.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +31,7 @@
 #include <time.h>
 
 #include "histogram.h"
+#include "json_u64.h"
 #include "obs_profiler.h"
 #include "store.h"
 #include "swap.h"
@@ -39,6 +39,14 @@
 static const char *const metric_names[EXP_N_METRICS] = {"cpu_ns_per_record", "wall_ns_per_record",
                                                         "allocs_per_record", "p50_latency_ns",
                                                         "p99_latency_ns",    "records_per_s"};
+
+/* Interleaved: blocks per round (ABBA or BAAB), and the last block of the
+ * round that block k is in. */
+enum { ROUND = 4 };
+static inline uint32_t round_end(uint32_t k)
+{
+    return (k / ROUND + 1) * ROUND - 1;
+}
 
 /* Interleaved: blocks lo..hi are left out of the analysis by both the
  * stage and the sink thread. Ranges are whole rounds, so every unit keeps
@@ -263,8 +271,8 @@ static int block_skipped(experiment *e, uint32_t k, uint32_t *cursor)
  * a round (or always follows the other). */
 static abstats_variant block_variant(const experiment *e, uint32_t k)
 {
-    int first_b = (int)(mix64(e->seed ^ mix64(k / 4)) & 1);
-    uint32_t pos = k % 4;
+    int first_b = (int)(mix64(e->seed ^ mix64(k / ROUND)) & 1);
+    uint32_t pos = k % ROUND;
     int outer = pos == 0 || pos == 3;
     return (outer ? first_b : !first_b) ? ABSTATS_B : ABSTATS_A;
 }
@@ -478,16 +486,8 @@ static int look(experiment *e, double elapsed_s)
 /* Waits until host time `at` or a stop request; returns 1 if asked to stop. */
 static int wait_until(experiment *e, uint64_t at)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
     uint64_t now = host_now_ns();
-    uint64_t wait = at > now ? at - now : 0;
-    until.tv_sec += (time_t)(wait / 1000000000u);
-    until.tv_nsec += (long)(wait % 1000000000u);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = host_realtime_in(at > now ? at - now : 0);
     pthread_mutex_lock(&e->mu);
     while (!e->stop_req && !e->released &&
            pthread_cond_timedwait(&e->cv, &e->mu, &until) != ETIMEDOUT)
@@ -511,7 +511,7 @@ static int look_is_heavy(experiment *e)
     pthread_mutex_lock(&e->mu);
     uint64_t blocks = e->n_blocks_stage;
     pthread_mutex_unlock(&e->mu);
-    return blocks + 8 >= 4 * (uint64_t)o.min_samples;
+    return blocks + 2 * ROUND >= ROUND * (uint64_t)o.min_samples;
 }
 
 static void *exp_thread(void *arg)
@@ -531,7 +531,7 @@ static void *exp_thread(void *arg)
              * and leave that round out (exp_skip). The range is published
              * before the round begins, so neither thread has added any of
              * its blocks yet. */
-            uint32_t lo = (block_at(e, host_now_ns()) / 4 + 1) * 4;
+            uint32_t lo = round_end(block_at(e, host_now_ns())) + 1;
             uint32_t i = atomic_load_explicit(&e->n_skips, memory_order_relaxed);
             sk = &e->skips[i];
             sk->lo = lo;
@@ -546,8 +546,7 @@ static void *exp_thread(void *arg)
              * its end: the queue it left behind drains in that time (a 25 ms
              * look raised the p99 of the 3 blocks of 20 ms after it). */
             uint64_t t_end = host_now_ns();
-            uint32_t last = block_at(e, t_end + 2 * (t_end - t_begin));
-            uint32_t hi = (last / 4 + 1) * 4 - 1;
+            uint32_t hi = round_end(block_at(e, t_end + 2 * (t_end - t_begin)));
             atomic_store_explicit(&sk->hi, hi, memory_order_release);
         }
         if (stop) {
@@ -559,9 +558,7 @@ static void *exp_thread(void *arg)
     atomic_store(&e->release_req, 1);
     pthread_mutex_lock(&e->mu);
     while (!e->released) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 1;
+        struct timespec until = host_realtime_in(1000000000u);
         pthread_cond_timedwait(&e->cv, &e->mu, &until);
         if (!e->released && !atomic_load(&e->p->running)) {
             /* The stage thread is gone: nobody holds B any more. */
@@ -674,7 +671,7 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
     if (!max_units)
         max_units = il ? ABSTATS_DEFAULT_MAX_UNITS : EXP_DUET_MAX_UNITS;
     for (int m = 0; m < e->n_metrics; m++)
-        if (abstats_init(&e->acc[m], il ? ABSTATS_INTERLEAVED : ABSTATS_DUET, il ? 4 : 1,
+        if (abstats_init(&e->acc[m], il ? ABSTATS_INTERLEAVED : ABSTATS_DUET, il ? ROUND : 1,
                          max_units) != 0 ||
             !e->history) {
             rc = OBS_ENOMEM;
@@ -683,7 +680,7 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
         }
     if (e->mode == EXP_INTERLEAVED) {
         e->skips[0].lo = 0; /* the first round: warm-up */
-        atomic_store_explicit(&e->skips[0].hi, 3, memory_order_relaxed);
+        atomic_store_explicit(&e->skips[0].hi, round_end(0), memory_order_relaxed);
         atomic_store_explicit(&e->n_skips, 1, memory_order_release);
         /* A block's latency quantile is heavy-tailed (a block in which
          * another process held the core has a p99 many times the others'):
@@ -868,13 +865,8 @@ json_t *experiment_json(experiment *e)
                   (json_int_t)(e->mode == EXP_INTERLEAVED ? e->n_blocks_stage : e->n_pairs),
                   "records", (json_int_t)e->n_records, "threshold", e->threshold, "max_seconds",
                   e->max_seconds, "looks", e->looks_done);
-    if (o) {
-        /* A seed above INT64_MAX (only a given one can be) as a string. */
-        char sb[24];
-        snprintf(sb, sizeof sb, "%" PRIu64, e->seed);
-        json_object_set_new(
-            o, "seed", e->seed <= INT64_MAX ? json_integer((json_int_t)e->seed) : json_string(sb));
-    }
+    if (o) /* above INT64_MAX (only a given seed can be): a string */
+        json_object_set_new(o, "seed", json_u64(e->seed));
     if (o && e->mode == EXP_INTERLEAVED) {
         /* samples = blocks with stage costs; latency blocks seen by the sink. */
         json_object_set_new(o, "block_ms", json_integer((json_int_t)(e->block_ns / 1000000u)));

@@ -70,7 +70,7 @@ typedef struct exp_spec {
     double threshold;   /* 0: 0.01 */
     double max_seconds; /* 0: 60 */
     uint32_t n_looks;   /* 0: 10 */
-    uint64_t seed;      /* 0: the run's seed */
+    uint64_t seed;      /* 0: a fresh one (reported in the result) */
     exp_mode mode;      /* EXP_DUET (default) or EXP_INTERLEAVED */
     uint32_t block_ms;  /* interleaved: block length, 10..10000 (0: 200) */
     /* Units the statistics keep before merging neighbours (abstats_init);

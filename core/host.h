@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "observatory/stage.h"
 
@@ -49,5 +50,8 @@ void host_log(const char *who, int level, const char *fmt, ...) OBS_PRINTF(3, 4)
 void host_fail_alloc_after(uint64_t n);
 
 uint64_t host_now_ns(void);
+/* The CLOCK_REALTIME time `ns` from now: a deadline for
+ * pthread_cond_timedwait. */
+struct timespec host_realtime_in(uint64_t ns);
 
 #endif /* OBS_HOST_H */

@@ -37,6 +37,7 @@
 #include <rocksdb/c.h>
 
 #include "host.h"
+#include "json_u64.h"
 #include "observatory/stage.h"
 #include "plugin.h"
 
@@ -158,17 +159,6 @@ static void iso_time(uint64_t ns, char *buf, size_t len)
     gmtime_r(&sec, &tm);
     size_t k = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf + k, len - k, ".%03uZ", (unsigned)(ns / 1000000u % 1000u));
-}
-
-/* An unsigned value as a JSON integer (jansson's are signed 64-bit): values
- * above INT64_MAX become decimal strings rather than wrapping. */
-static json_t *json_u64(uint64_t v)
-{
-    if (v <= INT64_MAX)
-        return json_integer((json_int_t)v);
-    char b[24];
-    snprintf(b, sizeof(b), "%" PRIu64, v);
-    return json_string(b);
 }
 
 static void log_db_error(const store *s, const char *what, char *err)

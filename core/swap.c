@@ -254,14 +254,7 @@ int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, sw
     uint64_t t_wait = host_now_ns();
     atomic_store(&s->pending, rq);
     uint64_t timeout = spec->timeout_ns ? spec->timeout_ns : SWAP_DEFAULT_TIMEOUT_NS;
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(timeout / 1000000000u);
-    until.tv_nsec += (long)(timeout % 1000000000u);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = host_realtime_in(timeout);
     pthread_mutex_lock(&rq->mu);
     while (!rq->done) {
         if (pthread_cond_timedwait(&rq->cv, &rq->mu, &until) == ETIMEDOUT) {

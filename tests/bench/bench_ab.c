@@ -402,6 +402,31 @@ static void tally_free(tally *t)
     free(t->delta);
 }
 
+/* The mean of the primary deltas and its standard error (NaN below two
+ * runs): in A/A a bias of the design shows here long before it shows in the
+ * count of false verdicts. */
+static void tally_mean_se(const tally *t, double *mean, double *se)
+{
+    double sum = 0, ss = 0;
+    for (int i = 0; i < t->n; i++)
+        sum += t->delta[i];
+    *mean = t->n ? sum / t->n : NAN;
+    for (int i = 0; i < t->n; i++)
+        ss += (t->delta[i] - *mean) * (t->delta[i] - *mean);
+    *se = t->n >= 2 ? sqrt(ss / (t->n - 1) / t->n) : NAN;
+}
+
+/* False verdicts of A/A runs (FASTER or SLOWER), with their exact
+ * (Clopper-Pearson) 95% interval in *lo..*hi. */
+static int tally_false(const tally *t, double *lo, double *hi)
+{
+    int fp = t->v[ABSTATS_FASTER] + t->v[ABSTATS_SLOWER];
+    *lo = 0, *hi = 1;
+    if (t->n)
+        bench_clopper_pearson(fp, t->n, lo, hi);
+    return fp;
+}
+
 static void tally_print(tally *t, const char *unit_note)
 {
     printf("verdicts: same %d, faster %d, slower %d, unknown %d, unstable %d (of %d%s)\n",
@@ -425,15 +450,8 @@ static void tally_print(tally *t, const char *unit_note)
     printf("primary delta: median %+.2f%%, range %+.2f%% .. %+.2f%%\n",
            100 * bench_median(t->delta, (size_t)t->n), 100 * lo, 100 * hi);
     if (t->n >= 2) {
-        /* The mean and its standard error: in A/A a bias of the design
-         * shows here long before it shows in the count of false verdicts. */
-        double sum = 0, ss = 0;
-        for (int i = 0; i < t->n; i++)
-            sum += t->delta[i];
-        double mean = sum / t->n;
-        for (int i = 0; i < t->n; i++)
-            ss += (t->delta[i] - mean) * (t->delta[i] - mean);
-        double se = sqrt(ss / (t->n - 1) / t->n);
+        double mean, se;
+        tally_mean_se(t, &mean, &se);
         printf("primary delta: mean %+.3f%% (standard error %.3f%%, 95%% CI %+.3f%% .. %+.3f%%)\n",
                100 * mean, 100 * se, 100 * (mean - 1.96 * se), 100 * (mean + 1.96 * se));
     }
@@ -524,10 +542,8 @@ static int part_aa(const options *o, summary *sm)
         rc = -1;
     if (rc == 0) {
         tally_print(&t, " A/A runs");
-        int fp = t.v[ABSTATS_FASTER] + t.v[ABSTATS_SLOWER];
-        double lo = 0, hi = 1;
-        if (t.n)
-            bench_clopper_pearson(fp, t.n, &lo, &hi);
+        double lo, hi;
+        int fp = tally_false(&t, &lo, &hi);
         printf("false-positive rate: %d/%d = %.2f%% [exact 95%% CI %.2f..%.2f%%] (%.0f s in all)\n",
                fp, t.n, t.n ? 100.0 * fp / t.n : 0, 100 * lo, 100 * hi, secs);
         sm->aa_fp = fp, sm->aa_n = t.n, sm->aa_lo = lo, sm->aa_hi = hi;
@@ -911,10 +927,8 @@ static int part_interleaved_run(const options *o, summary *sm)
                         bench_now_ns() + (uint64_t)(o->inter_aa_budget * 1e9), 0, &t, 0);
         if (rc == 0) {
             tally_print(&t, " A/A runs");
-            int fp = t.v[ABSTATS_FASTER] + t.v[ABSTATS_SLOWER];
-            double lo = 0, hi = 1;
-            if (t.n)
-                bench_clopper_pearson(fp, t.n, &lo, &hi);
+            double lo, hi;
+            int fp = tally_false(&t, &lo, &hi);
             printf("p99 false-positive rate: %d/%d = %.1f%% [exact 95%% CI %.1f..%.1f%%]\n", fp,
                    t.n, t.n ? 100.0 * fp / t.n : 0, 100 * lo, 100 * hi);
             sm->aa_i_fp = fp, sm->aa_i_n = t.n, sm->aa_i_lo = lo, sm->aa_i_hi = hi;
@@ -1196,19 +1210,12 @@ static int part_ilmax(const options *o, summary *sm)
         rc = -1;
     if (rc == 0) {
         tally_print(&t, " A/A runs");
-        int fp = t.v[ABSTATS_FASTER] + t.v[ABSTATS_SLOWER];
-        double lo = 0, hi = 1, sum = 0, ss = 0;
-        if (t.n)
-            bench_clopper_pearson(fp, t.n, &lo, &hi);
-        for (int i = 0; i < t.n; i++)
-            sum += t.delta[i];
-        double mean = t.n ? sum / t.n : NAN;
-        for (int i = 0; i < t.n; i++)
-            ss += (t.delta[i] - mean) * (t.delta[i] - mean);
+        double lo, hi;
+        int fp = tally_false(&t, &lo, &hi);
+        tally_mean_se(&t, &sm->ilmax_mean, &sm->ilmax_se);
         printf("p99 false-positive rate: %d/%d = %.1f%% [exact 95%% CI %.1f..%.1f%%]\n", fp, t.n,
                t.n ? 100.0 * fp / t.n : 0, 100 * lo, 100 * hi);
         sm->ilmax_fp = fp, sm->ilmax_n = t.n, sm->ilmax_lo = lo, sm->ilmax_hi = hi;
-        sm->ilmax_mean = mean, sm->ilmax_se = t.n > 1 ? sqrt(ss / (t.n - 1) / t.n) : NAN;
     }
     print_load("after");
     tally_free(&t);
