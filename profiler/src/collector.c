@@ -6,15 +6,29 @@
  * Addresses become locations (module id + offset) here, at drain time,
  * while the module that contained them is still live: this is what keeps
  * a sample of plugin v1 attributed to v1 after v2 is mapped at the same
- * addresses (obs_prof_module_retire drains synchronously before it retires).
+ * addresses (obs_prof_module_retire drains synchronously before it retires:
+ * the lifecycle registers prof_collector_drain as the registry's hook).
  * Symbol names are looked up only when a window closes, off the hot path,
  * into a symbolised obs_prof_profile.
+ *
+ * Interface and place in the whole: collector.h. It reads the rings and
+ * arms the timers through state.h only, and knows nothing of the signal
+ * handler that fills them.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "prof_internal.h"
+#include "collector.h"
+#include "modules.h"
+#include "obs_profiler.h"
+#include "observatory/stage.h"
+#include "profile.h"
+#include "state.h"
+#include "util.h"
 
 #define MAX_STACKS (1u << 22) /* distinct stacks kept; beyond, samples count as truncated */
 
@@ -101,8 +115,7 @@ static void drain_locked(void)
         uint32_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);
         uint32_t head = atomic_load_explicit(&t->head, memory_order_acquire);
         for (; tail != head; tail++) {
-            const prof_sample *s =
-                (const prof_sample *)(t->ring + (size_t)(tail & prof_g.ring_mask) * prof_g.sample_size);
+            const prof_sample *s = prof_state_sample_at(t, tail);
             uint32_t depth = s->depth <= prof_g.cfg.max_depth ? s->depth : prof_g.cfg.max_depth;
             for (uint32_t k = 0; k < depth; k++) {
                 /* Callers' entries are return addresses: look up the call
@@ -247,9 +260,9 @@ static void consumers_add(int d)
     int before = prof_g.n_consumers;
     prof_g.n_consumers += d;
     if (before == 0 && prof_g.n_consumers > 0)
-        prof_sampler_arm_locked(1);
+        prof_state_arm_locked(1);
     else if (before > 0 && prof_g.n_consumers == 0)
-        prof_sampler_arm_locked(0);
+        prof_state_arm_locked(0);
     pthread_mutex_unlock(&prof_g.lock);
 }
 
@@ -341,7 +354,7 @@ void prof_collector_stop(void)
     pthread_mutex_unlock(&col.lock);
     pthread_mutex_lock(&prof_g.lock);
     prof_g.n_consumers = 0;
-    prof_sampler_arm_locked(0);
+    prof_state_arm_locked(0);
     pthread_mutex_unlock(&prof_g.lock);
 }
 

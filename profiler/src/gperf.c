@@ -11,18 +11,32 @@
  * from CPUPROFILE_FREQUENCY (default 100 Hz): set it in the environment.
  * gperftools uses the process CPU timer (ITIMER_PROF), so the signal lands
  * on whichever thread is running, and the filter keeps attached ones only.
+ *
+ * Interface and place in the whole: gperf.h. Which threads are attached is
+ * the sampler's to say (sampler.h); the lifecycle stops this backend at
+ * shutdown.
  */
 #include <dlfcn.h>
 #include <gperftools/profiler.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 
-#include "prof_internal.h"
+#include "gperf.h"
+#include "obs_profiler.h"
+#include "observatory/stage.h"
+#include "sampler.h"
+#include "state.h"
+#include "util.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* serialises start and stop */
+static int running;
 
 static int gperf_filter(void *arg)
 {
     (void)arg;
-    return prof_gperf_thread_filter_on(); /* one thread-local load: signal-safe */
+    return prof_sampler_thread_attached(); /* one thread-local load: signal-safe */
 }
 
 int obs_prof_gperf_start(const char *path, char *err, size_t errlen)
@@ -53,9 +67,9 @@ int obs_prof_gperf_start(const char *path, char *err, size_t errlen)
                  h == (void *)SIG_DFL ? "default" : (dladdr(h, &di) && di.dli_fname) ? di.dli_fname : "unknown");
         return OBS_ESTATE;
     }
-    pthread_mutex_lock(&prof_g.lock);
-    if (prof_g.gperf_running) {
-        pthread_mutex_unlock(&prof_g.lock);
+    pthread_mutex_lock(&lock);
+    if (running) {
+        pthread_mutex_unlock(&lock);
         prof_err(err, errlen, "profiler: gperftools is already running");
         return OBS_EAGAIN;
     }
@@ -63,24 +77,24 @@ int obs_prof_gperf_start(const char *path, char *err, size_t errlen)
     memset(&opts, 0, sizeof opts);
     opts.filter_in_thread = gperf_filter;
     if (!ProfilerStartWithOptions(path, &opts)) {
-        pthread_mutex_unlock(&prof_g.lock);
+        pthread_mutex_unlock(&lock);
         prof_err(err, errlen, "profiler: gperftools: cannot start writing '%s'", path);
         return OBS_EIO;
     }
-    prof_g.gperf_running = 1;
-    pthread_mutex_unlock(&prof_g.lock);
+    running = 1;
+    pthread_mutex_unlock(&lock);
     return 0;
 }
 
 void obs_prof_gperf_stop(void)
 {
-    pthread_mutex_lock(&prof_g.lock);
-    if (prof_g.gperf_running) {
+    pthread_mutex_lock(&lock);
+    if (running) {
         ProfilerFlush();
         ProfilerStop();
-        prof_g.gperf_running = 0;
+        running = 0;
     }
-    pthread_mutex_unlock(&prof_g.lock);
+    pthread_mutex_unlock(&lock);
 }
 
 void prof_gperf_shutdown(void)

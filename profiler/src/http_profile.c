@@ -4,13 +4,24 @@
  * content type and body out. It takes one window of N seconds (one request
  * at a time; a second one gets 409 and a JSON reason), filters it by the
  * labels asked for, and renders it.
+ *
+ * Place in the whole: beside the lifecycle at the top (public functions
+ * only, declared in obs_profiler.h; nothing below calls it). It opens and
+ * ends windows through the public API, waits on the collector, reads the
+ * tag table of the shared state and renders; it may include: collector,
+ * render_text, state, util.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "prof_internal.h"
+#include "collector.h"
+#include "obs_profiler.h"
+#include "observatory/stage.h"
+#include "render_text.h"
+#include "state.h"
+#include "util.h"
 
 static _Atomic int busy;
 static _Atomic uint64_t busy_until_ns, busy_seconds;

@@ -17,12 +17,16 @@
  * build-id note of a native 64-bit little-endian file, which is ~150 lines
  * with explicit bounds checks, and it avoids a dependency (libelf-dev is
  * not otherwise needed) whose API would add more code than it saves.
+ *
+ * Interface and place in the whole: modules.h. The registry calls nothing
+ * above itself except the before-change hook it was opened with.
  */
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +34,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "prof_internal.h"
+#include "modules.h"
+#include "obs_profiler.h"
+#include "observatory/stage.h"
+#include "util.h"
 
 #define MAX_MODULES 65535 /* ids fit the 16 bits of a location */
 #define MAX_TABLE_BYTES (512u << 20)
@@ -63,6 +70,8 @@ static struct {
     uint32_t n_live;
     uintptr_t ldso_lo, ldso_hi;
     uint64_t last_scan_ns;
+    int open; /* between prof_modules_init and prof_modules_fini */
+    prof_modules_change_fn before_change;
 } reg = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ------------------------------------------------------------ ELF files */
@@ -407,18 +416,16 @@ static int scan_cb(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-void prof_modules_scan(void)
+int prof_modules_init(prof_modules_change_fn before_change)
 {
     pthread_mutex_lock(&reg.lock);
     dl_iterate_phdr(scan_cb, NULL);
     reg.last_scan_ns = prof_monotonic_ns();
+    reg.open = reg.n != 0;
+    reg.before_change = reg.open ? before_change : NULL;
+    int rc = reg.open ? 0 : OBS_ENOMEM;
     pthread_mutex_unlock(&reg.lock);
-}
-
-int prof_modules_init(void)
-{
-    prof_modules_scan();
-    return reg.n ? 0 : OBS_ENOMEM;
+    return rc;
 }
 
 void prof_modules_fini(void)
@@ -432,6 +439,8 @@ void prof_modules_fini(void)
     reg.live = NULL;
     reg.n = reg.n_live = reg.cap = 0;
     reg.ldso_lo = reg.ldso_hi = 0;
+    reg.open = 0;
+    reg.before_change = NULL;
     pthread_mutex_unlock(&reg.lock);
 }
 
@@ -519,13 +528,24 @@ void prof_modules_resolve(uint64_t loc, const char **module, int *prefix, const 
         *func = m->names + s->name;
 }
 
+/* Whether the registry is open, and its before-change hook (NULL if none). */
+static int registry_open(prof_modules_change_fn *before_change)
+{
+    pthread_mutex_lock(&reg.lock);
+    int open = reg.open;
+    *before_change = reg.before_change;
+    pthread_mutex_unlock(&reg.lock);
+    return open;
+}
+
 int obs_prof_module_add(const obs_prof_module_info *mi, uint32_t *id, char *err, size_t errlen)
 {
     if (!mi || !mi->path || mi->start >= mi->end || mi->build_id_len > 64) {
         prof_err(err, errlen, "profiler: module: path and a non-empty range are required");
         return OBS_EINVAL;
     }
-    if (!atomic_load(&prof_initialised)) {
+    prof_modules_change_fn before_change;
+    if (!registry_open(&before_change)) {
         prof_err(err, errlen, "profiler: not initialised");
         return OBS_ESTATE;
     }
@@ -545,14 +565,19 @@ int obs_prof_module_add(const obs_prof_module_info *mi, uint32_t *id, char *err,
     }
     /* Samples already taken in an object that the scan found at this
      * range are attributed to that entry; later ones to this one. */
-    prof_collector_drain();
+    if (before_change)
+        before_change();
     uint32_t nid = 0;
     pthread_mutex_lock(&reg.lock);
-    rc = table_add_locked(m, &nid);
+    /* The profiler may have shut down while the symbols were read. */
+    rc = reg.open ? table_add_locked(m, &nid) : OBS_ESTATE;
     pthread_mutex_unlock(&reg.lock);
     if (rc != 0) {
         module_free(m);
-        prof_err(err, errlen, "profiler: module '%s': registry full", mi->path);
+        if (rc == OBS_ESTATE)
+            prof_err(err, errlen, "profiler: not initialised");
+        else
+            prof_err(err, errlen, "profiler: module '%s': registry full", mi->path);
         return rc;
     }
     if (id)
@@ -562,12 +587,14 @@ int obs_prof_module_add(const obs_prof_module_info *mi, uint32_t *id, char *err,
 
 int obs_prof_module_retire(uint32_t id)
 {
-    if (!atomic_load(&prof_initialised))
+    prof_modules_change_fn before_change;
+    if (!registry_open(&before_change))
         return OBS_ESTATE;
-    prof_collector_drain();
+    if (before_change)
+        before_change();
     pthread_mutex_lock(&reg.lock);
-    int rc = OBS_ENOENT;
-    if (id > 0 && id < reg.n) {
+    int rc = reg.open ? OBS_ENOENT : OBS_ESTATE;
+    if (reg.open && id > 0 && id < reg.n) {
         reg.mods[id]->live = 0;
         live_rebuild();
         rc = 0;

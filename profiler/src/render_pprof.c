@@ -5,12 +5,19 @@
  * module, one location per frame; tags become string labels; values are
  * samples/count and cpu/nanoseconds (weight x period). The output is not
  * gzip-compressed: pprof accepts raw protobuf as well.
+ *
+ * Place in the whole: a renderer (public function only, declared in
+ * obs_profiler.h). It reads a finished profile and nothing else; it may
+ * include: profile, util (and the generated profile.pb-c.h).
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include "prof_internal.h"
+#include "obs_profiler.h"
+#include "observatory/stage.h"
+#include "profile.h"
 #include "profile.pb-c.h"
+#include "util.h"
 
 typedef Perftools__Profiles__Profile PProfile;
 typedef Perftools__Profiles__ValueType PValueType;

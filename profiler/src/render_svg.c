@@ -12,13 +12,21 @@
  * The differential graph draws the newer profile and colours every frame
  * by the change of its inclusive share from the older one: red grew, blue
  * shrank, white unchanged; saturation is relative to the largest change.
+ *
+ * Place in the whole: a renderer (public functions only, declared in
+ * obs_profiler.h). It reads a finished profile through the call tree and
+ * nothing else; it may include: tree, profile, util.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "prof_internal.h"
+#include "obs_profiler.h"
+#include "observatory/stage.h"
+#include "profile.h"
+#include "tree.h"
+#include "util.h"
 
 #define SVG_WIDTH 1200.0
 #define SVG_PAD 10.0

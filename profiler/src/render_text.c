@@ -2,12 +2,20 @@
  * render_text.c - the text forms of a profile: flamegraph.pl's folded
  * stacks ("a;b;c 42", one line per distinct stack, sorted), the folded
  * difference (difffolded.pl's "a;b;c 12 42"), and JSON.
+ *
+ * Interface and place in the whole: the public renderers are declared in
+ * obs_profiler.h, the folded difference in render_text.h. A renderer reads
+ * a finished profile and nothing else; it may include: profile, util.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "prof_internal.h"
+#include "obs_profiler.h"
+#include "observatory/stage.h"
+#include "profile.h"
+#include "render_text.h"
+#include "util.h"
 
 /* A frame in folded form: ';' separates frames and a newline ends the
  * line, so neither may appear inside one. */

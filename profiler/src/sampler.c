@@ -1,12 +1,12 @@
 /*
- * sampler.c - the sampling half of the profiler: lifecycle, attached
- * threads, their CPU-time timers and the SIGPROF handler.
+ * sampler.c - the sampling half of the profiler: attached threads, their
+ * CPU-time timers and the SIGPROF handler.
  *
  * Each attached thread owns a slot of a table allocated at init: a ring of
  * fixed-size samples allocated when the slot is first used and reused after
  * that, and a POSIX timer on its own CPU clock (CLOCK_THREAD_CPUTIME_ID)
  * that sends SIGPROF to that thread only (SIGEV_THREAD_ID). Timers run only
- * while a consumer exists (prof_sampler_arm_locked), so an idle profiler
+ * while a consumer exists (prof_state_arm_locked), so an idle profiler
  * costs nothing. Because the clock is the thread's CPU time, a thread that
  * sleeps or waits is not sampled, and the kernel checks CPU timers at its
  * tick (250 Hz here): a faster rate arrives as overruns, which the sample's
@@ -34,10 +34,16 @@
  * - the frame-pointer walker reads only words between the interrupted stack
  *   pointer and the top of this thread's stack (recorded at attach), so a
  *   corrupt chain ends the walk instead of faulting.
+ *
+ * Interface and place in the whole: sampler.h. The table, the rings and
+ * the counters the handler writes belong to state.c; the lifecycle
+ * (lifecycle.c) installs the handler after the table exists and removes it
+ * before the table is freed.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <ucontext.h>
@@ -46,24 +52,21 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
-#include "prof_internal.h"
-
-prof_global prof_g = {.lock = PTHREAD_MUTEX_INITIALIZER};
-_Atomic int prof_initialised;
+#include "obs_profiler.h"
+#include "observatory/stage.h"
+#include "profile.h"
+#include "sampler.h"
+#include "state.h"
+#include "util.h"
 
 static __thread int tls_slot __attribute__((tls_model("initial-exec"))) = -1;
 static __thread int tls_reblock; /* SIGPROF was blocked before attach */
 static struct sigaction old_action;
 static int handler_installed;
 
-int prof_gperf_thread_filter_on(void)
+int prof_sampler_thread_attached(void)
 {
     return tls_slot >= 0;
-}
-
-static inline prof_sample *ring_at(prof_thread *t, uint32_t i)
-{
-    return (prof_sample *)(t->ring + (size_t)(i & prof_g.ring_mask) * prof_g.sample_size);
 }
 
 /* Walks the frame-pointer chain from the interrupted registers. Reads only
@@ -117,7 +120,7 @@ static void prof_signal_handler(int sig, siginfo_t *si, void *ucv)
     uintptr_t pc = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
     uintptr_t fp = (uintptr_t)uc->uc_mcontext.gregs[REG_RBP];
     uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-    prof_sample *s = ring_at(t, head);
+    prof_sample *s = prof_state_sample_at(t, head);
     uint32_t max = prof_g.cfg.max_depth, n;
 
     if (pc >= prof_g.ldso_lo && pc < prof_g.ldso_hi) {
@@ -197,178 +200,6 @@ void prof_sampler_uninstall(void)
         sigaction(SIGPROF, &sa, NULL);
     }
     handler_installed = 0;
-}
-
-static void thread_timer_set(prof_thread *t, int on)
-{
-    if (!t->timer_ok)
-        return;
-    struct itimerspec its;
-    memset(&its, 0, sizeof its);
-    if (on) {
-        uint64_t period = 1000000000ULL / prof_g.cfg.hz;
-        its.it_interval.tv_sec = (time_t)(period / 1000000000ULL);
-        its.it_interval.tv_nsec = (long)(period % 1000000000ULL);
-        its.it_value = its.it_interval;
-    }
-    timer_settime(t->timer, 0, &its, NULL);
-}
-
-void prof_sampler_arm_locked(int on)
-{
-    prof_g.armed = on;
-    for (uint32_t i = 0; i < prof_g.cfg.max_threads; i++)
-        if (atomic_load(&prof_g.threads[i].state) == 1)
-            thread_timer_set(&prof_g.threads[i], on);
-}
-
-int obs_prof_init(const obs_prof_config *cfg_in, char *err, size_t errlen)
-{
-    obs_prof_config cfg;
-    if (cfg_in)
-        cfg = *cfg_in;
-    else
-        memset(&cfg, 0, sizeof cfg);
-    if (cfg.backends == 0)
-        cfg.backends = OBS_PROF_BACKEND_NATIVE;
-    if (cfg.backends == (OBS_PROF_BACKEND_NATIVE | OBS_PROF_BACKEND_GPERFTOOLS)) {
-        prof_err(err, errlen,
-                 "profiler: backends 'native' and 'gperftools' both requested: they cannot be active "
-                 "at once (both sample on SIGPROF, and gperftools disables itself when SIGPROF "
-                 "already has a handler); choose one");
-        return OBS_EINVAL;
-    }
-    if (cfg.backends & ~(unsigned)(OBS_PROF_BACKEND_NATIVE | OBS_PROF_BACKEND_GPERFTOOLS)) {
-        prof_err(err, errlen, "profiler: unknown backend bits 0x%x", cfg.backends);
-        return OBS_EINVAL;
-    }
-    if (cfg.hz == 0)
-        cfg.hz = 99;
-    if (cfg.hz > 10000) {
-        prof_err(err, errlen, "profiler: hz %u out of range 1..10000", cfg.hz);
-        return OBS_EINVAL;
-    }
-    if (cfg.unwinder > OBS_PROF_UNWIND_FP) {
-        prof_err(err, errlen, "profiler: unknown unwinder %u (0 libunwind, 1 frame pointers)",
-                 cfg.unwinder);
-        return OBS_EINVAL;
-    }
-    if (cfg.max_depth == 0)
-        cfg.max_depth = 64;
-    if (cfg.max_depth > OBS_PROF_MAX_DEPTH) {
-        prof_err(err, errlen, "profiler: max_depth %u above %d", cfg.max_depth, OBS_PROF_MAX_DEPTH);
-        return OBS_EINVAL;
-    }
-    if (cfg.ring_slots == 0)
-        cfg.ring_slots = 256;
-    if (cfg.ring_slots > (1u << 20)) {
-        prof_err(err, errlen, "profiler: ring_slots %u above 1048576", cfg.ring_slots);
-        return OBS_EINVAL;
-    }
-    uint32_t slots = 16;
-    while (slots < cfg.ring_slots)
-        slots *= 2;
-    cfg.ring_slots = slots;
-    if (cfg.max_threads == 0)
-        cfg.max_threads = 64;
-    if (cfg.max_threads > 4096) {
-        prof_err(err, errlen, "profiler: max_threads %u above 4096", cfg.max_threads);
-        return OBS_EINVAL;
-    }
-    if (cfg.drain_ms == 0)
-        cfg.drain_ms = 20;
-    if (cfg.max_request_seconds == 0)
-        cfg.max_request_seconds = 60;
-
-    int expected = 0;
-    if (!atomic_compare_exchange_strong(&prof_initialised, &expected, -1)) {
-        prof_err(err, errlen, "profiler: already initialised");
-        return OBS_EAGAIN;
-    }
-    int rc = OBS_ENOMEM;
-    pthread_mutex_lock(&prof_g.lock);
-    prof_g.cfg = cfg;
-    prof_g.sample_size = sizeof(prof_sample) + cfg.max_depth * sizeof(uintptr_t);
-    prof_g.ring_mask = cfg.ring_slots - 1;
-    prof_g.threads = calloc(cfg.max_threads, sizeof *prof_g.threads);
-    prof_g.tagdb = prof_profile_new();
-    prof_g.armed = 0;
-    prof_g.n_consumers = 0;
-    atomic_store(&prof_g.n_samples, 0);
-    atomic_store(&prof_g.weight, 0);
-    atomic_store(&prof_g.in_loader, 0);
-    atomic_store(&prof_g.unwind_failed, 0);
-    atomic_store(&prof_g.handler_ns, 0);
-    uint32_t empty;
-    if (!prof_g.threads || !prof_g.tagdb || prof_profile_tag(prof_g.tagdb, NULL, 0, &empty) != 0) {
-        prof_err(err, errlen, "profiler: out of memory");
-        goto fail;
-    }
-    pthread_mutex_unlock(&prof_g.lock);
-    if (prof_modules_init() != 0) {
-        prof_err(err, errlen, "profiler: module scan failed");
-        pthread_mutex_lock(&prof_g.lock);
-        goto fail;
-    }
-    prof_modules_loader_range(&prof_g.ldso_lo, &prof_g.ldso_hi);
-    if (cfg.backends & OBS_PROF_BACKEND_NATIVE) {
-        if ((rc = prof_sampler_install(err, errlen)) != 0)
-            goto fail_modules;
-        if ((rc = prof_collector_start()) != 0) {
-            prof_err(err, errlen, "profiler: cannot start the collector thread");
-            prof_sampler_uninstall();
-            goto fail_modules;
-        }
-    }
-    atomic_store(&prof_initialised, 1);
-    return 0;
-fail_modules:
-    prof_modules_fini();
-    pthread_mutex_lock(&prof_g.lock);
-fail:
-    free(prof_g.threads);
-    prof_g.threads = NULL;
-    if (prof_g.tagdb)
-        obs_prof_profile_free(prof_g.tagdb);
-    prof_g.tagdb = NULL;
-    pthread_mutex_unlock(&prof_g.lock);
-    atomic_store(&prof_initialised, 0);
-    return rc;
-}
-
-int obs_prof_active(void)
-{
-    return atomic_load(&prof_initialised) == 1;
-}
-
-void obs_prof_shutdown(void)
-{
-    int expected = 1;
-    if (!atomic_compare_exchange_strong(&prof_initialised, &expected, -1))
-        return;
-    prof_gperf_shutdown();
-    if (prof_g.cfg.backends & OBS_PROF_BACKEND_NATIVE)
-        prof_collector_stop(); /* ends consumers, disarms */
-    pthread_mutex_lock(&prof_g.lock);
-    for (uint32_t i = 0; i < prof_g.cfg.max_threads; i++) {
-        prof_thread *t = &prof_g.threads[i];
-        if (t->timer_ok)
-            timer_delete(t->timer);
-        t->timer_ok = 0;
-    }
-    pthread_mutex_unlock(&prof_g.lock);
-    /* The handler goes before the table it writes into. */
-    prof_sampler_uninstall();
-    pthread_mutex_lock(&prof_g.lock);
-    for (uint32_t i = 0; i < prof_g.cfg.max_threads; i++)
-        free(prof_g.threads[i].ring);
-    free(prof_g.threads);
-    prof_g.threads = NULL;
-    obs_prof_profile_free(prof_g.tagdb);
-    prof_g.tagdb = NULL;
-    pthread_mutex_unlock(&prof_g.lock);
-    prof_modules_fini();
-    atomic_store(&prof_initialised, 0);
 }
 
 int obs_prof_tag_intern(const obs_prof_label *labels, size_t n, uint32_t *tag)
@@ -462,7 +293,7 @@ int obs_prof_thread_attach(const obs_prof_label *labels, size_t n)
     pthread_sigmask(SIG_UNBLOCK, &prof, &old);
     tls_reblock = sigismember(&old, SIGPROF) == 1;
     if (prof_g.armed)
-        thread_timer_set(t, 1);
+        prof_state_timer_set(t, 1);
     pthread_mutex_unlock(&prof_g.lock);
 
     if (prof_g.cfg.unwinder == OBS_PROF_UNWIND_LIBUNWIND) {
@@ -505,24 +336,4 @@ void obs_prof_thread_detach(void)
         pthread_sigmask(SIG_BLOCK, &prof, NULL);
         tls_reblock = 0;
     }
-}
-
-void obs_prof_get_stats(obs_prof_stats *st)
-{
-    memset(st, 0, sizeof *st);
-    if (atomic_load(&prof_initialised) != 1)
-        return;
-    st->n_samples = atomic_load(&prof_g.n_samples);
-    st->weight = atomic_load(&prof_g.weight);
-    st->in_loader = atomic_load(&prof_g.in_loader);
-    st->unwind_failed = atomic_load(&prof_g.unwind_failed);
-    st->handler_ns = atomic_load(&prof_g.handler_ns);
-    pthread_mutex_lock(&prof_g.lock);
-    for (uint32_t i = 0; i < prof_g.cfg.max_threads; i++) {
-        st->n_threads += atomic_load(&prof_g.threads[i].state) == 1;
-    }
-    pthread_mutex_unlock(&prof_g.lock);
-    st->n_modules = prof_modules_count();
-    if (prof_g.cfg.backends & OBS_PROF_BACKEND_NATIVE)
-        prof_collector_stats(st);
 }

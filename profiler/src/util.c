@@ -3,13 +3,16 @@
  * (dense ids for strings, frames, stacks and tags, so that everything else
  * is arrays indexed by id), a growing text buffer with XML and JSON
  * escaping, clocks and error formatting. Never used by the signal handler.
+ * Interface and place in the whole: util.h.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "prof_internal.h"
+#include "observatory/stage.h"
+#include "util.h"
 
 uint64_t prof_hash(const void *key, size_t len)
 {
