@@ -32,7 +32,7 @@ case "${1:-}" in
   *) echo "usage: $0 [--build|--runtime|--image]" >&2; exit 2 ;;
 esac
 
-# node and npm build the web dashboard (core/dashboard/, docs/dashboard.md);
+# node and npm build the web dashboard (core/server/dashboard/, docs/dashboard.md);
 # a newer node already installed (e.g. nodejs from another repository, which
 # brings its own npm) is kept.
 if [ "${1:-}" != --runtime ] && [ "${1:-}" != --image ] && ! { command -v node && command -v npm; } >/dev/null; then

@@ -4,7 +4,7 @@
  * cli_profile.h). The same merge, filter and rendering as the HTTP route
  * /api/v1/profiles/diff (run_profile.c), without a running hostd.
  */
-#include "cli_profile.h"
+#include "cli/cli_profile.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,10 +13,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config.h"
+#include "config/config.h"
 #include "obs_profiler.h"
-#include "run_profile.h"
-#include "store.h"
+#include "store/run_profile.h"
+#include "store/store.h"
 
 #define DEFAULT_STORE "observatory-data"
 

@@ -6,7 +6,7 @@
  * prints the report JSON stored at the end of the run through the same
  * report_print() that printed it then, so the text is identical.
  */
-#include "cli_runs.h"
+#include "cli/cli_runs.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -15,10 +15,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "config.h"
-#include "plugin.h"
-#include "report.h"
-#include "store.h"
+#include "config/config.h"
+#include "engine/plugin.h"
+#include "measure/report.h"
+#include "store/store.h"
 
 #define DEFAULT_STORE "observatory-data"
 

@@ -4,7 +4,7 @@
  * happened. A small HTTP/1.1 client over a socket: one request, the whole
  * response read until the server closes (hostd answers Connection: close).
  */
-#include "cli_swap.h"
+#include "cli/cli_swap.h"
 
 #include <getopt.h>
 #include <jansson.h>

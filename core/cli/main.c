@@ -12,18 +12,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_profile.h"
-#include "cli_runs.h"
-#include "cli_swap.h"
-#include "config.h"
-#include "experiment.h"
-#include "host.h"
-#include "http.h"
+#include "cli/cli_profile.h"
+#include "cli/cli_runs.h"
+#include "cli/cli_swap.h"
+#include "config/config.h"
+#include "lab/experiment.h"
+#include "engine/host.h"
+#include "server/http.h"
 #include "obs_profiler.h"
-#include "pipeline.h"
-#include "report.h"
-#include "run_profile.h"
-#include "store.h"
+#include "engine/pipeline.h"
+#include "engine/snapshot.h"
+#include "measure/report.h"
+#include "store/run_profile.h"
+#include "store/recorder.h"
+#include "store/store.h"
 
 static volatile sig_atomic_t stop_signal;
 
@@ -660,7 +662,7 @@ int main(int argc, char **argv)
         host_log(NULL, OBS_LOG_INFO, "%s received: drained and stopped",
                  stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
     json_t *extra = json_pack("{s:I}", "run_id", (json_int_t)run_id);
-    json_t *report = report_pipeline_json(p, extra);
+    json_t *report = pipeline_report_json(p, extra);
     json_decref(extra);
     if (report)
         report_print(report, stdout);

@@ -16,8 +16,8 @@
  * parameters are checked when the experiment starts (experiment.c, with
  * config_check_ab_params()).
  */
-#include "config.h"
-#include "config_internal.h"
+#include "config/config.h"
+#include "config/config_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

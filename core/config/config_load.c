@@ -12,8 +12,8 @@
  * describes every shape. Errors go through the loader (config_internal.h),
  * so they read like every other configuration error.
  */
-#include "config.h"
-#include "config_internal.h"
+#include "config/config.h"
+#include "config/config_internal.h"
 
 #include <errno.h>
 #include <math.h>

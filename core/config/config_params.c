@@ -15,8 +15,8 @@
  * starts (config_check_ab_params). Errors use the same "file:line:col:
  * path: message" form as the loader (config_internal.h).
  */
-#include "config.h"
-#include "config_internal.h"
+#include "config/config.h"
+#include "config/config_internal.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -8,7 +8,7 @@
  * increment each. Nothing here may allocate, lock or print: the wrappers run
  * inside any code, including the dynamic loader.
  */
-#include "alloc.h"
+#include "engine/alloc.h"
 
 #include <errno.h>
 #include <stddef.h>

@@ -2,8 +2,9 @@
  * host.c - host services for plugins (see host.h): logging, counters, the
  * clock and accounted allocation with a fault-injection switch.
  */
-#include "host.h"
+#include "engine/host.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,4 +220,12 @@ uint64_t host_error_total(const host_ctx *h)
         if (h->counters[i].kind == OBS_COUNTER_ERROR)
             sum += atomic_load_explicit(&((host_ctx *)h)->counters[i].value, memory_order_relaxed);
     return sum;
+}
+
+void host_sleep_until(uint64_t t_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(t_ns / 1000000000u),
+                          .tv_nsec = (long)(t_ns % 1000000000u)};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
 }

@@ -50,6 +50,15 @@ void host_log(const char *who, int level, const char *fmt, ...) OBS_PRINTF(3, 4)
 void host_fail_alloc_after(uint64_t n);
 
 uint64_t host_now_ns(void);
+/* The calling thread's CPU time (a system call: about 2 us here). */
+static inline uint64_t host_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+/* Sleeps until CLOCK_MONOTONIC reads t_ns (signals do not cut it short). */
+void host_sleep_until(uint64_t t_ns);
 /* The CLOCK_REALTIME time `ns` from now: a deadline for
  * pthread_cond_timedwait. */
 struct timespec host_realtime_in(uint64_t ns);

@@ -21,7 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "plugin.h"
+#include "engine/plugin.h"
 
 /* <runtime dir>/observatory-plugins, or /tmp/observatory-<uid>/plugins. */
 static int cache_dir(char *out, size_t len, char *why, size_t whylen)

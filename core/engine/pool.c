@@ -6,7 +6,7 @@
  * a few nanoseconds per record and rarely contended. Growth happens in the
  * owning stage's thread through obs_out.grow and needs no lock.
  */
-#include "pool.h"
+#include "engine/pool.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +18,9 @@ static void batch_reset(batch *b)
     b->out.n_passed = 0;
     b->borrowed = NULL;
     b->t_pushed_ns = 0;
-    b->exp = NULL;
-    b->exp_block = 0;
-    b->exp_variant = 0;
+    b->variant = NULL;
+    b->variant_block = 0;
+    b->variant_ab = 0;
 }
 
 /* obs_out.grow: doubles the record vector and/or the arena until `n_records`

@@ -30,13 +30,14 @@ typedef struct batch {
     struct batch *next_free;
     pool *pool;
     uint64_t t_pushed_ns; /* when the producer pushed it (set by the pipeline) */
-    /* Interleaved experiments: the experiment whose block produced these
-     * records (NULL: none), the block's index and the variant that ran it.
-     * Set by the stage running the experiment, copied from input to output
-     * batch by every later transform, read by the sink (experiment.h). */
-    struct experiment *exp;
-    uint32_t exp_block;
-    uint8_t exp_variant;
+    /* Interleaved variants: the variant slot whose block produced these
+     * records (NULL: none), the block's index and the variant that ran it
+     * (VARIANT_A or VARIANT_B). Set by the stage with the slot, copied from
+     * input to output batch by every later transform, read by the sink
+     * (variant.h). */
+    struct stage_variant *variant;
+    uint32_t variant_block;
+    uint8_t variant_ab;
 } batch;
 
 struct pool {

@@ -9,7 +9,7 @@
  * index re-check are separated by sequentially consistent operations on both
  * sides (Dekker's pattern), which is what prevents a lost wake-up.
  */
-#include "ring.h"
+#include "engine/ring.h"
 
 #include <errno.h>
 #include <linux/futex.h>

@@ -15,7 +15,7 @@
  * are independent, so for instance changing the burst distribution does not
  * move the Poisson arrivals of another phase.
  */
-#include "schedule.h"
+#include "engine/schedule.h"
 
 #include <math.h>
 

@@ -37,7 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "config/config.h"
 
 /* schedule_peek(): no record will ever be scheduled again. */
 #define SCHEDULE_NEVER UINT64_MAX

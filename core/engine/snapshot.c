@@ -1,20 +1,22 @@
 /*
  * snapshot.c - pipeline_snapshot(): a consistent, caller-owned copy of every
- * stage's counters and histograms (see snapshot.h).
+ * stage's counters and histograms (see snapshot.h), and the report built
+ * from it.
  *
  * Counters are single-writer relaxed atomics, read here with atomic loads;
  * histograms are copied with histogram_merge(), which never blocks the
  * recording thread. The thread CPU time of a running stage is read from its
  * CPU clock here, on the reader's thread, so the stage thread pays nothing.
  */
-#include "snapshot.h"
+#include "engine/snapshot.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "pipeline.h"
+#include "engine/host.h"
+#include "measure/report.h"
 
 static uint64_t ld(const _Atomic uint64_t *v)
 {
@@ -26,17 +28,6 @@ static uint64_t realtime_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-const char *snapshot_state_name(snapshot_state s)
-{
-    switch (s) {
-    case SNAPSHOT_STARTING: return "starting";
-    case SNAPSHOT_RUNNING: return "running";
-    case SNAPSHOT_DRAINING: return "draining";
-    case SNAPSHOT_DONE: return "done";
-    }
-    return "unknown";
 }
 
 /* A copy of `src` (NULL stays NULL); returns -1 when out of memory. */
@@ -126,6 +117,21 @@ static int sample_stage(const stage *s, stage_sample *o)
     return OBS_OK;
 }
 
+void stage_snapshot_take(const stage *s, stage_snapshot *snap)
+{
+    stage_stats *st = (stage_stats *)&s->stats;
+    snap->records_in = atomic_load(&st->records_in);
+    snap->records_out = atomic_load(&st->records_out);
+    snap->bytes_in = atomic_load(&st->bytes_in);
+    snap->bytes_out = atomic_load(&st->bytes_out);
+    snap->callback_ns = atomic_load(&st->callback_ns);
+    snap->errors = atomic_load(&st->callback_errors) + host_error_total(&s->host);
+    snap->sampled_cpu_ns = atomic_load(&st->sampled_cpu_ns);
+    snap->sampled_wall_ns = atomic_load(&st->sampled_wall_ns);
+    snap->allocs = atomic_load(&st->allocs);
+    snap->alloc_bytes = atomic_load(&st->alloc_bytes);
+}
+
 int pipeline_snapshot(const pipeline *p, obs_snapshot *out)
 {
     memset(out, 0, sizeof(*out));
@@ -160,18 +166,35 @@ int pipeline_snapshot(const pipeline *p, obs_snapshot *out)
     return OBS_OK;
 }
 
-void snapshot_free(obs_snapshot *s)
+json_t *pipeline_report_json(const pipeline *p, const json_t *extra)
 {
-    if (!s || !s->stages)
-        return;
-    for (size_t i = 0; i < s->n_stages; i++) {
-        free(s->stages[i].service);
-        free(s->stages[i].lag);
-        free(s->stages[i].latency);
-        free(s->stages[i].swap_pause);
-        free(s->stages[i].counters);
+    obs_snapshot snap;
+    json_t *r = NULL;
+    stage_snapshot *warm = calloc(p->n_stages ? p->n_stages : 1, sizeof(*warm));
+    stage_snapshot *stop = calloc(p->n_stages ? p->n_stages : 1, sizeof(*stop));
+    if (!warm || !stop || pipeline_snapshot(p, &snap) < 0)
+        goto out;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        warm[i] = p->stages[i].warm;
+        stop[i] = p->stages[i].stop;
     }
-    free(s->stages);
-    s->stages = NULL;
-    s->n_stages = 0;
+    /* Before the stop there is no measured window yet: whole run so far. */
+    int marks = snap.t_stop_ns != 0 && snap.t_warm_ns != 0;
+    r = report_json(&snap, marks ? warm : NULL, marks ? stop : NULL, extra);
+    snapshot_free(&snap);
+out:
+    free(warm);
+    free(stop);
+    return r;
+}
+
+void pipeline_report(const pipeline *p, FILE *f)
+{
+    json_t *r = pipeline_report_json(p, NULL);
+    if (!r) {
+        fprintf(f, "report: out of memory\n");
+        return;
+    }
+    report_print(r, f);
+    json_decref(r);
 }

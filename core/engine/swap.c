@@ -10,7 +10,7 @@
  * and the caller waits for the (then imminent) completion. So a request is
  * always either withdrawn or completed, never both.
  */
-#include "swap.h"
+#include "engine/swap.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -192,7 +192,7 @@ int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, sw
         pthread_mutex_unlock(&p->swap_lock);
         return OBS_EAGAIN;
     }
-    if (atomic_load(&s->exp)) {
+    if (atomic_load(&s->variant)) {
         snprintf(err, errlen, "stage '%s' runs an experiment: stop it before swapping",
                  s->cfg->name);
         pthread_mutex_unlock(&p->swap_lock);

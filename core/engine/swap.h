@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pipeline.h"
+#include "engine/stage.h"
 
 typedef struct swap_spec {
     const char *plugin;      /* a plugin name, or a .so file name inside the plugin dirs */

@@ -3,7 +3,7 @@
  * and docs/experiments.md for the reasoning): units in fixed memory, the
  * ratio-of-means estimate, its bootstrap, the rank tests and the verdict.
  */
-#include "abstats.h"
+#include "lab/abstats.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -21,8 +21,11 @@
  * block_ms, grouped into rounds of four (ABBA or BAAB, chosen at random from
  * the experiment's seed). The stage thread runs only the current block's
  * variant on each batch and its output goes downstream either way; it tags
- * the output batch with the block (batch.exp*), later transforms copy the
- * tag, and the sink charges each record's end-to-end latency to its block.
+ * the output batch with the block (batch.variant*), later transforms copy
+ * the tag, and the sink charges each record's end-to-end latency to its
+ * block. The data path's side of both designs is the engine's variant slot
+ * (engine/variant.h); this module attaches B there and receives each
+ * batch's or block's measurements through its hooks.
  * Per block: CPU, wall and allocations per record (stage thread, at the
  * block's end), p50 and p99 latency and throughput (sink thread, when a
  * newer block's batch arrives); each is one abstats_block_add(). The unit
@@ -37,9 +40,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "abstats.h"
-#include "alloc.h"
-#include "pipeline.h"
+#include "lab/abstats.h"
+#include "engine/pipeline.h"
 
 struct store;
 
@@ -120,59 +122,5 @@ int experiment_copy_acc(experiment *e, int metric, abstats_acc *out);
 
 /* Prints the result table (metric, A, B, delta, 95% CI, verdict). */
 void experiment_print(experiment *e, FILE *f);
-
-/* pipeline_destroy(): stops every experiment, joins their threads, frees. */
-void experiments_free(pipeline *p);
-
-/* What one variant's callback cost on one batch (stage thread). */
-typedef struct exp_cost {
-    uint64_t wall0, cpu0, wall_ns, cpu_ns;
-    alloc_counters a0;
-    uint64_t allocs, frees, bytes; /* during the call */
-} exp_cost;
-
-void exp_cost_begin(exp_cost *c);
-void exp_cost_end(exp_cost *c);
-
-/* Stage thread, once per batch while a duet is attached: runs both
- * variants on `in`, in an order drawn at random for this batch, each through
- * the same code (profiler tag, clocks, callback, clocks). The variant that
- * runs first writes into `first`, the other into `second`; *a_first tells
- * which A was. Returns A's callback code (B's is not acted on: its output
- * is discarded). */
-int experiment_duet(experiment *e, const stage_slot *a, const obs_batch *in, obs_out *first,
-                    obs_out *second, exp_cost *ca, exp_cost *cb, int *a_first);
-/* Stage thread: records one batch pair; detaches the experiment from the
- * stage when it has asked to be released. */
-void experiment_add_pair(experiment *e, stage *s, const exp_cost *a, const exp_cost *b,
-                         uint32_t n_records);
-/* Stage thread, at its end: releases an attached experiment. */
-void experiment_release(stage *s);
-
-/* 1 for an interleaved experiment (any thread; fixed at start). */
-int experiment_interleaved(const experiment *e);
-/* Stage thread, interleaved: the block the batch starting now belongs to
- * (*block) and its variant (ABSTATS_A or ABSTATS_B). When the block
- * changes, the stage's costs of the previous block are added. */
-abstats_variant experiment_block_now(experiment *e, uint32_t *block);
-/* Stage thread, interleaved: runs variant `v` (A being the stage's active
- * slot `a`) on `in` into `out` (the stage's output batch), measured and
- * tagged for the profiler, through the same code as a duet's calls.
- * Returns the callback's code. */
-int experiment_process_block(experiment *e, const stage_slot *a, abstats_variant v,
-                             const obs_batch *in, obs_out *out, exp_cost *cost);
-/* Stage thread, interleaved: charges one batch's cost to the current block;
- * detaches the experiment when it has asked to be released. Returns 1 when
- * it detached (the caller then flushes B: experiment_flush_b). */
-int experiment_add_block_batch(experiment *e, stage *s, const exp_cost *c, uint32_t n_records);
-/* Stage thread, interleaved, after detaching: B's flush into `out` (records
- * B still holds go downstream). Returns the callback's code (OBS_OK when B
- * has no flush). */
-int experiment_flush_b(experiment *e, obs_out *out);
-/* Sink thread: one consumed batch tagged with block `block` of `variant`
- * of experiment e, finished at `t_end_ns`. Records the latencies into the
- * open block and closes the previous block when this one is newer. */
-void experiment_sink_batch(experiment *e, uint32_t block, int variant, const obs_batch *view,
-                           uint64_t t_end_ns);
 
 #endif /* OBS_EXPERIMENT_H */

@@ -1,16 +1,20 @@
 /*
  * histogram.c - the reader side of the latency histogram (see histogram.h):
- * reset, merge, quantiles, bucket bounds, iteration and the cumulative
- * counts a Prometheus exporter needs. Recording is inline in the header,
- * because it is on the measured path and a call would cost as much as it.
+ * reset, merge, quantiles, bucket bounds, iteration, the cumulative
+ * counts a Prometheus exporter needs, and the byte encoding the store keeps
+ * per snapshot (docs/storage.md; the store calls only histogram_encode and
+ * histogram_decode, so it knows nothing of the struct). Recording is inline
+ * in the header, because it is on the measured path and a call would cost
+ * as much as it.
  *
  * Everything here reads counters with atomic loads, so it is free of data
  * races against the owning thread; only histogram_merge is meant to run
  * while the owner records, the other readers work on its result.
  */
-#include "histogram.h"
+#include "measure/histogram.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "observatory/stage.h"
 
@@ -209,4 +213,102 @@ int histogram_cumulative(const histogram *h, const uint64_t *le_ns, size_t n_le,
         cumulative[k] = seen;
     }
     return OBS_OK;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Encoding (docs/storage.md, "Histogram")                                   */
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)(v & 0xff);
+}
+
+static uint64_t get_be64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static void put_be32(unsigned char *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)(v & 0xff);
+}
+
+static uint32_t get_be32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+size_t histogram_encoded_len(const histogram *h)
+{
+    size_t n_buckets = 0;
+    for (uint32_t i = 0; i < HISTOGRAM_N_BUCKETS; i++)
+        n_buckets += load(&h->counts[i]) != 0;
+    return HISTOGRAM_CODEC_HEADER_LEN + n_buckets * HISTOGRAM_CODEC_BUCKET_LEN;
+}
+
+int histogram_encode(const histogram *h, void *buf, size_t cap, size_t *len)
+{
+    unsigned char *out = buf, *p = out;
+    *len = 0;
+    if (cap < HISTOGRAM_CODEC_HEADER_LEN)
+        return OBS_EINVAL;
+    *p++ = HISTOGRAM_CODEC_FORMAT;
+    put_be64(p, histogram_count(h)), p += 8;
+    put_be64(p, histogram_overflow(h)), p += 8;
+    put_be64(p, histogram_min_ns(h)), p += 8;
+    put_be64(p, histogram_max_ns(h)), p += 8;
+    put_be64(p, histogram_sum_ns(h)), p += 8;
+    /* The bucket count is written once the buckets are, so that header and
+     * entries agree even if the caller's length came from an earlier look. */
+    unsigned char *n_at = p;
+    p += 4;
+    uint32_t n_buckets = 0;
+    for (uint32_t i = 0; i < HISTOGRAM_N_BUCKETS; i++) {
+        uint64_t c = load(&h->counts[i]);
+        if (!c)
+            continue;
+        if (cap - (size_t)(p - out) < HISTOGRAM_CODEC_BUCKET_LEN)
+            return OBS_EINVAL;
+        p[0] = (unsigned char)(i >> 8);
+        p[1] = (unsigned char)(i & 0xff);
+        put_be64(p + 2, c);
+        p += HISTOGRAM_CODEC_BUCKET_LEN;
+        n_buckets++;
+    }
+    put_be32(n_at, n_buckets);
+    *len = (size_t)(p - out);
+    return 0;
+}
+
+int histogram_decode(const void *buf, size_t len, histogram *h)
+{
+    const unsigned char *v = buf;
+    memset(h, 0, sizeof(*h));
+    if (len < HISTOGRAM_CODEC_HEADER_LEN || v[0] != HISTOGRAM_CODEC_FORMAT)
+        return OBS_EIO;
+    uint32_t n = get_be32(v + 41);
+    /* In 64 bits, so that a huge count cannot wrap into a match. */
+    if ((uint64_t)len != HISTOGRAM_CODEC_HEADER_LEN + (uint64_t)n * HISTOGRAM_CODEC_BUCKET_LEN)
+        return OBS_EIO;
+    store(&h->n_values, get_be64(v + 1));
+    store(&h->n_overflow, get_be64(v + 9));
+    store(&h->min_ns, get_be64(v + 17));
+    store(&h->max_ns, get_be64(v + 25));
+    store(&h->sum_ns, get_be64(v + 33));
+    const unsigned char *p = v + HISTOGRAM_CODEC_HEADER_LEN;
+    for (uint32_t i = 0; i < n; i++, p += HISTOGRAM_CODEC_BUCKET_LEN) {
+        uint32_t idx = (uint32_t)p[0] << 8 | p[1];
+        if (idx >= HISTOGRAM_N_BUCKETS)
+            return OBS_EIO;
+        store(&h->counts[idx], get_be64(p + 2));
+    }
+    return 0;
 }

@@ -171,4 +171,37 @@ size_t histogram_edges_exponential(uint64_t *le_ns, size_t cap, uint64_t start_n
 int histogram_cumulative(const histogram *h, const uint64_t *le_ns, size_t n_le,
                          uint64_t *cumulative);
 
+/* The byte encoding of a histogram, as the store keeps it (docs/storage.md,
+ * "Histogram"; format 1): a 45-byte header (format 1, then n_values,
+ * n_overflow, min_ns, max_ns and sum_ns as 8 bytes each and the number of
+ * buckets that follow as 4 bytes), then 10 bytes per non-empty bucket in
+ * increasing index order (index as 2 bytes, count as 8). All integers are
+ * unsigned big-endian. Stored runs are read back with it, so the bytes must
+ * never change for format 1; a different layout needs a new format number. */
+#define HISTOGRAM_CODEC_FORMAT 1
+#define HISTOGRAM_CODEC_HEADER_LEN (1 + 5 * 8 + 4)
+#define HISTOGRAM_CODEC_BUCKET_LEN (2 + 8)
+/* The largest encoding: every bucket non-empty (46125 bytes). */
+#define HISTOGRAM_CODEC_MAX_LEN                                                                    \
+    (HISTOGRAM_CODEC_HEADER_LEN + HISTOGRAM_N_BUCKETS * HISTOGRAM_CODEC_BUCKET_LEN)
+
+/* The length of `h`'s encoding: the header plus one bucket entry per
+ * non-empty bucket. Meant for a histogram nobody records into (a merged
+ * copy), like the other readers. */
+size_t histogram_encoded_len(const histogram *h);
+
+/* Encodes `h` into `buf`, which the caller owns (cap bytes; size it with
+ * histogram_encoded_len() or HISTOGRAM_CODEC_MAX_LEN), and sets *len to the
+ * number of bytes written. Nothing is allocated and `h` is only read.
+ * Returns 0, or OBS_EINVAL when the encoding does not fit in cap bytes; then
+ * the contents of buf are unspecified and *len is 0. */
+int histogram_encode(const histogram *h, void *buf, size_t cap, size_t *len);
+
+/* Decodes the len bytes at `buf` (borrowed for the call) into `h` (caller's
+ * memory), which is zeroed first. Never reads outside [buf, buf + len).
+ * Returns 0, or OBS_EIO when the bytes are not a format-1 encoding: wrong
+ * format byte, a length that does not match the bucket count, or a bucket
+ * index out of range (h then holds what was decoded before the error). */
+int histogram_decode(const void *buf, size_t len, histogram *h);
+
 #endif /* OBS_HISTOGRAM_H */

@@ -15,15 +15,15 @@
  * The renderer only reads the snapshot, which the caller owns; it keeps no
  * state between calls, so any number of threads may render at once.
  */
+#include "measure/metrics_prom.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
 #include "observatory/stage.h"
-#include "snapshot.h"
 
 /* The exported bucket boundaries: 100 ns * 2^k, each rounded up to the
  * histogram edge at or above it (at most 0.79% higher), 32 of them, from

@@ -9,13 +9,15 @@
  * table at the end of a run and `hostd report RUN` (which reads the stored
  * JSON) are the same text.
  */
-#include "report.h"
+#include "measure/report.h"
 
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "observatory/stage.h"
 
 static double per_sec(uint64_t n, uint64_t ns)
 {
@@ -244,39 +246,6 @@ json_t *report_json(const obs_snapshot *snap, const stage_snapshot *warm,
         return NULL;
     }
     return r;
-}
-
-json_t *report_pipeline_json(const pipeline *p, const json_t *extra)
-{
-    obs_snapshot snap;
-    json_t *r = NULL;
-    stage_snapshot *warm = calloc(p->n_stages ? p->n_stages : 1, sizeof(*warm));
-    stage_snapshot *stop = calloc(p->n_stages ? p->n_stages : 1, sizeof(*stop));
-    if (!warm || !stop || pipeline_snapshot(p, &snap) < 0)
-        goto out;
-    for (size_t i = 0; i < p->n_stages; i++) {
-        warm[i] = p->stages[i].warm;
-        stop[i] = p->stages[i].stop;
-    }
-    /* Before the stop there is no measured window yet: whole run so far. */
-    int marks = snap.t_stop_ns != 0 && snap.t_warm_ns != 0;
-    r = report_json(&snap, marks ? warm : NULL, marks ? stop : NULL, extra);
-    snapshot_free(&snap);
-out:
-    free(warm);
-    free(stop);
-    return r;
-}
-
-void pipeline_report(const pipeline *p, FILE *f)
-{
-    json_t *r = report_pipeline_json(p, NULL);
-    if (!r) {
-        fprintf(f, "report: out of memory\n");
-        return;
-    }
-    report_print(r, f);
-    json_decref(r);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -12,8 +12,7 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#include "pipeline.h"
-#include "snapshot.h"
+#include "measure/snapshot.h"
 
 #define REPORT_FORMAT 1
 
@@ -27,10 +26,6 @@
  * when out of memory. */
 json_t *report_json(const obs_snapshot *snap, const stage_snapshot *warm,
                     const stage_snapshot *stop, const json_t *extra);
-
-/* Snapshot of `p` plus its warm/stop marks, through report_json(). Call it
- * after pipeline_run() returned. NULL when out of memory. */
-json_t *report_pipeline_json(const pipeline *p, const json_t *extra);
 
 /* Prints the table (and one detail line per stage) from a report built by
  * report_json(); tolerates missing fields ("-"). */

@@ -14,9 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "histogram.h"
-
-struct pipeline;
+#include "measure/histogram.h"
 
 #define SNAPSHOT_NAME_MAX 64
 
@@ -72,6 +70,13 @@ typedef struct stage_sample {
     uint32_t n_counters;
 } stage_sample;
 
+/* A stage's counters at one instant (end of warm-up, the stop): what the
+ * report's rates over the measured window are computed from. */
+typedef struct stage_snapshot {
+    uint64_t records_in, records_out, bytes_in, bytes_out, callback_ns, errors;
+    uint64_t sampled_cpu_ns, sampled_wall_ns, allocs, alloc_bytes;
+} stage_snapshot;
+
 typedef struct obs_snapshot {
     char pipeline[SNAPSHOT_NAME_MAX];
     snapshot_state state;
@@ -86,12 +91,6 @@ typedef struct obs_snapshot {
     size_t n_stages;
     stage_sample *stages; /* in pipeline order */
 } obs_snapshot;
-
-/* Takes a snapshot of `p`; safe from any thread at any time between
- * pipeline_create() and pipeline_destroy(), while the pipeline runs or not.
- * Returns 0 or OBS_ENOMEM. `out` is filled completely on success and must
- * be released with snapshot_free(). */
-int pipeline_snapshot(const struct pipeline *p, obs_snapshot *out);
 
 void snapshot_free(obs_snapshot *s);
 

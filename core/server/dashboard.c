@@ -1,10 +1,10 @@
 /*
  * dashboard.c - lookup of the dashboard's embedded files (dashboard.h). The
- * table itself is generated at build time (core/dashboard/embed.cmake writes
+ * table itself is generated at build time (core/server/dashboard/embed.cmake writes
  * dashboard_files.c into the build tree); this file only searches it and
  * answers conditional requests.
  */
-#include "dashboard.h"
+#include "server/dashboard.h"
 
 #include <string.h>
 

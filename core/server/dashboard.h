@@ -1,11 +1,11 @@
 /*
  * dashboard.h - the web dashboard's files, embedded in hostd at build time.
  *
- * core/dashboard/ holds the page's source; the build bundles it with npm and
- * esbuild and core/dashboard/embed.cmake turns the bundle into a C source of
+ * core/server/dashboard/ holds the page's source; the build bundles it with npm and
+ * esbuild and core/server/dashboard/embed.cmake turns the bundle into a C source of
  * byte arrays (dashboard_files.c in the build tree). When node/npm are
  * missing or the bundle could not be built, the same source holds a small
- * page that says how to enable the dashboard. http.c serves these files at
+ * page that says how to enable the dashboard. http_dashboard.c serves these files at
  * / and /assets/...; docs/dashboard.md is the user's side.
  */
 #ifndef OBS_DASHBOARD_H

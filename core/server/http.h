@@ -35,10 +35,4 @@ uint16_t http_port(const http_server *h);
 /* Stops accepting, finishes requests in progress, frees. NULL is a no-op. */
 void http_stop(http_server *h);
 
-/* Renders Prometheus text exposition format of a snapshot into a malloc'd,
- * NUL-terminated buffer (*out, length *len). Separate from the server so
- * tests and benchmarks can call it directly. */
-struct obs_snapshot;
-int metrics_render(const struct obs_snapshot *snap, char **out, size_t *len);
-
 #endif /* OBS_HTTP_H */

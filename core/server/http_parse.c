@@ -7,7 +7,8 @@
  * table, so that the whole parse is here, bounded and fuzzed, and so that an
  * encoded '/' or a repeated parameter can be told apart from a plain one.
  */
-#include "http_parse.h"
+#include "server/http_parse.h"
+#include "util/text.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -22,25 +23,8 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *arg)
     if (!err || errlen == 0)
         return;
     char clean[96];
-    http_sanitize(arg ? arg : "", clean, sizeof(clean));
+    text_sanitize(arg ? arg : "", clean, sizeof(clean));
     snprintf(err, errlen, fmt, clean);
-}
-
-void http_sanitize(const char *s, char *buf, size_t len)
-{
-    if (len == 0)
-        return;
-    size_t n = 0, slen = strlen(s);
-    int cut = slen > len - 1;
-    size_t keep = cut ? (len > 4 ? len - 4 : 0) : slen;
-    for (size_t i = 0; i < keep && n + 1 < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        buf[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
-    }
-    if (cut)
-        for (int i = 0; i < 3 && n + 1 < len; i++)
-            buf[n++] = '.';
-    buf[n] = '\0';
 }
 
 unsigned http_method_bit(const char *method)
@@ -255,7 +239,7 @@ int http_target_check_params(const http_target *t, const char *allowed, char *er
         if (!ok) {
             if (err && errlen) {
                 char clean[96];
-                http_sanitize(key, clean, sizeof(clean));
+                text_sanitize(key, clean, sizeof(clean));
                 if (allowed && *allowed)
                     snprintf(err, errlen, "unknown query parameter '%s'; allowed: %s", clean,
                              allowed);

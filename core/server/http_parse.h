@@ -3,7 +3,7 @@
  * targets (path and query string), query values (ids, times, metric names)
  * and the listen address. Pure functions over bytes, no I/O and no
  * libmicrohttpd, so that tests/fuzz/fuzz_http_route.c can drive them
- * directly; http.c builds its table-driven router on top of them.
+ * directly; http_route.c builds its table-driven router on top of them.
  *
  * Everything here treats its input as hostile: lengths are bounded, escapes
  * are checked, integers never overflow, and a rejection comes with a message
@@ -95,8 +95,5 @@ int http_valid_metric_name(const char *s);
 int http_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *addrlen, char *err,
                       size_t errlen);
 
-/* Copies `s` into buf (size len >= 1) for an error message: bytes outside
- * printable ASCII become '?', and long text is cut with "...". */
-void http_sanitize(const char *s, char *buf, size_t len);
 
 #endif /* OBS_HTTP_PARSE_H */

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "host.h"
-#include "plugin.h"
-#include "snapshot.h"
-#include "store.h"
+#include "engine/host.h"
+#include "engine/plugin.h"
+#include "engine/snapshot.h"
+#include "store/recorder.h"
 
 struct recorder {
     store *store;

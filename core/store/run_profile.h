@@ -6,8 +6,8 @@
  * The profiler library (obs_profiler.h) knows nothing of runs or RocksDB,
  * and the store (store.h) knows nothing of profiles but their bytes; this
  * is the glue both ways, shared by hostd (--profile-continuous), the HTTP
- * routes /api/v1/runs/{id}/profile and /api/v1/profiles/diff, and
- * `hostd profile-diff`. docs/profiling.md describes the use, docs/storage.md
+ * routes /api/v1/runs/{id}/profile and /api/v1/profiles/diff
+ * (server/http_runprof.h), and `hostd profile-diff`. docs/profiling.md describes the use, docs/storage.md
  * the bytes.
  */
 #ifndef OBS_RUN_PROFILE_H
@@ -19,7 +19,6 @@
 #include "obs_profiler.h"
 
 struct store;
-struct http_target;
 
 /* Starts continuous mode with windows of `window_ns` (>= 100 ms), each one
  * stored with store_put_profile() under `run_id`. `s` is borrowed and must
@@ -50,29 +49,5 @@ typedef struct run_profile_sel {
  * number of windows merged. */
 int run_profile_select(struct store *s, const run_profile_sel *sel, obs_prof_profile **out,
                        size_t *n_windows, char *err, size_t errlen);
-
-/* What an HTTP route answers: on success (status 200) the rendered body
- * (malloc'd, the caller frees) and its content type (static); on failure
- * a 4xx/5xx status, body NULL, and `error` the message for the server's
- * usual JSON error body (printable ASCII). */
-typedef struct run_profile_reply {
-    unsigned status;
-    const char *content_type;
-    char *body;
-    size_t len;
-    char error[512];
-} run_profile_reply;
-
-/* GET /api/v1/runs/{id}/profile?from=&to=&format=svg|folded|json|pprof
- * &stage=&variant=&plugin=&version= (times: Unix seconds, as /series takes
- * them). `t` is the parsed target, borrowed. Fills *out; returns 0, or
- * OBS_ENOMEM when not even the reply could be made. */
-int run_profile_http(struct store *s, uint64_t run_id, const struct http_target *t,
-                     run_profile_reply *out);
-/* GET /api/v1/profiles/diff?a=RUN&b=RUN&a_from=&a_to=&b_from=&b_to=
- * &a_variant=&b_variant=&stage=&format=svg|folded: the change from a
- * (before) to b (after); b defaults to a, so two time ranges or two
- * variants of one run need only a. Same conventions. */
-int run_profile_http_diff(struct store *s, const struct http_target *t, run_profile_reply *out);
 
 #endif /* OBS_RUN_PROFILE_H */

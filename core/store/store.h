@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot.h"
+#include "measure/snapshot.h"
 
 typedef struct store store;
 
@@ -128,16 +128,5 @@ int store_put_profile(store *s, uint64_t run_id, uint64_t start_ns, uint64_t end
 int store_profiles_scan(store *s, uint64_t run_id, uint64_t from_ns, uint64_t to_ns,
                         int (*fn)(void *ctx, uint64_t start_ns, const void *blob, size_t len),
                         void *ctx);
-
-/* The recorder: a thread that takes a pipeline snapshot every
- * `interval_ns` and stores it, until recorder_stop(). `s` and `p` are
- * borrowed and must outlive the recorder. A failed snapshot or write is
- * logged (once) and counted; the run goes on. Returns 0, OBS_ENOMEM, or
- * OBS_EINVAL (interval 0). */
-typedef struct recorder recorder;
-int recorder_start(store *s, uint64_t run_id, const struct pipeline *p, uint64_t interval_ns,
-                   recorder **out);
-/* Takes a last snapshot, stores it, joins the thread and frees. */
-void recorder_stop(recorder *r);
 
 #endif /* OBS_STORE_H */

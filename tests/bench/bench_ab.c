@@ -77,10 +77,10 @@
 #include <unistd.h>
 
 #include "bench_util.h"
-#include "config.h"
-#include "experiment.h"
-#include "histogram.h"
-#include "pipeline.h"
+#include "config/config.h"
+#include "lab/experiment.h"
+#include "measure/histogram.h"
+#include "engine/pipeline.h"
 
 #ifndef OBS_BENCH_PLUGIN_DIR
 #define OBS_BENCH_PLUGIN_DIR "plugins"

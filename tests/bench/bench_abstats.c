@@ -35,7 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "abstats.h"
+#include "lab/abstats.h"
 #include "bench_util.h"
 
 static uint64_t sim_next(uint64_t *s)

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "bench_util.h"
-#include "config.h"
-#include "pipeline.h"
+#include "config/config.h"
+#include "engine/pipeline.h"
 
 static double run_once(const char *dir, uint32_t batch, double seconds, int account)
 {

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 
 #include "bench_util.h"
-#include "histogram.h"
+#include "measure/histogram.h"
 
 #define MAX_RUNS 101
 #define N_TABLE 4096

@@ -8,7 +8,7 @@
  * parameter check, a host services table from host_ctx_init) and their
  * process() callback is called directly, single-threaded, on consecutive
  * batches of `--batch` records of that buffer, writing into a host batch
- * (core/pool.h) that is reset after every call, as a stage thread would do.
+ * (core/engine/pool.h) that is reset after every call, as a stage thread would do.
  * No rings, no other threads: this measures the parsers, not the pipeline.
  *
  * Before timing, one untimed pass of each parser over the whole input checks
@@ -28,10 +28,10 @@
 #include <string.h>
 
 #include "bench_util.h"
-#include "config.h"
-#include "host.h"
-#include "plugin.h"
-#include "pool.h"
+#include "config/config.h"
+#include "engine/host.h"
+#include "engine/plugin.h"
+#include "engine/pool.h"
 
 #ifndef OBS_BENCH_PLUGIN_DIR
 #define OBS_BENCH_PLUGIN_DIR "plugins"

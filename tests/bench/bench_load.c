@@ -41,10 +41,10 @@
 #include <time.h>
 
 #include "bench_util.h"
-#include "config.h"
-#include "histogram.h"
-#include "pipeline.h"
-#include "schedule.h"
+#include "config/config.h"
+#include "measure/histogram.h"
+#include "engine/pipeline.h"
+#include "engine/schedule.h"
 
 typedef struct options {
     double rate, seconds;

@@ -26,10 +26,11 @@
 #include <pthread.h>
 
 #include "bench_util.h"
-#include "config.h"
-#include "http.h"
-#include "pipeline.h"
-#include "snapshot.h"
+#include "config/config.h"
+#include "server/http.h"
+#include "measure/metrics_prom.h"
+#include "engine/pipeline.h"
+#include "measure/snapshot.h"
 
 #define N_STAGES 20
 #define MAX_RUNS 101

@@ -35,9 +35,10 @@
 #include <sys/resource.h>
 
 #include "bench_util.h"
-#include "config.h"
-#include "host.h"
-#include "pipeline.h"
+#include "config/config.h"
+#include "engine/host.h"
+#include "engine/pipeline.h"
+#include "engine/snapshot.h"
 
 #ifndef OBS_BENCH_PLUGIN_DIR
 #define OBS_BENCH_PLUGIN_DIR "plugins"

@@ -25,9 +25,9 @@
 #include <string.h>
 
 #include "bench_util.h"
-#include "config.h"
+#include "config/config.h"
 #include "obs_profiler.h"
-#include "pipeline.h"
+#include "engine/pipeline.h"
 
 #ifndef OBS_BENCH_PLUGIN_DIR
 #define OBS_BENCH_PLUGIN_DIR "plugins"

@@ -1,5 +1,5 @@
 /*
- * fuzz_config.c - libFuzzer harness for the config module (core/config*.c).
+ * fuzz_config.c - libFuzzer harness for the config module (core/config/, every .c file).
  *
  * Feeds arbitrary bytes to config_load_string() and, when they load, checks
  * every stage's params (and those of variant B in a stage's ab: mapping)
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "config/config.h"
 
 static const obs_param_desc fuzz_params[] = {
     {.name = "window_ms",

@@ -1,6 +1,6 @@
 /*
  * fuzz_http_route.c - libFuzzer harness for what the HTTP server parses
- * from a client (core/http_parse.c): the request target, the routes it is
+ * from a client (core/server/http_parse.c): the request target, the routes it is
  * matched against, and the query values the handlers read (run ids,
  * times, metric names). The same input is also tried as a listen address.
  * Crashes, sanitizer reports and broken invariants (a route capture that is
@@ -16,7 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_parse.h"
+#include "server/http_parse.h"
+#include "util/text.h"
 
 static const char *const patterns[] = {
     "/",
@@ -58,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if ((v = http_target_param(&t, "metric")))
             (void)http_valid_metric_name(v);
         char clean[64];
-        http_sanitize(t.path, clean, sizeof(clean));
+        text_sanitize(t.path, clean, sizeof(clean));
         http_target_free(&t);
     }
     /* The listen-address parser takes a C string. */

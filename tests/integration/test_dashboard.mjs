@@ -1,5 +1,5 @@
 // The dashboard in a real browser: Debian's chromium driven by
-// playwright-core (installed by the build into build/core/dashboard/
+// playwright-core (installed by the build into build/core/server/dashboard/
 // node_modules). hostd runs gen_market -> xf_json_jansson -> tp_echo ->
 // sink_null on loopback after a 2 s run into the same store, and the test
 // checks, as a user would see it: the Live charts receive data (values

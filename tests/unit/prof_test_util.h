@@ -1,7 +1,7 @@
 /*
  * prof_test_util.h - what the profiler tests share: loading a tp_burn
  * version and registering it in the profiler's module registry the way
- * core/plugin.c will (path, build-id, mapped range, load bias), and a
+ * core/engine/plugin.c will (path, build-id, mapped range, load bias), and a
  * burner thread that attaches itself and calls the plugin until it has
  * used a given amount of CPU time. Header-only, private to tests/unit/.
  */

@@ -23,7 +23,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "abstats.h"
+#include "lab/abstats.h"
 #include "observatory/stage.h"
 
 /* The simulations' own generator (independent of the one inside abstats). */

@@ -1,5 +1,5 @@
 /*
- * test_config.c - unit tests of the config module (core/config*.c):
+ * test_config.c - unit tests of the config module (core/config/, every .c file):
  * pipeline.yaml loading, validation (load phases, a stage's ab:) and plugin
  * parameter checks.
  *
@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "config/config.h"
 
 /* ----------------------------------------------------------- helpers */
 

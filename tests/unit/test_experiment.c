@@ -29,9 +29,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
-#include "experiment.h"
-#include "pipeline.h"
+#include "config/config.h"
+#include "lab/experiment.h"
+#include "engine/pipeline.h"
 
 typedef struct running {
     obs_config *cfg;

@@ -4,7 +4,11 @@
  * exact nearest-rank order statistic of sorted data for several
  * distributions, boundary values and overflow, merge as if everything had
  * been recorded into one histogram, a reader merging while a writer records,
- * and exact cumulative counts at coarse (Prometheus) boundaries.
+ * exact cumulative counts at coarse (Prometheus) boundaries, and the byte
+ * encoding the store keeps (docs/storage.md): round trips, every truncation
+ * of an encoding refused without reading past its end (a guard page, and
+ * ASan in the sanitizer build), and the exact bytes of a small histogram so
+ * that a format change cannot pass unnoticed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,8 +22,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
-#include "histogram.h"
+#include "measure/histogram.h"
 #include "observatory/stage.h"
 
 #define N_VALUES 200000
@@ -466,6 +472,178 @@ static void test_prometheus_buckets(void **state)
     free(v);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Encoding                                                                  */
+
+/* Encodes h into a buffer of exactly histogram_encoded_len(h) bytes (so
+ * that ASan sees any write past it); the caller frees it. */
+static unsigned char *encode_exact(const histogram *h, size_t *len)
+{
+    size_t cap = histogram_encoded_len(h);
+    unsigned char *buf = malloc(cap);
+    assert_non_null(buf);
+    assert_int_equal(histogram_encode(h, buf, cap, len), 0);
+    assert_int_equal(*len, cap);
+    return buf;
+}
+
+/* Encode then decode gives the same histogram, field by field and byte by
+ * byte, and encoding the result gives the same bytes; a buffer one byte
+ * short is refused. */
+static void check_roundtrip(const histogram *h)
+{
+    size_t len;
+    unsigned char *buf = encode_exact(h, &len);
+    histogram *back = hist_new();
+    memset(back, 0xa5, sizeof(*back)); /* decode must zero it first */
+    assert_int_equal(histogram_decode(buf, len, back), 0);
+    assert_same(h, back);
+    assert_memory_equal(h, back, sizeof(*h));
+    size_t len2;
+    unsigned char *again = encode_exact(back, &len2);
+    assert_int_equal(len2, len);
+    assert_memory_equal(again, buf, len);
+
+    unsigned char *small = malloc(len - 1);
+    assert_non_null(small);
+    size_t got = 99;
+    assert_int_equal(histogram_encode(h, small, len - 1, &got), OBS_EINVAL);
+    assert_int_equal(got, 0);
+    free(small);
+    free(again);
+    free(back);
+    free(buf);
+}
+
+static void test_codec_roundtrip(void **state)
+{
+    (void)state;
+    histogram *h = hist_new();
+    check_roundtrip(h); /* empty: the header alone */
+    assert_int_equal(histogram_encoded_len(h), HISTOGRAM_CODEC_HEADER_LEN);
+
+    histogram_record(h, 0);
+    check_roundtrip(h);
+    uint64_t seed = 7;
+    for (int i = 0; i < 10000; i++) {
+        uint64_t shift = rng_next(&seed) % 64; /* values of every magnitude */
+        histogram_record(h, rng_next(&seed) >> shift);
+    }
+    histogram_record_n(h, HISTOGRAM_MAX_NS + 1, 3); /* overflow */
+    assert_true(histogram_overflow(h) >= 3);
+    check_roundtrip(h);
+
+    /* Every bucket non-empty: the largest encoding there is. */
+    histogram_reset(h);
+    for (uint32_t i = 0; i < HISTOGRAM_N_BUCKETS; i++)
+        histogram_record_n(h, histogram_bucket_lower_ns(i), i + 1);
+    assert_int_equal(histogram_encoded_len(h), HISTOGRAM_CODEC_MAX_LEN);
+    check_roundtrip(h);
+    free(h);
+}
+
+/* Decodes the first n bytes of enc from the end of a page whose next page
+ * is inaccessible: a read past the input faults even without ASan. */
+static int decode_at_guard(const unsigned char *enc, size_t n, histogram *h)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    assert_true(page > 0 && n <= (size_t)page);
+    unsigned char *map =
+        mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(map != MAP_FAILED);
+    assert_int_equal(mprotect(map + page, (size_t)page, PROT_NONE), 0);
+    unsigned char *in = map + page - n;
+    memcpy(in, enc, n);
+    int rc = histogram_decode(in, n, h);
+    munmap(map, 2 * (size_t)page);
+    return rc;
+}
+
+/* Every proper prefix of an encoding, and anything malformed, is OBS_EIO,
+ * read within its bounds, with h zeroed. */
+static void test_codec_truncated(void **state)
+{
+    (void)state;
+    histogram *h = hist_new(), *out = hist_new(), *zero = hist_new();
+    for (uint64_t v = 1; v < 100000000; v = v * 3 + 1)
+        histogram_record(h, v);
+    size_t len;
+    unsigned char *enc = encode_exact(h, &len);
+    assert_true(len > HISTOGRAM_CODEC_HEADER_LEN + 5 * HISTOGRAM_CODEC_BUCKET_LEN);
+    for (size_t n = 0; n < len; n++) {
+        memset(out, 0xa5, sizeof(*out));
+        if (decode_at_guard(enc, n, out) != OBS_EIO)
+            fail_msg("a prefix of %zu of %zu bytes decoded", n, len);
+        assert_memory_equal(out, zero, sizeof(*out));
+    }
+    assert_int_equal(decode_at_guard(enc, len, out), 0);
+    assert_memory_equal(out, h, sizeof(*h));
+
+    /* One byte too many, a wrong format byte, a bucket count that does not
+     * match the length, a bucket index past the last. */
+    unsigned char *bad = malloc(len + 1);
+    memcpy(bad, enc, len);
+    bad[len] = 0;
+    assert_int_equal(decode_at_guard(bad, len + 1, out), OBS_EIO);
+    bad[0] = 2;
+    assert_int_equal(decode_at_guard(bad, len, out), OBS_EIO);
+    assert_int_equal(histogram_count(out), 0);
+    memcpy(bad, enc, len);
+    memset(bad + 41, 0xff, 4); /* 2^32 - 1 buckets */
+    assert_int_equal(decode_at_guard(bad, len, out), OBS_EIO);
+    memcpy(bad, enc, len);
+    bad[len - 10] = (unsigned char)(HISTOGRAM_N_BUCKETS >> 8);
+    bad[len - 9] = (unsigned char)(HISTOGRAM_N_BUCKETS & 0xff);
+    assert_int_equal(decode_at_guard(bad, len, out), OBS_EIO);
+    free(bad);
+    free(enc);
+    free(zero);
+    free(out);
+    free(h);
+}
+
+/* The exact bytes of format 1 (docs/storage.md): stored runs are read with
+ * this codec, so these bytes must never change. */
+static void test_codec_pinned_bytes(void **state)
+{
+    (void)state;
+    histogram *h = hist_new();
+    histogram_record(h, 5);                 /* bucket 5 */
+    histogram_record_n(h, 300, 2);          /* bucket 128 + 150 = 278 */
+    histogram_record(h, UINT64_C(1) << 50); /* overflow: HISTOGRAM_MAX_NS, bucket 4607 */
+    static const unsigned char want[] = {
+        0x01,                                                       /* format */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04,             /* n_values */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,             /* n_overflow */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x05,             /* min_ns */
+        0x00, 0x00, 0x03, 0xff, 0xff, 0xff, 0xff, 0xff,             /* max_ns = 2^42 - 1 */
+        0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x02, 0x5c,             /* sum_ns = 2^42 - 1 + 605 */
+        0x00, 0x00, 0x00, 0x03,                                     /* n_buckets */
+        0x00, 0x05, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, /* 5: 1 */
+        0x01, 0x16, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, /* 278: 2 */
+        0x11, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, /* 4607: 1 */
+    };
+    size_t len;
+    unsigned char *enc = encode_exact(h, &len);
+    assert_int_equal(len, sizeof(want));
+    assert_memory_equal(enc, want, sizeof(want));
+
+    histogram *back = hist_new();
+    assert_int_equal(histogram_decode(want, sizeof(want), back), 0);
+    assert_int_equal(histogram_count(back), 4);
+    assert_int_equal(histogram_overflow(back), 1);
+    assert_int_equal(histogram_min_ns(back), 5);
+    assert_int_equal(histogram_max_ns(back), HISTOGRAM_MAX_NS);
+    assert_int_equal(histogram_sum_ns(back), HISTOGRAM_MAX_NS + 605);
+    assert_int_equal(atomic_load(&back->counts[5]), 1);
+    assert_int_equal(atomic_load(&back->counts[278]), 2);
+    assert_int_equal(atomic_load(&back->counts[HISTOGRAM_N_BUCKETS - 1]), 1);
+    assert_memory_equal(back, h, sizeof(*h));
+    free(back);
+    free(enc);
+    free(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +658,9 @@ int main(void)
         cmocka_unit_test(test_merge_equals_single),
         cmocka_unit_test(test_merge_while_recording),
         cmocka_unit_test(test_prometheus_buckets),
+        cmocka_unit_test(test_codec_roundtrip),
+        cmocka_unit_test(test_codec_truncated),
+        cmocka_unit_test(test_codec_pinned_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plugin.h"
+#include "engine/plugin.h"
 
 /* Canonical OBS_TEST_PLUGIN_DIR, and a scratch directory for path tests. */
 static char plugin_dir[PATH_MAX];

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "pool.h"
+#include "engine/pool.h"
 
 static void test_emit_grows_and_rebases(void **state)
 {

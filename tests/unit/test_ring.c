@@ -15,7 +15,7 @@
 #include <time.h>
 
 #include "observatory/stage.h"
-#include "ring.h"
+#include "engine/ring.h"
 
 static void test_init_rejects_bad_capacity(void **state)
 {

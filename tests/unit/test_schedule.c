@@ -1,5 +1,5 @@
 /*
- * test_schedule.c - unit tests of core/schedule.c: intended send times from
+ * test_schedule.c - unit tests of core/engine/schedule.c: intended send times from
  * load phases.
  *
  * The schedule is pure (the test passes the time), so every test runs in
@@ -24,7 +24,7 @@
 
 #include <cmocka.h>
 
-#include "schedule.h"
+#include "engine/schedule.h"
 
 #define S 1000000000ull /* one second in ns */
 #define T0 (5 * S)      /* an arbitrary start time */

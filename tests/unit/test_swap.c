@@ -22,10 +22,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "pipeline.h"
-#include "snapshot.h"
-#include "swap.h"
+#include "config/config.h"
+#include "engine/pipeline.h"
+#include "engine/snapshot.h"
+#include "engine/swap.h"
 
 typedef struct running {
     obs_config *cfg;

@@ -1,5 +1,5 @@
 # Builds the dashboard bundle and embeds it (run by dashboard.cmake with
-# cmake -P). Inputs: SRC (core/dashboard), BIN (its build dir), OUT (the C
+# cmake -P). Inputs: SRC (core/server/dashboard), BIN (its build dir), OUT (the C
 # file to write), NODE and NPM (empty: not available), MODE (AUTO|ON|OFF),
 # REASON (why it is not built, when NODE is empty).
 #

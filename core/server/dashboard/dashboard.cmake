@@ -1,8 +1,8 @@
-# The web dashboard (docs/dashboard.md), included from core/CMakeLists.txt.
+# The web dashboard (docs/dashboard.md), included from core/server/CMakeLists.txt.
 #
 # At build time `npm ci` installs the pinned packages (package-lock.json)
 # into the build tree, esbuild bundles src/ into dist/, and embed.cmake turns
-# dist/ into dashboard_files.c, compiled into obscore, so hostd serves the
+# dist/ into dashboard_files.c, compiled into obs_server, so hostd serves the
 # page by itself. Nothing from npm is committed.
 #
 # OBS_DASHBOARD=AUTO (default): build it when node (>= 18) and npm are found;
@@ -65,5 +65,5 @@ add_custom_command(
   COMMENT "Dashboard: npm ci, esbuild, embed"
   VERBATIM)
 add_custom_target(dashboard DEPENDS ${_dash_c})
-target_sources(obscore PRIVATE ${_dash_c})
-add_dependencies(obscore dashboard)
+target_sources(obs_server PRIVATE ${_dash_c})
+add_dependencies(obs_server dashboard)
