@@ -14,8 +14,10 @@ when:
   - a folder of core/ is in no layer (a new subsystem needs a place here and
     in docs/architecture.md).
 
-Usage: check_layers.py [ROOT]       check the tree at ROOT (default: ..)
-       check_layers.py --self-test  prove on made-up trees that each rule fails
+Usage: check_layers.py [ROOT]          check the tree at ROOT (default: ../..)
+       check_layers.py --graph [ROOT]  print which layer includes which, with counts
+                                       (what docs/architecture.md's picture shows)
+       check_layers.py --self-test     prove on made-up trees that each rule fails
 """
 import os
 import re
@@ -178,6 +180,25 @@ def check_plugins(root, errors):
                               "only observatory/stage.h")
 
 
+def layer_graph(root):
+    """Counts of includes from each layer of core/ to each other layer (and
+    to the public ABI and the profiler)."""
+    core = os.path.join(root, "core")
+    edges = {}
+    for path in c_files(core):
+        parts = os.path.relpath(path, core).split(os.sep)
+        if len(parts) < 2 or parts[0] not in RANK:
+            continue
+        for _, inc in includes(path):
+            if inc == PROFILER_HEADER:
+                head = "profiler"
+            else:
+                head = inc.split("/")[0] if "/" in inc else None
+            if head and head != parts[0] and (head in RANK or head in (PUBLIC, "profiler")):
+                edges[(parts[0], head)] = edges.get((parts[0], head), 0) + 1
+    return edges
+
+
 def check(root):
     errors = []
     check_core(root, errors)
@@ -247,6 +268,14 @@ def self_test():
 def main(argv):
     if len(argv) > 1 and argv[1] == "--self-test":
         return self_test()
+    if len(argv) > 1 and argv[1] == "--graph":
+        root = argv[2] if len(argv) > 2 else os.path.join(os.path.dirname(__file__), "..", "..")
+        edges = layer_graph(os.path.abspath(root))
+        for layer in reversed(LAYERS):
+            outs = sorted(((h, n) for (l, h), n in edges.items() if l == layer),
+                          key=lambda e: -RANK.get(e[0], -1))
+            print(f"{layer:8} -> " + ", ".join(f"{h} ({n})" for h, n in outs))
+        return 0
     root = argv[1] if len(argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "..")
     errors = check(os.path.abspath(root))
     for e in errors:

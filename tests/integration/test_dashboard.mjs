@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const build = resolve(process.argv[2] || 'build');
-const dash = join(build, 'core', 'dashboard');
+const dash = join(build, 'core', 'server', 'dashboard');
 const status = existsSync(join(dash, 'status')) ? readFileSync(join(dash, 'status'), 'utf8').split('\n') : ['missing'];
 if (status[0] !== 'built') {
   console.log(`SKIP: the dashboard was not built (${status[1] || status[0]}); see docs/dashboard.md`);
