@@ -50,10 +50,14 @@ const char *plugin_kind_with_article(uint32_t kind)
 
 /* Bytes of obs_stage_desc a host needs from a plugin built against ABI 1.<m>:
  * everything up to and including the last field that minor defined. A new
- * minor appends a field to the struct and a line to this table. */
+ * minor appends a line to this table (and a field to the struct when it
+ * grows it). */
 #define DESC_END(field) (offsetof(obs_stage_desc, field) + sizeof(((obs_stage_desc *)0)->field))
 static const uint32_t desc_size_for_minor[] = {
     [0] = DESC_END(import_state),
+    /* 1.1 gave the record a key (obs_record.key, the 1.0 reserved field);
+     * the descriptor did not grow. */
+    [1] = DESC_END(import_state),
 };
 _Static_assert(sizeof(desc_size_for_minor) / sizeof(desc_size_for_minor[0]) == OBS_ABI_MINOR + 1,
                "add the size of the new minor to desc_size_for_minor");

@@ -31,6 +31,7 @@
  */
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include <observatory/stage.h>
 
@@ -98,6 +99,7 @@ typedef struct device {
     int32_t temp_e2;
     uint16_t hum_e2, bat_mv;
     uint32_t seq;
+    uint32_t key; /* obs_key_hash of the device id in decimal: the records' key */
 } device;
 
 typedef struct gen_iot {
@@ -109,6 +111,7 @@ typedef struct gen_iot {
     uint64_t p_burst, p_malformed, p_oor; /* thresholds on 53 random bits */
     uint64_t k;                           /* readings generated */
     uint32_t burst_left, burst_first, burst_i;
+    uint32_t last_dev; /* the device of the reading make_reading() formatted last */
     device *dev;
 } gen_iot;
 
@@ -156,6 +159,9 @@ static int gen_iot_init(const obs_host *host, const obs_params *params, void **i
         g->dev[i] = (device){.temp_e2 = 1500 + (int32_t)(r % 1500),         /* 15..30 C */
                              .hum_e2 = (uint16_t)(3000 + (r >> 16) % 4000), /* 30..70 % */
                              .bat_mv = (uint16_t)(3600 + (r >> 32) % 600)};
+        char id[16];
+        int n = snprintf(id, sizeof id, "%u", i);
+        g->dev[i].key = obs_key_hash(id, (size_t)n);
     }
     *instance = g;
     return OBS_OK;
@@ -214,6 +220,7 @@ static size_t make_reading(gen_iot *g, uint8_t *out, uint64_t t_intended)
         id = (uint32_t)(g->k % g->n_dev);
     }
     g->k++;
+    g->last_dev = id;
     device *d = &g->dev[id];
 
     /* Random walks: temperature +-0.10 C, humidity +-0.20 %, battery down
@@ -325,6 +332,7 @@ static int gen_iot_generate(void *instance, const obs_gen_request *req, obs_out 
             return OBS_ENOMEM;
         size_t len = make_reading(g, dst, req->t_intended_ns[i]);
         obs_out_commit(out, len, req->first_seq + i, req->t_intended_ns[i]);
+        obs_out_set_key(out, g->dev[g->last_dev].key);
     }
     return OBS_OK;
 }

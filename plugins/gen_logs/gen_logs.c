@@ -207,6 +207,21 @@ static size_t make_msg(gen_logs *g, char *p, uint32_t tmpl, uint64_t r_size1, ui
     return (size_t)(p - start);
 }
 
+/* A line's key: obs_key_hash of its service's name ("svc-007"), as every
+ * format writes it (the binary header carries the number only). */
+static uint32_t svc_key(uint32_t svc)
+{
+    char name[7] = {'s',
+                    'v',
+                    'c',
+                    '-',
+                    (char)('0' + svc / 100),
+                    (char)('0' + svc / 10 % 10),
+                    (char)('0' + svc % 10)};
+    return obs_key_hash(name, sizeof name);
+}
+
+/* Emits exactly req->n_records lines, each keyed by its service. */
 static int gen_logs_generate(void *instance, const obs_gen_request *req, obs_out *out)
 {
     gen_logs *g = instance;
@@ -281,6 +296,7 @@ static int gen_logs_generate(void *instance, const obs_gen_request *req, obs_out
             len = (size_t)(p - (char *)dst);
         }
         obs_out_commit(out, len, req->first_seq + i, ts);
+        obs_out_set_key(out, svc_key(svc));
     }
     return OBS_OK;
 }

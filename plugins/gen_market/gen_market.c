@@ -82,6 +82,8 @@ typedef struct gen_market {
     char (*names)[MARKET_SYM_MAX];
     uint8_t *name_len;
     int64_t *px_e4; /* last price per symbol */
+    uint32_t *keys;    /* obs_key_hash of each symbol's name: the records' key */
+    uint32_t last_sym; /* the symbol of the tick make_tick() formatted last */
     int format;     /* FMT_* */
     /* News (news_rate > 0 only). */
     double news_rate;
@@ -113,6 +115,7 @@ static void gen_market_free(gen_market *g)
     h->free(h, g->names);
     h->free(h, g->name_len);
     h->free(h, g->px_e4);
+    h->free(h, g->keys);
     h->free(h, g);
 }
 
@@ -211,10 +214,13 @@ static int gen_market_init(const obs_host *host, const obs_params *params, void 
     g->names = host->alloc(host, g->n_syms * sizeof *g->names);
     g->name_len = host->alloc(host, g->n_syms * sizeof *g->name_len);
     g->px_e4 = host->alloc(host, g->n_syms * sizeof *g->px_e4);
-    if (!g->cdf || !g->names || !g->name_len || !g->px_e4)
+    g->keys = host->alloc(host, g->n_syms * sizeof *g->keys);
+    if (!g->cdf || !g->names || !g->name_len || !g->px_e4 || !g->keys)
         goto fail;
     if (make_names(g) != OBS_OK)
         goto fail;
+    for (uint32_t i = 0; i < g->n_syms; i++)
+        g->keys[i] = obs_key_hash(g->names[i], g->name_len[i]);
     make_cdf(g, p_s->d);
     for (uint32_t i = 0; i < g->n_syms; i++) /* start in [10, 1000) */
         g->px_e4[i] = 100000 + (int64_t)rng_below(&g->rng, 9900000);
@@ -352,6 +358,7 @@ static inline size_t make_tick(gen_market *g, char *out, uint64_t ts)
     if (px < PX_FLOOR_E4) /* a news step can exceed the distance to the floor both ways */
         px = PX_FLOOR_E4;
     g->px_e4[s] = px;
+    g->last_sym = s;
     uint64_t r2 = r1 & 0xffffffffu; /* the low half of r1 is still unused */
     if (g->format == FMT_BINARY)
         return put_binary(g, (uint8_t *)out, ts, trade, s, px, r2);
@@ -393,8 +400,8 @@ static inline size_t make_tick(gen_market *g, char *out, uint64_t ts)
 }
 
 /* Emits exactly req->n_records ticks (seq = first_seq + i, ts and
- * t_intended_ns = req->t_intended_ns[i]). Returns 0 or OBS_ENOMEM when the
- * host's output bound is reached. */
+ * t_intended_ns = req->t_intended_ns[i]), each keyed by its symbol.
+ * Returns 0 or OBS_ENOMEM when the host's output bound is reached. */
 static int gen_market_generate(void *instance, const obs_gen_request *req, obs_out *out)
 {
     gen_market *g = instance;
@@ -404,6 +411,7 @@ static int gen_market_generate(void *instance, const obs_gen_request *req, obs_o
             return OBS_ENOMEM;
         size_t len = make_tick(g, (char *)dst, req->t_intended_ns[i]);
         obs_out_commit(out, len, req->first_seq + i, req->t_intended_ns[i]);
+        obs_out_set_key(out, g->keys[g->last_sym]);
     }
     return OBS_OK;
 }

@@ -63,7 +63,7 @@ static int same_stream(const obs_out *a, const obs_out *b)
     for (uint32_t i = 0; i < a->n_records; i++)
         if (a->records[i].len != b->records[i].len ||
             memcmp(a->records[i].data, b->records[i].data, a->records[i].len) != 0 ||
-            a->records[i].seq != b->records[i].seq ||
+            a->records[i].seq != b->records[i].seq || a->records[i].key != b->records[i].key ||
             a->records[i].t_intended_ns != b->records[i].t_intended_ns)
             return 0;
     return 1;
@@ -456,6 +456,62 @@ static void test_logs(void **state)
 
 /* gen_market: binary ticks are valid market records; news raises the share
  * of trades and of the most popular symbols' ticks. */
+/* Every generator keys its records (ABI 1.1) by what they are about:
+ * obs_key_hash of the field's value as the JSON record writes it (the
+ * symbol, the device id, the service), in every format, never 0. */
+static void test_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *plugin, *field, *params, *clean;
+    } gens[] = {
+        {"gen_market", "sym", "symbols=50", NULL},
+        {"gen_iot", "dev", "devices=40", "malformed=0"},
+        {"gen_logs", "svc", "services=30", NULL},
+    };
+    const uint32_t n = 5000;
+    for (size_t k = 0; k < sizeof gens / sizeof gens[0]; k++) {
+        obs_out js, other;
+        out_init(&js);
+        out_init(&other);
+        stage *g = stage_open(gens[k].plugin, 11,
+                              (const char *const[]){gens[k].params, gens[k].clean, NULL});
+        generate(g, &js, n, 100);
+        stage_close(g);
+        uint32_t distinct[64];
+        size_t n_distinct = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            jfield f[8];
+            int nf = json_fields(&js.records[i], f, 8);
+            int found = 0;
+            for (int j = 0; j < nf; j++)
+                if (f[j].key_len == strlen(gens[k].field) &&
+                    memcmp(f[j].key, gens[k].field, f[j].key_len) == 0) {
+                    assert_int_equal(js.records[i].key, obs_key_hash(f[j].val, f[j].val_len));
+                    found = 1;
+                }
+            assert_true(found);
+            assert_int_not_equal(js.records[i].key, 0);
+            size_t d = 0;
+            while (d < n_distinct && distinct[d] != js.records[i].key)
+                d++;
+            if (d == n_distinct && n_distinct < 64)
+                distinct[n_distinct++] = js.records[i].key;
+        }
+        assert_true(n_distinct >= 10);
+        /* The other formats key the same records the same way. */
+        for (int f = BINARY; f <= MSGPACK; f++) {
+            g = stage_open(gens[k].plugin, 11,
+                           (const char *const[]){gens[k].params, formats[f], NULL});
+            generate(g, &other, n, 100);
+            stage_close(g);
+            for (uint32_t i = 0; i < n; i++)
+                assert_int_equal(other.records[i].key, js.records[i].key);
+        }
+        free(js.records), free(js.arena), free(other.records), free(other.arena);
+    }
+}
+
 static void test_market_news(void **state)
 {
     (void)state;
@@ -669,10 +725,10 @@ static void test_iot_msgpack_cases(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_determinism),       cmocka_unit_test(test_iot_schema),
-        cmocka_unit_test(test_iot_malformed),     cmocka_unit_test(test_logs),
-        cmocka_unit_test(test_market_news),       cmocka_unit_test(test_msgpack_schema),
-        cmocka_unit_test(test_iot_msgpack_cases),
+        cmocka_unit_test(test_determinism),   cmocka_unit_test(test_iot_schema),
+        cmocka_unit_test(test_iot_malformed), cmocka_unit_test(test_logs),
+        cmocka_unit_test(test_market_news),   cmocka_unit_test(test_msgpack_schema),
+        cmocka_unit_test(test_keys),          cmocka_unit_test(test_iot_msgpack_cases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,9 @@ static void copy_file(const char *from, const char *to)
     assert_int_equal(fclose(out), 0);
 }
 
+#define OBS_STR_(x) #x
+#define OBS_STR(x) OBS_STR_(x)
+
 static void assert_contains(const char *haystack, const char *needle)
 {
     if (!strstr(haystack, needle))
@@ -156,7 +159,8 @@ REFUSAL_TEST(bad_magic, OBS_KIND_TRANSFORM, OBS_EABI,
              "not an Observatory stage plugin: descriptor magic 0xdeadbeef, expected 0x4f425354")
 REFUSAL_TEST(major2, OBS_KIND_TRANSFORM, OBS_EABI, "ABI major 2, host supports 1")
 REFUSAL_TEST(short_struct, OBS_KIND_TRANSFORM, OBS_EABI,
-             "descriptor struct_size 16 too small: ABI 1.0 needs at least 120 bytes")
+             "descriptor struct_size 16 too small: ABI 1." OBS_STR(OBS_ABI_MINOR) " needs at least "
+                                                                                  "120 bytes")
 REFUSAL_TEST(no_entry, OBS_KIND_TRANSFORM, OBS_ENOENT,
              "not an Observatory stage plugin: no symbol 'obs_stage_entry'")
 REFUSAL_TEST(null_desc, OBS_KIND_TRANSFORM, OBS_EPLUGIN,

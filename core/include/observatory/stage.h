@@ -17,7 +17,10 @@
  * input batch only for the duration of the call. Output is written into a
  * host-owned obs_out: either bytes copied into its arena (obs_out_emit,
  * obs_out_reserve + obs_out_commit) or an input record passed through
- * untouched, without copying (obs_out_pass).
+ * untouched, without copying (obs_out_pass). A record may carry a key, a
+ * 32-bit hash of what it is about (a symbol, a device, a service): a stage
+ * run as several parallel instances with `partition: key` gives every
+ * record of one key to the same instance, in order.
  *
  * Compatibility rules: structs begin with size/version fields, use
  * fixed-width types and only ever grow at the end. A change that breaks an
@@ -39,7 +42,7 @@ extern "C" {
 /* "OBST" in ASCII: first field of every descriptor. */
 #define OBS_STAGE_MAGIC 0x4f425354u
 #define OBS_ABI_MAJOR 1
-#define OBS_ABI_MINOR 0
+#define OBS_ABI_MINOR 1
 
 /* Name of the single exported symbol (type obs_stage_entry_fn). */
 #define OBS_STAGE_ENTRY obs_stage_entry
@@ -78,11 +81,18 @@ typedef enum obs_kind {
 /* ---------------------------------------------------------------- records */
 
 /* One record. `data` is borrowed: valid only while the batch that holds the
- * record is being passed to the callback. */
+ * record is being passed to the callback.
+ *
+ * `key` (ABI 1.1; the reserved, always-0 `flags` of 1.0) is the record's
+ * key hash, 0 for none: obs_key_hash() of what the record is about, set by
+ * obs_out_set_key() after emitting it. Plugins built for 1.0 leave it 0. A
+ * passed-through record keeps its key; a record a transform emits anew
+ * gets the key of the input record with the same seq from the host, when a
+ * stage downstream is partitioned by key (so a parser need not know keys). */
 typedef struct obs_record {
     const uint8_t *data;
     uint32_t len;
-    uint32_t flags;         /* reserved, 0 */
+    uint32_t key;           /* key hash (ABI 1.1), 0: none */
     uint64_t seq;           /* assigned by the generator stage, never reused */
     uint64_t t_intended_ns; /* CLOCK_MONOTONIC time it was meant to be sent */
 } obs_record;
@@ -138,7 +148,7 @@ static inline void obs_out_commit(obs_out *out, uint64_t len, uint64_t seq, uint
     obs_record *r = &out->records[out->n_records++];
     r->data = out->arena + out->arena_used;
     r->len = (uint32_t)len;
-    r->flags = 0;
+    r->key = 0;
     r->seq = seq;
     r->t_intended_ns = t_intended_ns;
     out->arena_used += (len + 7u) & ~(uint64_t)7u;
@@ -155,6 +165,27 @@ static inline int obs_out_emit(obs_out *out, const void *data, uint64_t len, uin
         memcpy(p, data, len);
     obs_out_commit(out, len, seq, t_intended_ns);
     return OBS_OK;
+}
+
+/* Sets the key hash of the record emitted last (ABI 1.1); see obs_record.
+ * Call only after a successful emit or commit. */
+static inline void obs_out_set_key(obs_out *out, uint32_t key)
+{
+    out->records[out->n_records - 1].key = key;
+}
+
+/* The key hash of `len` bytes (FNV-1a, 32 bits), never 0 (0 means "no
+ * key"): stable across runs, hosts and plugins, so two plugins that key
+ * records by the same bytes agree (ABI 1.1). */
+static inline uint32_t obs_key_hash(const void *data, size_t len)
+{
+    const uint8_t *p = (const uint8_t *)data;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 16777619u;
+    }
+    return h ? h : 1u;
 }
 
 /* Passes an input record downstream without copying its bytes. Only valid for
