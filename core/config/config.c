@@ -85,6 +85,23 @@ static void convert_stages(loader *L, const y_top *y, obs_config *cfg)
         snprintf(path, sizeof path, "stages[%zu].version", i);
         if (ys->version && !*ys->version)
             config_lerr(L, path, "version must not be empty (leave it out to accept any)");
+        snprintf(path, sizeof path, "stages[%zu].parallelism", i);
+        st->parallelism = 1;
+        config_check_u32(L, path, ys->parallelism, &st->parallelism, 1, CFG_MAX_PARALLELISM);
+        if (i == 0 && st->parallelism > 1)
+            config_lerr(L, path,
+                        "stage '%s' is the generator, which runs as one instance: parallelism "
+                        "applies to transforms and sinks",
+                        ys->name);
+        snprintf(path, sizeof path, "stages[%zu].partition", i);
+        if (ys->partition && strcmp(ys->partition, "key") == 0)
+            st->partition = CFG_PARTITION_KEY;
+        else if (ys->partition && strcmp(ys->partition, "round_robin") != 0)
+            config_lerr(L, path, "unknown partition '%s'; allowed: round_robin, key",
+                        ys->partition);
+        else if (ys->partition && i == 0)
+            config_lerr(L, path, "stage '%s' is the generator: nothing upstream to partition",
+                        ys->name);
         st->name = dup_str(L, ys->name);
         st->plugin = dup_str(L, ys->plugin);
         st->version = dup_str(L, ys->version);

@@ -49,14 +49,25 @@ typedef struct cfg_ab {
     int line, column;     /* position of the `ab:` mapping */
 } cfg_ab;
 
+/* How batches are spread over a stage's parallel instances. */
+typedef enum cfg_partition {
+    CFG_PARTITION_ROUND_ROBIN = 0, /* whole batches, to each instance in turn */
+    CFG_PARTITION_KEY = 1,         /* every record of one key to the same instance */
+} cfg_partition;
+
+/* The most instances a stage may run (parallelism). */
+#define CFG_MAX_PARALLELISM 64
+
 typedef struct cfg_stage {
     char *name;
     char *plugin;  /* plugin name ("xf_json_fast") or a .so file name/path */
     char *version; /* NULL when not given */
     cfg_param *params;
     size_t n_params;
-    int line, column; /* position of the stage's mapping */
-    cfg_ab *ab;       /* NULL: no experiment (owned) */
+    int line, column;      /* position of the stage's mapping */
+    cfg_ab *ab;            /* NULL: no experiment (owned) */
+    uint32_t parallelism;  /* instances (threads) of a transform or sink; 1 by default */
+    cfg_partition partition;
 } cfg_stage;
 
 /* One phase of the generator's load. A phase is a rate function r(t)

@@ -192,6 +192,7 @@ void config_convert_ab(loader *L, size_t i, const y_ab *ya, obs_config *cfg);
 /* What libcyaml loads: the typed part of the file, every scalar as text. */
 typedef struct y_stage {
     char *name, *plugin, *version;
+    char *parallelism, *partition;
     y_ab *ab;
 } y_stage;
 

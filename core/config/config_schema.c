@@ -29,6 +29,8 @@ static const cyaml_schema_field_t stage_fields[] = {
     CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER, y_stage, name, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("plugin", CYAML_FLAG_POINTER, y_stage, plugin, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("version", OPT, y_stage, version, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("parallelism", OPT, y_stage, parallelism, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("partition", OPT, y_stage, partition, 0, CYAML_UNLIMITED),
     CYAML_FIELD_IGNORE("params", CYAML_FLAG_OPTIONAL),
     CYAML_FIELD_MAPPING_PTR("ab", OPT, y_stage, ab, config_ab_fields),
     CYAML_FIELD_END,

@@ -58,6 +58,77 @@ static obs_kind kind_at(size_t i, size_t n)
     return i + 1 == n ? OBS_KIND_SINK : OBS_KIND_TRANSFORM;
 }
 
+/* Instances of config stage i: its parallelism (the generator: 1). */
+static uint32_t instances_of(const obs_config *cfg, size_t i)
+{
+    uint32_t n = cfg->stages[i].parallelism;
+    return i == 0 || n == 0 ? 1 : n;
+}
+
+/* A stage downstream of i (not only the next) routes by key. */
+static int key_routed_after(const pipeline *p, size_t i)
+{
+    for (size_t j = i + 1; j < p->n_stages; j++)
+        if (p->cfg->stages[j].partition == CFG_PARTITION_KEY && p->stages[j].n_instances > 1)
+            return 1;
+    return 0;
+}
+
+/* One ring from every instance of each stage to every instance of the next:
+ * instance a of stage i pushes into its outs[b], which is instance b of
+ * stage i + 1's ins[a]. A consumer of several rings is signalled through
+ * its bell. */
+static int connect_rings(pipeline *p, char *err, size_t errlen)
+{
+    const obs_config *cfg = p->cfg;
+    size_t r = 0;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        stage *up = &p->stages[i];
+        for (uint32_t k = 0; k < up->n_instances; k++) {
+            stage *s = up->instances[k];
+            s->keep_keys = s->kind == OBS_KIND_TRANSFORM && key_routed_after(p, i);
+            if (i + 1 < p->n_stages) {
+                s->n_out = p->stages[i + 1].n_instances;
+                s->outs = calloc(s->n_out, sizeof(ring *));
+                s->out_by_key = cfg->stages[i + 1].partition == CFG_PARTITION_KEY && s->n_out > 1;
+            }
+            if (i > 0) {
+                s->n_in = p->stages[i - 1].n_instances;
+                s->ins = calloc(s->n_in, sizeof(ring *));
+            }
+            if ((s->n_out && !s->outs) || (s->n_in && !s->ins)) {
+                snprintf(err, errlen, "out of memory while building the pipeline");
+                return OBS_ENOMEM;
+            }
+        }
+    }
+    for (size_t i = 0; i + 1 < p->n_stages; i++) {
+        stage *up = &p->stages[i], *down = &p->stages[i + 1];
+        for (uint32_t a = 0; a < up->n_instances; a++)
+            for (uint32_t b = 0; b < down->n_instances; b++) {
+                ring *rg = &p->rings[r++];
+                int rc = ring_init(rg, cfg->ring_capacity);
+                if (rc < 0) {
+                    snprintf(err, errlen, "ring capacity %u: %s", cfg->ring_capacity,
+                             obs_strerror(rc));
+                    return rc;
+                }
+                stage *prod = up->instances[a], *cons = down->instances[b];
+                prod->outs[b] = rg;
+                cons->ins[a] = rg;
+                if (cons->n_in > 1)
+                    rg->bell = &cons->bell;
+            }
+    }
+    for (size_t t = 0; t < p->n_stages; t++)
+        for (uint32_t k = 0; k < p->stages[t].n_instances; k++) {
+            stage *s = p->stages[t].instances[k];
+            s->out = s->n_out ? s->outs[0] : NULL;
+            s->in = s->n_in ? s->ins[0] : NULL;
+        }
+    return OBS_OK;
+}
+
 int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra, pipeline **out,
                     char *err, size_t errlen)
 {
@@ -113,66 +184,93 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
     free(cfg_dirs);
 
     p->n_stages = cfg->n_stages;
+    size_t n_more = 0;
+    uint32_t max_n = 1;
+    for (size_t i = 0; i < p->n_stages; i++) {
+        uint32_t n = instances_of(cfg, i);
+        n_more += n - 1;
+        max_n = n > max_n ? n : max_n;
+        if (i + 1 < p->n_stages)
+            p->n_rings += (size_t)n * instances_of(cfg, i + 1);
+    }
+    p->n_threads = p->n_stages + n_more;
     p->stages = calloc(p->n_stages, sizeof(stage));
-    p->rings = calloc(p->n_stages ? p->n_stages - 1 : 1, sizeof(ring));
-    if (!p->stages || !p->rings)
+    p->more = calloc(n_more ? n_more : 1, sizeof(stage));
+    p->rings = calloc(p->n_rings ? p->n_rings : 1, sizeof(ring));
+    if (!p->stages || !p->more || !p->rings)
         goto fail_msg;
+    for (size_t i = 0, m = 0; i < p->n_stages; i++) {
+        uint32_t n = instances_of(cfg, i);
+        stage **inst = calloc(n, sizeof(stage *));
+        if (!inst)
+            goto fail_msg;
+        inst[0] = &p->stages[i];
+        for (uint32_t k = 1; k < n; k++)
+            inst[k] = &p->more[m++];
+        for (uint32_t k = 0; k < n; k++) {
+            inst[k]->instances = inst;
+            inst[k]->instance = k;
+            inst[k]->n_instances = n;
+        }
+    }
 
     /* Resolve and check every plugin and its parameters before any init, so
      * a typo in the last stage does not cost the first stage's start-up. */
-    for (size_t i = 0; i < p->n_stages; i++) {
-        stage *s = &p->stages[i];
-        s->index = i;
-        s->cfg = &cfg->stages[i];
-        s->kind = kind_at(i, p->n_stages);
-        s->pipeline = p;
-        s->service = calloc(1, sizeof(histogram));
-        s->swap_pause = calloc(1, sizeof(histogram));
-        if (s->kind == OBS_KIND_GENERATOR)
-            s->lag = calloc(1, sizeof(histogram));
-        if (s->kind == OBS_KIND_SINK)
-            s->latency = calloc(1, sizeof(histogram));
-        if (!s->service || !s->swap_pause || (s->kind == OBS_KIND_GENERATOR && !s->lag) ||
-            (s->kind == OBS_KIND_SINK && !s->latency)) {
-            rc = OBS_ENOMEM;
-            goto fail_msg;
+    for (size_t i = 0; i < p->n_stages; i++)
+        for (uint32_t k = 0; k < p->stages[i].n_instances; k++) {
+            stage *s = p->stages[i].instances[k];
+            s->index = i;
+            s->cfg = &cfg->stages[i];
+            s->kind = kind_at(i, p->n_stages);
+            s->pipeline = p;
+            s->service = calloc(1, sizeof(histogram));
+            s->swap_pause = calloc(1, sizeof(histogram));
+            if (s->kind == OBS_KIND_GENERATOR)
+                s->lag = calloc(1, sizeof(histogram));
+            if (s->kind == OBS_KIND_SINK)
+                s->latency = calloc(1, sizeof(histogram));
+            if (!s->service || !s->swap_pause || (s->kind == OBS_KIND_GENERATOR && !s->lag) ||
+                (s->kind == OBS_KIND_SINK && !s->latency)) {
+                rc = OBS_ENOMEM;
+                goto fail_msg;
+            }
+            plugin_request req = {
+                .stage_name = s->cfg->name,
+                .plugin = s->cfg->plugin,
+                .version = s->cfg->version,
+                .kind = s->kind,
+                .dirs = (const char *const *)p->dirs,
+                .n_dirs = p->n_dirs,
+            };
+            stage_slot *sl = &s->first;
+            rc = plugin_open(&req, &sl->module, err, errlen);
+            if (rc < 0)
+                goto fail;
+            sl->desc = sl->module->desc;
+            rc = config_check_params(cfg, i, sl->desc, &sl->params, err, errlen);
+            if (rc < 0)
+                goto fail;
+            sl->params_view =
+                (obs_params){.values = sl->params.values, .n_values = sl->params.n_values};
+            sl->api = &s->host.api;
+            atomic_store(&s->slot, sl);
         }
-        plugin_request req = {
-            .stage_name = s->cfg->name,
-            .plugin = s->cfg->plugin,
-            .version = s->cfg->version,
-            .kind = s->kind,
-            .dirs = (const char *const *)p->dirs,
-            .n_dirs = p->n_dirs,
-        };
-        stage_slot *sl = &s->first;
-        rc = plugin_open(&req, &sl->module, err, errlen);
-        if (rc < 0)
-            goto fail;
-        sl->desc = sl->module->desc;
-        rc = config_check_params(cfg, i, sl->desc, &sl->params, err, errlen);
-        if (rc < 0)
-            goto fail;
-        sl->params_view =
-            (obs_params){.values = sl->params.values, .n_values = sl->params.n_values};
-        sl->api = &s->host.api;
-        atomic_store(&s->slot, sl);
-    }
 
-    for (size_t i = 0; i + 1 < p->n_stages; i++) {
-        rc = ring_init(&p->rings[i], cfg->ring_capacity);
-        if (rc < 0) {
-            snprintf(err, errlen, "ring capacity %u: %s", cfg->ring_capacity, obs_strerror(rc));
-            goto fail;
+    rc = connect_rings(p, err, errlen);
+    if (rc < 0)
+        goto fail;
+
+    /* Every ring full + an input and an output batch per thread (and the
+     * sub-batches of a split by key), times the longest borrowed chain (one
+     * link per pass-through transform and per split). */
+    uint64_t slots = (uint64_t)p->n_rings * cfg->ring_capacity;
+    uint64_t chain = p->n_stages - 1, held = 2;
+    for (size_t i = 0; i < p->n_stages; i++)
+        if (p->stages[i].out_by_key) {
+            chain++;
+            held = 2 + max_n;
         }
-        p->stages[i].out = &p->rings[i];
-        p->stages[i + 1].in = &p->rings[i];
-    }
-
-    /* Every ring full + an input and an output batch per stage, times the
-     * longest borrowed chain (one link per pass-through transform). */
-    uint64_t n_batches = ((uint64_t)(p->n_stages - 1) * cfg->ring_capacity + 2 * p->n_stages + 2) *
-                         (p->n_stages - 1);
+    uint64_t n_batches = (slots + held * p->n_threads + 2) * chain;
     uint64_t max_records = cfg->max_batch_bytes / sizeof(obs_record);
     if (max_records > UINT32_MAX)
         max_records = UINT32_MAX;
@@ -189,21 +287,28 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
         goto fail;
     }
 
-    for (size_t i = 0; i < p->n_stages; i++) {
-        stage *s = &p->stages[i];
-        stage_slot *sl = &s->first;
-        host_ctx_init(&s->host, s->cfg->name, sl->module->path, mix64(cfg->seed + i),
-                      cfg->batch_size);
-        rc = sl->desc->init(sl->api, &sl->params_view, &sl->instance);
-        if (rc != 0) {
-            snprintf(err, errlen, "stage '%s': plugin '%s' (%s): init failed: %s (%d)",
-                     s->cfg->name, sl->desc->name, sl->module->path, obs_strerror(rc), rc);
-            rc = rc < 0 ? rc : OBS_EPLUGIN;
-            goto fail;
+    for (size_t i = 0; i < p->n_stages; i++)
+        for (uint32_t k = 0; k < p->stages[i].n_instances; k++) {
+            stage *s = p->stages[i].instances[k];
+            stage_slot *sl = &s->first;
+            /* Instance 0 keeps the stage's seed of a one-instance run. */
+            uint64_t seed = mix64(cfg->seed + i);
+            host_ctx_init(&s->host, s->cfg->name, sl->module->path, k ? mix64(seed + k) : seed,
+                          cfg->batch_size);
+            rc = sl->desc->init(sl->api, &sl->params_view, &sl->instance);
+            if (rc != 0) {
+                char which[48] = "";
+                if (s->n_instances > 1)
+                    snprintf(which, sizeof which, " (instance %u of %u)", k, s->n_instances);
+                snprintf(err, errlen, "stage '%s'%s: plugin '%s' (%s): init failed: %s (%d)",
+                         s->cfg->name, which, sl->desc->name, sl->module->path, obs_strerror(rc),
+                         rc);
+                rc = rc < 0 ? rc : OBS_EPLUGIN;
+                goto fail;
+            }
+            sl->initialised = 1;
+            sl->prof_tag = swap_prof_tag(s, sl, "A");
         }
-        sl->initialised = 1;
-        sl->prof_tag = swap_prof_tag(s, sl, "A");
-    }
     p->cpu_read_ns = calibrate_cpu_read();
     *out = p;
     return OBS_OK;
@@ -236,20 +341,26 @@ int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg)
     p->t_start_ns = host_now_ns();
     int rc = OBS_OK;
     /* Start from the sink so every consumer waits before its producer runs. */
-    for (size_t j = p->n_stages; j-- > 0;) {
-        stage *s = &p->stages[j];
-        void *(*fn)(void *) = stage_thread_fn(s->kind);
-        int e = pthread_create(&s->thread, NULL, fn, s);
-        if (e != 0) {
-            host_log(s->cfg->name, OBS_LOG_ERROR, "cannot start the stage thread: %s", strerror(e));
-            rc = OBS_ENOMEM;
-            break;
+    for (size_t j = p->n_stages; j-- > 0 && rc == OBS_OK;)
+        for (uint32_t k = 0; k < p->stages[j].n_instances; k++) {
+            stage *s = p->stages[j].instances[k];
+            void *(*fn)(void *) = stage_thread_fn(s->kind);
+            int e = pthread_create(&s->thread, NULL, fn, s);
+            if (e != 0) {
+                host_log(s->cfg->name, OBS_LOG_ERROR, "cannot start the stage thread: %s",
+                         strerror(e));
+                rc = OBS_ENOMEM;
+                break;
+            }
+            s->thread_started = 1;
+            char name[32]; /* the kernel keeps 15 bytes */
+            if (s->n_instances > 1)
+                snprintf(name, sizeof(name), "obs:%s.%u", s->cfg->name, k);
+            else
+                snprintf(name, sizeof(name), "obs:%s", s->cfg->name);
+            name[15] = '\0';
+            pthread_setname_np(s->thread, name);
         }
-        s->thread_started = 1;
-        char name[16];
-        snprintf(name, sizeof(name), "obs:%s", s->cfg->name);
-        pthread_setname_np(s->thread, name);
-    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     atomic_store(&p->running, 1);
 
@@ -289,13 +400,19 @@ int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg)
         /* Threads that did start must still drain: close the rings nobody
          * will produce into (stages that never started). */
         for (size_t j = 0; j < p->n_stages; j++)
-            if (!p->stages[j].thread_started && p->stages[j].out)
-                ring_close(p->stages[j].out);
+            for (uint32_t k = 0; k < p->stages[j].n_instances; k++) {
+                stage *s = p->stages[j].instances[k];
+                for (uint32_t o = 0; !s->thread_started && o < s->n_out; o++)
+                    ring_close(s->outs[o]);
+            }
     }
     for (size_t j = 0; j < p->n_stages; j++)
-        if (p->stages[j].thread_started) {
-            pthread_join(p->stages[j].thread, NULL);
-            p->stages[j].thread_started = 0;
+        for (uint32_t k = 0; k < p->stages[j].n_instances; k++) {
+            stage *s = p->stages[j].instances[k];
+            if (s->thread_started) {
+                pthread_join(s->thread, NULL);
+                s->thread_started = 0;
+            }
         }
     atomic_store(&p->running, 0);
     p->t_end_ns = host_now_ns();
@@ -310,19 +427,27 @@ void pipeline_destroy(pipeline *p)
         return;
     if (p->extension_free)
         p->extension_free(p);
-    for (size_t i = 0; i < p->n_stages; i++) {
-        stage *s = &p->stages[i];
-        swap_free_slots(s);
-        free(s->swap_pause);
-        free(s->service);
-        free(s->lag);
-        free(s->latency);
+    for (size_t i = 0; p->stages && i < p->n_stages; i++) {
+        stage **inst = p->stages[i].instances;
+        uint32_t n = inst ? p->stages[i].n_instances : 1;
+        for (uint32_t k = 0; k < n; k++) {
+            stage *s = inst ? inst[k] : &p->stages[i];
+            swap_free_slots(s);
+            free(s->swap_pause);
+            free(s->service);
+            free(s->lag);
+            free(s->latency);
+            free(s->ins);
+            free(s->outs);
+        }
+        free(inst);
     }
     if (p->rings)
-        for (size_t i = 0; i + 1 < p->n_stages; i++)
+        for (size_t i = 0; i < p->n_rings; i++)
             ring_destroy(&p->rings[i]);
     pool_destroy(&p->pool);
     free(p->rings);
+    free(p->more);
     free(p->stages);
     plugin_dirs_free(p->dirs, p->n_dirs);
     free(p);

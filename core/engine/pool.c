@@ -144,17 +144,22 @@ batch *pool_get(pool *p)
 
 void pool_put(pool *p, batch *b)
 {
-    /* Unlink the chain outside the lock, then return it in one go. */
+    /* Unlink the chain outside the lock, then return it in one go. The
+     * chain stops at a batch that other sub-batches still share. */
     batch *first = b, *last = b;
     uint32_t n = 1;
-    while (last->borrowed) {
+    for (;;) {
         batch *next = last->borrowed;
         batch_reset(last);
+        if (!next)
+            break;
+        if (atomic_load_explicit(&next->shares, memory_order_acquire) != 0 &&
+            atomic_fetch_sub_explicit(&next->shares, 1, memory_order_acq_rel) != 1)
+            break;
         last->next_free = next;
         last = next;
         n++;
     }
-    batch_reset(last);
     pthread_mutex_lock(&p->mu);
     last->next_free = p->free_list;
     p->free_list = first;

@@ -13,11 +13,17 @@
  * (obs_out_pass), its output batch references the input batch's arena, so
  * the input batch is attached to the output as `borrowed` and returned to
  * the pool only with it.
+ *
+ * Split by key: a batch spread over the instances of a stage partitioned by
+ * key becomes one sub-batch per instance, whose records point into the
+ * batch (borrowed); the batch counts them in `shares` and goes back to the
+ * pool with the last of them, whichever thread returns it.
  */
 #ifndef OBS_POOL_H
 #define OBS_POOL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "observatory/stage.h"
@@ -27,6 +33,9 @@ typedef struct pool pool;
 typedef struct batch {
     obs_out out;            /* out.host_private points back here */
     struct batch *borrowed; /* kept alive while `out` references its bytes */
+    /* Sub-batches still borrowing this batch (split by key); 0 when it is
+     * borrowed by at most one batch. */
+    _Atomic uint32_t shares;
     struct batch *next_free;
     pool *pool;
     uint64_t t_pushed_ns; /* when the producer pushed it (set by the pipeline) */
@@ -61,7 +70,8 @@ void pool_destroy(pool *p);
 
 /* Takes an empty batch, blocking while none is free. Never NULL. */
 batch *pool_get(pool *p);
-/* Returns a batch and, recursively, the batches it borrows. */
+/* Returns a batch and, recursively, the batches it borrows (a shared one
+ * only when this was its last share). Any thread. */
 void pool_put(pool *p, batch *b);
 
 /* Batches currently free. */

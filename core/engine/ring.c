@@ -94,7 +94,13 @@ void ring_push(ring *r, void *item)
     }
     r->slots[h & r->mask] = item;
     atomic_store(&r->head, h + 1);
-    if (atomic_load(&r->consumer_waiting)) {
+    ring_bell *bell = r->bell;
+    if (bell) {
+        if (atomic_load(&bell->waiting)) {
+            atomic_fetch_add(&bell->seq, 1);
+            futex_wake(&bell->seq);
+        }
+    } else if (atomic_load(&r->consumer_waiting)) {
         atomic_fetch_add(&r->consumer_seq, 1);
         futex_wake(&r->consumer_seq);
     }
@@ -104,9 +110,10 @@ void ring_close(ring *r)
 {
     atomic_store(&r->closed, 1);
     /* Unconditional: a consumer between its `closed` check and its sleep
-     * sees consumer_seq change and does not sleep. */
-    atomic_fetch_add(&r->consumer_seq, 1);
-    futex_wake(&r->consumer_seq);
+     * sees the futex word change and does not sleep. */
+    _Atomic uint32_t *word = r->bell ? &r->bell->seq : &r->consumer_seq;
+    atomic_fetch_add(word, 1);
+    futex_wake(word);
 }
 
 void *ring_try_pop(ring *r)
@@ -149,6 +156,52 @@ void *ring_pop(ring *r)
             futex_wait(&r->consumer_seq, seq);
         }
         atomic_store_explicit(&r->consumer_waiting, 0, memory_order_relaxed);
+    }
+}
+
+/* The same protocol as ring_pop, over several rings and one bell: the
+ * consumer announces itself in bell->waiting before its last look at every
+ * ring's head, and a producer that pushes after that look sees the flag and
+ * advances bell->seq, so the futex wait returns at once. */
+void *ring_pop_any(ring *const *rs, uint32_t n, uint32_t *next, ring_bell *bell)
+{
+    uint32_t first = *next < n ? *next : 0;
+    for (int spin = 0;; spin++) {
+        int open = 0;
+        for (uint32_t k = 0, i = first; k < n; k++, i = i + 1 == n ? 0 : i + 1) {
+            void *item = ring_try_pop(rs[i]);
+            if (item) {
+                *next = i + 1 == n ? 0 : i + 1;
+                return item;
+            }
+            open |= !atomic_load(&rs[i]->closed);
+        }
+        if (!open) {
+            /* Every producer's last push happened before it closed its ring. */
+            for (uint32_t i = 0; i < n; i++) {
+                void *item = ring_try_pop(rs[i]);
+                if (item)
+                    return item;
+            }
+            return NULL;
+        }
+        if (spin == 0)
+            rs[first]->n_empty_waits++;
+        if (spin < RING_SPINS) {
+            cpu_relax();
+            continue;
+        }
+        uint32_t seq = atomic_load(&bell->seq);
+        atomic_store(&bell->waiting, 1);
+        int ready = 0, all_closed = 1;
+        for (uint32_t i = 0; i < n; i++) {
+            ready |= atomic_load(&rs[i]->head) !=
+                     atomic_load_explicit(&rs[i]->tail, memory_order_relaxed);
+            all_closed &= atomic_load(&rs[i]->closed) != 0;
+        }
+        if (!ready && !all_closed)
+            futex_wait(&bell->seq, seq);
+        atomic_store_explicit(&bell->waiting, 0, memory_order_relaxed);
     }
 }
 

@@ -14,6 +14,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Where the producers of a consumer with several input rings signal it
+ * (ring_pop_any): one futex word for all of its rings, set as ring.bell on
+ * each of them before the threads start. */
+typedef struct ring_bell {
+    _Alignas(64) _Atomic uint32_t seq; /* futex word the consumer sleeps on */
+    _Atomic uint32_t waiting;
+} ring_bell;
+
 typedef struct ring {
     /* Producer-owned line. */
     _Alignas(64) _Atomic uint32_t head; /* next slot to write; futex word for the consumer */
@@ -29,6 +37,7 @@ typedef struct ring {
     _Alignas(64) _Atomic uint32_t closed;
     uint32_t cap, mask;
     void **slots;
+    ring_bell *bell; /* NULL: the consumer pops this ring alone (ring_pop) */
 } ring;
 
 /* Creates a ring of `cap` slots (a power of two, 2..2^20). Returns 0 or
@@ -44,6 +53,11 @@ void ring_close(ring *r);
 /* Consumer: takes the oldest item, blocking while the ring is empty and not
  * closed. Returns NULL once the ring is closed and drained. */
 void *ring_pop(ring *r);
+/* Pops from whichever of the n rings has an item, trying rs[*next] first
+ * and moving *next past the ring it took from (so no ring starves); sleeps
+ * on `bell` (the rings' bell) while all are empty. Returns NULL once every
+ * ring is closed and drained. One consumer thread per set of rings. */
+void *ring_pop_any(ring *const *rs, uint32_t n, uint32_t *next, ring_bell *bell);
 /* Consumer: like ring_pop but never blocks; NULL when empty. */
 void *ring_try_pop(ring *r);
 

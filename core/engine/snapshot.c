@@ -87,9 +87,9 @@ static int sample_stage(const stage *s, stage_sample *o)
     o->frees = ld(&st->frees);
     o->alloc_bytes = ld(&st->alloc_bytes);
     o->blocked_ns = ld(&st->blocked_ns);
-    if (s->out) {
-        o->ring_occupancy = ring_occupancy(s->out);
-        o->ring_capacity = s->out->cap;
+    for (uint32_t k = 0; k < s->n_out; k++) {
+        o->ring_occupancy += ring_occupancy(s->outs[k]);
+        o->ring_capacity += s->outs[k]->cap;
     }
     o->records_scheduled = ld(&st->scheduled);
     o->late_records = ld(&st->late_records);
@@ -117,19 +117,95 @@ static int sample_stage(const stage *s, stage_sample *o)
     return OBS_OK;
 }
 
+/* Adds instance sample `x` into the stage's sum `o`: counters add,
+ * histograms merge, plugin counters add by name (a counter only some
+ * instances registered is appended). Returns 0 or OBS_ENOMEM. */
+static int sample_add(stage_sample *o, const stage_sample *x)
+{
+    o->records_in += x->records_in;
+    o->records_out += x->records_out;
+    o->bytes_in += x->bytes_in;
+    o->bytes_out += x->bytes_out;
+    o->batches_in += x->batches_in;
+    o->batches_out += x->batches_out;
+    o->callback_errors += x->callback_errors;
+    o->errors += x->errors;
+    o->callback_wall_ns += x->callback_wall_ns;
+    o->callback_cpu_ns += x->callback_cpu_ns;
+    o->thread_cpu_ns += x->thread_cpu_ns;
+    o->allocs += x->allocs;
+    o->frees += x->frees;
+    o->alloc_bytes += x->alloc_bytes;
+    o->blocked_ns += x->blocked_ns;
+    o->ring_occupancy += x->ring_occupancy;
+    o->ring_capacity += x->ring_capacity;
+    o->records_scheduled += x->records_scheduled;
+    o->late_records += x->late_records;
+    o->idle_ns += x->idle_ns;
+    o->n_swaps = x->n_swaps > o->n_swaps ? x->n_swaps : o->n_swaps;
+    const histogram *src[4] = {x->service, x->lag, x->latency, x->swap_pause};
+    histogram *dst[4] = {o->service, o->lag, o->latency, o->swap_pause};
+    for (int h = 0; h < 4; h++)
+        if (src[h] && dst[h])
+            histogram_merge(dst[h], src[h]);
+    for (uint32_t i = 0; i < x->n_counters; i++) {
+        uint32_t j = 0;
+        while (j < o->n_counters && strcmp(o->counters[j].name, x->counters[i].name) != 0)
+            j++;
+        if (j == o->n_counters) {
+            snapshot_counter *c = realloc(o->counters, (j + 1) * sizeof *c);
+            if (!c)
+                return OBS_ENOMEM;
+            o->counters = c;
+            o->counters[j] = x->counters[i];
+            o->counters[j].value = 0;
+            o->n_counters++;
+        }
+        o->counters[j].value += x->counters[i].value;
+    }
+    return OBS_OK;
+}
+
+/* The sample of pipeline stage s (instance 0 of it): one instance's own, or
+ * the sum over all of them with each one's kept in o->instances. */
+static int sample_pipeline_stage(const stage *s, stage_sample *o)
+{
+    int rc = sample_stage(s, o);
+    o->n_instances = s->n_instances ? s->n_instances : 1;
+    if (rc < 0 || o->n_instances == 1)
+        return rc;
+    o->instances = calloc(o->n_instances, sizeof(stage_sample));
+    if (!o->instances)
+        return OBS_ENOMEM;
+    for (uint32_t k = 0; k < o->n_instances; k++) {
+        stage_sample *x = &o->instances[k];
+        if ((rc = sample_stage(s->instances[k], x)) < 0)
+            return rc;
+        x->n_instances = 1;
+        if (k > 0 && (rc = sample_add(o, x)) < 0)
+            return rc;
+    }
+    return OBS_OK;
+}
+
 void stage_snapshot_take(const stage *s, stage_snapshot *snap)
 {
-    stage_stats *st = (stage_stats *)&s->stats;
-    snap->records_in = atomic_load(&st->records_in);
-    snap->records_out = atomic_load(&st->records_out);
-    snap->bytes_in = atomic_load(&st->bytes_in);
-    snap->bytes_out = atomic_load(&st->bytes_out);
-    snap->callback_ns = atomic_load(&st->callback_ns);
-    snap->errors = atomic_load(&st->callback_errors) + host_error_total(&s->host);
-    snap->sampled_cpu_ns = atomic_load(&st->sampled_cpu_ns);
-    snap->sampled_wall_ns = atomic_load(&st->sampled_wall_ns);
-    snap->allocs = atomic_load(&st->allocs);
-    snap->alloc_bytes = atomic_load(&st->alloc_bytes);
+    memset(snap, 0, sizeof *snap);
+    uint32_t n = s->n_instances ? s->n_instances : 1;
+    for (uint32_t k = 0; k < n; k++) {
+        const stage *x = n > 1 ? s->instances[k] : s;
+        stage_stats *st = (stage_stats *)&x->stats;
+        snap->records_in += atomic_load(&st->records_in);
+        snap->records_out += atomic_load(&st->records_out);
+        snap->bytes_in += atomic_load(&st->bytes_in);
+        snap->bytes_out += atomic_load(&st->bytes_out);
+        snap->callback_ns += atomic_load(&st->callback_ns);
+        snap->errors += atomic_load(&st->callback_errors) + host_error_total(&x->host);
+        snap->sampled_cpu_ns += atomic_load(&st->sampled_cpu_ns);
+        snap->sampled_wall_ns += atomic_load(&st->sampled_wall_ns);
+        snap->allocs += atomic_load(&st->allocs);
+        snap->alloc_bytes += atomic_load(&st->alloc_bytes);
+    }
 }
 
 int pipeline_snapshot(const pipeline *p, obs_snapshot *out)
@@ -158,7 +234,7 @@ int pipeline_snapshot(const pipeline *p, obs_snapshot *out)
         return OBS_ENOMEM;
     out->n_stages = p->n_stages;
     for (size_t i = 0; i < p->n_stages; i++) {
-        if (sample_stage(&p->stages[i], &out->stages[i]) < 0) {
+        if (sample_pipeline_stage(&p->stages[i], &out->stages[i]) < 0) {
             snapshot_free(out);
             return OBS_ENOMEM;
         }

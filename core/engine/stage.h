@@ -65,8 +65,17 @@ typedef struct stage_slot {
 struct swap_request;
 struct stage_variant;
 
+/* A stage of the pipeline runs as one thread, or as n_instances threads
+ * (parallelism: N), each a `stage` of its own: its own plugin instance,
+ * slot, counters and histograms. p->stages[i] is instance 0 of pipeline
+ * stage i; instances[] lists all of them (instances[0] is p->stages[i]).
+ * Every instance has one input ring per upstream instance and one output
+ * ring per downstream instance; the downstream stage's partition chooses
+ * the output ring of each batch (stage_thread.c). */
 typedef struct stage {
-    size_t index;
+    size_t index; /* position in the pipeline (config stage index) */
+    uint32_t instance, n_instances;
+    struct stage **instances;
     const cfg_stage *cfg;
     obs_kind kind;
     stage_slot first;           /* the slot pipeline_create builds */
@@ -77,7 +86,14 @@ typedef struct stage {
     _Atomic(struct stage_variant *) variant; /* B beside the active slot (variant.h), or NULL */
     histogram *swap_pause;                   /* stage thread: batches delayed by each switch */
     host_ctx host;
-    ring *in, *out; /* NULL for the generator's input and the sink's output */
+    ring *in, *out; /* ins[0] and outs[0]; NULL for the generator's input and the sink's output */
+    ring **ins, **outs;    /* one ring per upstream / downstream instance */
+    uint32_t n_in, n_out;  /* 0 for the generator's input and the sink's output */
+    ring_bell bell;        /* n_in > 1: where the upstream instances signal this one */
+    uint32_t in_next;      /* stage thread: the input ring to try first */
+    uint32_t out_next;     /* stage thread: the next output ring, round robin */
+    int out_by_key;        /* the downstream stage is partitioned by key */
+    int keep_keys;         /* a stage downstream routes by key: new records inherit keys */
     pthread_t thread;
     int thread_started;
     struct pipeline *pipeline;
@@ -98,7 +114,10 @@ typedef struct pipeline {
     size_t n_dirs;
     stage *stages;
     size_t n_stages;
-    ring *rings; /* n_stages - 1 */
+    ring *rings; /* sum over i of n_instances(i) * n_instances(i + 1) */
+    size_t n_rings;
+    stage *more;         /* the instances beyond the first of every parallel stage */
+    size_t n_threads;    /* instances of all stages */
     pool pool;
     _Atomic int stop;
     _Atomic int generator_done; /* end of data or a fatal generator error */

@@ -47,6 +47,72 @@ static void stat_max(_Atomic uint64_t *v, uint64_t x)
 
 /* Forwards a filled batch; `now` is a clock reading taken just before (the
  * end of the callback that filled it), so no extra clock read is needed. */
+/* Pushes b into ring r, charging the time blocked on a full ring to s. */
+static inline void push_ring(stage *s, ring *r, batch *b, uint64_t now)
+{
+    uint64_t blocked0 = r->blocked_ns;
+    b->t_pushed_ns = now;
+    ring_push(r, b);
+    if (r->blocked_ns != blocked0)
+        stat_add(&s->stats.blocked_ns, r->blocked_ns - blocked0);
+}
+
+/* The instance of an n-instance stage that records of key `key` go to: the
+ * key hash scaled to [0, n) (multiply-shift, so every instance gets an
+ * equal share of the hash range). */
+static inline uint32_t key_instance(uint32_t key, uint32_t n)
+{
+    return (uint32_t)(((uint64_t)key * n) >> 32);
+}
+
+/* Spreads b over the downstream instances by record key: the records of
+ * each instance go, in their order, into a sub-batch that borrows b (so
+ * their bytes stay where they are), and b goes back to the pool with the
+ * last sub-batch. A batch whose records all go to one instance is pushed
+ * whole. */
+static void push_by_key(stage *s, batch *b, uint64_t now)
+{
+    const uint32_t n = s->n_out;
+    const obs_record *rec = b->out.records;
+    const uint32_t n_rec = b->out.n_records;
+    uint32_t first = key_instance(rec[0].key, n), i = 1;
+    while (i < n_rec && key_instance(rec[i].key, n) == first)
+        i++;
+    if (i == n_rec) {
+        push_ring(s, s->outs[first], b, now);
+        return;
+    }
+    pipeline *p = s->pipeline;
+    batch *sub[CFG_MAX_PARALLELISM] = {0};
+    uint32_t n_sub = 0;
+    for (i = 0; i < n_rec; i++) {
+        uint32_t k = key_instance(rec[i].key, n);
+        if (!sub[k]) {
+            sub[k] = pool_get(&p->pool);
+            sub[k]->borrowed = b;
+            sub[k]->variant = b->variant;
+            sub[k]->variant_block = b->variant_block;
+            sub[k]->variant_ab = b->variant_ab;
+            n_sub++;
+        }
+        obs_out *o = &sub[k]->out;
+        if (o->n_records == o->cap_records && o->grow(o, 1, 0) != 0) {
+            /* Cannot happen: a sub-batch holds at most the records of b,
+             * which fit the same bound. Kept checked: losing a record
+             * silently would be worse. */
+            host_log(s->cfg->name, OBS_LOG_ERROR, "split by key: no room for a record");
+            abort();
+        }
+        o->records[o->n_records++] = rec[i];
+        o->n_passed++;
+    }
+    /* Published before any sub-batch is: a consumer may return one at once. */
+    atomic_store_explicit(&b->shares, n_sub, memory_order_release);
+    for (uint32_t k = 0; k < n; k++)
+        if (sub[k])
+            push_ring(s, s->outs[k], sub[k], now);
+}
+
 static void push_out(stage *s, batch *b, uint64_t now)
 {
     stat_add(&s->stats.batches_out, 1);
@@ -55,11 +121,55 @@ static void push_out(stage *s, batch *b, uint64_t now)
     for (uint32_t i = 0; i < b->out.n_records; i++)
         bytes += b->out.records[i].len;
     stat_add(&s->stats.bytes_out, bytes);
-    uint64_t blocked0 = s->out->blocked_ns;
-    b->t_pushed_ns = now;
-    ring_push(s->out, b);
-    if (s->out->blocked_ns != blocked0)
-        atomic_store_explicit(&s->stats.blocked_ns, s->out->blocked_ns, memory_order_relaxed);
+    if (s->n_out == 1) {
+        push_ring(s, s->out, b, now);
+    } else if (s->out_by_key) {
+        push_by_key(s, b, now);
+    } else {
+        uint32_t k = s->out_next;
+        s->out_next = k + 1 == s->n_out ? 0 : k + 1;
+        push_ring(s, s->outs[k], b, now);
+    }
+}
+
+/* The next input batch, from whichever upstream instance has one; NULL at
+ * the end of every input. */
+static inline batch *pop_in(stage *s)
+{
+    if (s->n_in == 1)
+        return ring_pop(s->in);
+    return ring_pop_any(s->ins, s->n_in, &s->in_next, &s->bell);
+}
+
+/* End of this instance's stream: every downstream instance hears it. */
+static void close_out(stage *s)
+{
+    for (uint32_t k = 0; k < s->n_out; k++)
+        ring_close(s->outs[k]);
+}
+
+/* Gives each record of `out` whose key is 0 the key of the record of `in`
+ * with the same seq, for a stage downstream that routes by key: a parser
+ * that emits new records need not know keys. Outputs mostly follow their
+ * inputs in order, so one forward scan finds them; a record out of that
+ * order is looked up from the start. */
+static void inherit_keys(const obs_batch *in, obs_out *out)
+{
+    uint32_t j = 0;
+    for (uint32_t i = 0; i < out->n_records; i++) {
+        obs_record *r = &out->records[i];
+        if (r->key)
+            continue;
+        while (j < in->n_records && in->records[j].seq < r->seq)
+            j++;
+        if (j == in->n_records || in->records[j].seq != r->seq)
+            for (j = 0; j < in->n_records && in->records[j].seq != r->seq; j++)
+                ;
+        if (j < in->n_records)
+            r->key = in->records[j].key;
+        else
+            j = 0;
+    }
 }
 
 static void account_in(stage *s, const batch *b)
@@ -327,7 +437,7 @@ static void *generator_main(void *arg)
 out:
     free(times);
     thread_end(s);
-    ring_close(s->out);
+    close_out(s);
     return NULL;
 }
 
@@ -411,6 +521,10 @@ static int transform_step(stage *s, stage_slot *sl, batch *in)
     }
     if (rc < 0)
         callback_failed(s, in ? "process" : "flush", rc);
+    if (in && s->keep_keys) {
+        obs_batch view = batch_view(in);
+        inherit_keys(&view, &o->out);
+    }
     if (in && !o->variant) {
         /* Records keep the block of an interleaved variant upstream. */
         o->variant = in->variant;
@@ -452,7 +566,7 @@ static void *transform_main(void *arg)
     stage *s = arg;
     batch *b;
     thread_begin(s);
-    while ((b = ring_pop(s->in)) != NULL) {
+    while ((b = pop_in(s)) != NULL) {
         account_in(s, b);
         swap_poll(s);
         transform_step(s, stage_active(s), b);
@@ -462,7 +576,7 @@ static void *transform_main(void *arg)
         flush_b(s, e);
     flush_slot(s, stage_active(s));
     thread_end(s);
-    ring_close(s->out);
+    close_out(s);
     return NULL;
 }
 
@@ -472,7 +586,7 @@ static void *sink_main(void *arg)
     pipeline *p = s->pipeline;
     batch *b;
     thread_begin(s);
-    while ((b = ring_pop(s->in)) != NULL) {
+    while ((b = pop_in(s)) != NULL) {
         account_in(s, b);
         swap_poll(s);
         obs_batch view = batch_view(b);

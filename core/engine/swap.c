@@ -39,11 +39,17 @@ uint32_t swap_prof_tag(const stage *s, const stage_slot *sl, const char *variant
     uint32_t tag = 0;
     if (!obs_prof_active())
         return 0;
+    char instance[16];
+    snprintf(instance, sizeof instance, "%u", s->instance);
     obs_prof_label l[] = {{"stage", s->cfg->name},
                           {"plugin", sl->desc->name},
                           {"version", sl->desc->version},
-                          {"variant", variant}};
-    if (obs_prof_tag_intern(l, 4, &tag) != 0)
+                          {"variant", variant},
+                          {"instance", instance}};
+    /* The instance label only where there are several, so the tags (and
+     * the profiles stored with them) of a one-instance stage stay as they
+     * were. */
+    if (obs_prof_tag_intern(l, s->n_instances > 1 ? 5 : 4, &tag) != 0)
         return 0;
     return tag;
 }
@@ -181,6 +187,13 @@ int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, sw
     }
     if (!spec->plugin || !spec->plugin[0]) {
         snprintf(err, errlen, "stage '%s': no plugin given", stage_name);
+        return OBS_EINVAL;
+    }
+    if (s->n_instances > 1) {
+        snprintf(err, errlen,
+                 "stage '%s' runs %u parallel instances: hot swap of a parallel stage is not "
+                 "available yet (run it with parallelism 1 to swap it)",
+                 stage_name, s->n_instances);
         return OBS_EINVAL;
     }
     if (pthread_mutex_trylock(&p->swap_lock) != 0) {

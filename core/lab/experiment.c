@@ -294,6 +294,13 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
                  plugin_kind_name(s->kind));
         return OBS_EINVAL;
     }
+    if (s->n_instances > 1) {
+        snprintf(err, errlen,
+                 "stage '%s' runs %u parallel instances: experiments on a parallel stage are not "
+                 "available yet (run it with parallelism 1)",
+                 s->cfg->name, s->n_instances);
+        return OBS_EINVAL;
+    }
     if (spec->mode != EXP_DUET && spec->mode != EXP_INTERLEAVED) {
         snprintf(err, errlen, "unknown experiment mode %d", (int)spec->mode);
         return OBS_EINVAL;

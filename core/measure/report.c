@@ -148,7 +148,17 @@ static json_t *stage_json(const obs_snapshot *snap, const stage_sample *s, const
     }
     set(o, "rate_per_s", jreal(per_sec(n_rate, window_ns), 1), &ok);
     set(o, "mb_per_s", jreal(per_sec(b_rate, window_ns) / 1e6, 3), &ok);
-    set(o, "busy_pct", jreal(window_ns ? 100.0 * (double)cb_ns / (double)window_ns : 0, 2), &ok);
+    /* Parallel instances: the share of each instance's time, on average. */
+    double threads = s->n_instances > 1 ? (double)s->n_instances : 1.0;
+    set(o, "busy_pct",
+        jreal(window_ns ? 100.0 * (double)cb_ns / ((double)window_ns * threads) : 0, 2), &ok);
+    if (s->n_instances > 1) {
+        set(o, "instances", jint(s->n_instances), &ok);
+        json_t *per = json_array();
+        for (uint32_t k = 0; per && s->instances && k < s->n_instances; k++)
+            json_array_append_new(per, jint(s->instances[k].records_in));
+        set(o, "records_in_per_instance", per, &ok);
+    }
 
     /* Per record handled (what a generator emits, what others consume),
      * over the measured window when its marks exist, else the whole run.
@@ -336,6 +346,15 @@ void report_print(const json_t *r, FILE *f)
     json_array_foreach(stages, i, s)
     {
         fprintf(f, "  %s:", str(s, "name"));
+        json_t *per = json_object_get(s, "records_in_per_instance");
+        if (json_is_array(per)) {
+            size_t k;
+            json_t *v;
+            fprintf(f, " instances=%" JSON_INTEGER_FORMAT " records_in=",
+                    json_integer_value(json_object_get(s, "instances")));
+            json_array_foreach(per, k, v)
+                fprintf(f, "%s%s", k ? "/" : "", group((double)json_integer_value(v), b[0], 40));
+        }
         if (strcmp(str(s, "kind"), "generator") == 0)
             fprintf(f, " late_records=%s max_lag_ms=%s idle_s=%s",
                     group(num(s, "late_records"), b[0], 40), fmt(num(s, "max_lag_ms"), 3, b[1], 40),

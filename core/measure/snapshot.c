@@ -18,17 +18,25 @@ const char *snapshot_state_name(snapshot_state s)
     return "unknown";
 }
 
+/* Frees what one stage sample owns (its instances' samples too). */
+static void sample_free(stage_sample *st)
+{
+    free(st->service);
+    free(st->lag);
+    free(st->latency);
+    free(st->swap_pause);
+    free(st->counters);
+    for (uint32_t k = 0; st->instances && k < st->n_instances; k++)
+        sample_free(&st->instances[k]);
+    free(st->instances);
+}
+
 void snapshot_free(obs_snapshot *s)
 {
     if (!s || !s->stages)
         return;
-    for (size_t i = 0; i < s->n_stages; i++) {
-        free(s->stages[i].service);
-        free(s->stages[i].lag);
-        free(s->stages[i].latency);
-        free(s->stages[i].swap_pause);
-        free(s->stages[i].counters);
-    }
+    for (size_t i = 0; i < s->n_stages; i++)
+        sample_free(&s->stages[i]);
     free(s->stages);
     s->stages = NULL;
     s->n_stages = 0;

@@ -68,6 +68,13 @@ typedef struct stage_sample {
 
     snapshot_counter *counters;
     uint32_t n_counters;
+
+    /* A stage run as parallel instances: every figure above is the sum
+     * over them (histograms merged, plugin counters added by name), and
+     * instances[] holds each one's own (n_instances of them, in instance
+     * order, themselves without instances). One instance: 1 and NULL. */
+    uint32_t n_instances;
+    struct stage_sample *instances;
 } stage_sample;
 
 /* A stage's counters at one instant (end of warm-up, the stop): what the

@@ -45,7 +45,7 @@ enum {
 };
 
 #define OBS_PROF_MAX_DEPTH 128 /* frames kept per sample */
-#define OBS_PROF_MAX_LABELS 4  /* labels per tag */
+#define OBS_PROF_MAX_LABELS 5  /* labels per tag: stage, plugin, version, variant, instance */
 
 typedef struct obs_prof_config {
     uint32_t hz;          /* samples per second of thread CPU time; 0: 99. Above the kernel's

@@ -262,9 +262,46 @@ static void test_unknown_stage_key(void **state)
            "  - name: c\n"
            "    plugn: d\n",
            "t.yaml:6:5: stages[1].plugn: unknown key 'plugn'; allowed: name, plugin, version, "
-           "params, ab; did you mean 'plugin'?");
+           "parallelism, partition, params, ab; did you mean 'plugin'?");
     EXPECT("pipeline: p\n" STAGES "load:\n  - {shape: max, rat: 5}\n",
            "t.yaml:8:18: load[0].rat: unknown key 'rat'; allowed: shape, rate, duration");
+}
+
+/* parallelism and partition: defaults, values, and errors with positions. */
+static void test_parallelism(void **state)
+{
+    (void)state;
+    obs_config *cfg = load_ok("pipeline: p\n" STAGES);
+    assert_int_equal(cfg->stages[1].parallelism, 1);
+    assert_int_equal(cfg->stages[1].partition, CFG_PARTITION_ROUND_ROBIN);
+    config_free(cfg);
+    cfg = load_ok("pipeline: p\n"
+                  "stages:\n"
+                  "  - {name: gen, plugin: gen_static}\n"
+                  "  - {name: parse, plugin: xf_pass, parallelism: 4}\n"
+                  "  - {name: sink, plugin: sink_null, parallelism: 2, partition: key}\n");
+    assert_int_equal(cfg->stages[0].parallelism, 1);
+    assert_int_equal(cfg->stages[1].parallelism, 4);
+    assert_int_equal(cfg->stages[1].partition, CFG_PARTITION_ROUND_ROBIN);
+    assert_int_equal(cfg->stages[2].parallelism, 2);
+    assert_int_equal(cfg->stages[2].partition, CFG_PARTITION_KEY);
+    config_free(cfg);
+    EXPECT("pipeline: p\n"
+           "stages:\n"
+           "  - {name: gen, plugin: gen_static, parallelism: 2}\n"
+           "  - {name: sink, plugin: sink_null}\n",
+           "t.yaml:3:50: stages[0].parallelism: stage 'gen' is the generator, which runs as one "
+           "instance: parallelism applies to transforms and sinks");
+    EXPECT("pipeline: p\n"
+           "stages:\n"
+           "  - {name: gen, plugin: gen_static}\n"
+           "  - {name: sink, plugin: sink_null, parallelism: 0}\n",
+           "t.yaml:4:50: stages[1].parallelism: value 0 is out of range [1, 64]");
+    EXPECT("pipeline: p\n"
+           "stages:\n"
+           "  - {name: gen, plugin: gen_static}\n"
+           "  - {name: sink, plugin: sink_null, parallelism: 2, partition: hash}\n",
+           "t.yaml:4:64: stages[1].partition: unknown partition 'hash'; allowed: round_robin, key");
 }
 
 static void test_missing_key(void **state)
@@ -1406,6 +1443,7 @@ int main(void)
         cmocka_unit_test(test_too_few_stages),
         cmocka_unit_test(test_pipeline_name),
         cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_parallelism),
         cmocka_unit_test(test_many_errors),
         cmocka_unit_test(test_durations_in_file),
         cmocka_unit_test(test_rates),

@@ -1,0 +1,239 @@
+/*
+ * test_parallel.c - stages run as parallel instances (parallelism: N):
+ * every record delivered exactly once at N = 1, 2 and 4, spread round
+ * robin or by key; under partition: key every record of one key reaches
+ * one instance, in order, including records a parser emitted anew (the
+ * host gives them the key of their input); each instance has its own
+ * counters and the stage's figures are their sums; every batch goes back
+ * to the pool, sub-batches of a split included; hot swap and experiments
+ * refuse a parallel stage with a clear message. Also under ThreadSanitizer.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* cmocka.h needs the four headers above first. */
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "engine/pipeline.h"
+#include "engine/snapshot.h"
+#include "engine/swap.h"
+#include "lab/experiment.h"
+#include "measure/histogram.h"
+
+static char yaml[8192];
+
+static obs_config *load(const char *body)
+{
+    snprintf(yaml, sizeof(yaml), "pipeline: t\nplugin_dirs: [%s, %s]\n%s", getenv("OBS_PLUGIN_DIR"),
+             getenv("OBS_TEST_PLUGIN_DIR"), body);
+    obs_config *cfg = NULL;
+    char err[2048];
+    if (config_load_string("t.yaml", yaml, &cfg, err, sizeof(err)) != 0)
+        fail_msg("config: %s", err);
+    return cfg;
+}
+
+static uint64_t counter(const stage *s, const char *name)
+{
+    for (uint32_t i = 0; i < s->host.n_counters; i++)
+        if (strcmp(s->host.counters[i].name, name) == 0)
+            return s->host.counters[i].value;
+    fail_msg("stage '%s' has no counter '%s'", s->cfg->name, name);
+    return 0;
+}
+
+/* The sum of counter `name` over the instances of pipeline stage s. */
+static uint64_t counter_sum(const stage *s, const char *name)
+{
+    uint64_t v = 0;
+    for (uint32_t k = 0; k < s->n_instances; k++)
+        v += counter(s->instances[k], name);
+    return v;
+}
+
+static pipeline *create(obs_config *cfg)
+{
+    pipeline *p = NULL;
+    char err[2048];
+    if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
+        fail_msg("pipeline_create: %s", err);
+    return p;
+}
+
+/* Runs p to its end and checks what every parallel run must give: every
+ * record the generator sent reached the seqcheck sink exactly once (the
+ * sink checks in the order the pipeline promises), each stage's records
+ * are the sum of its instances', the sink recorded a latency per record,
+ * and every batch is back in the pool. */
+static void run_exactly_once(pipeline *p)
+{
+    assert_int_equal(pipeline_run(p, NULL, NULL), 0);
+    const stage *gen = &p->stages[0], *sink = &p->stages[p->n_stages - 1];
+    uint64_t sent = gen->stats.records_out;
+    assert_true(sent > 1000);
+    assert_int_equal(counter_sum(sink, "seq_records"), sent);
+    assert_int_equal(counter_sum(sink, "seq_dups"), 0);
+    assert_int_equal(counter_sum(sink, "seq_key_order"), 0);
+    assert_int_equal(counter_sum(sink, "seq_key_conflicts"), 0);
+    if (sink->n_instances == 1)
+        assert_int_equal(counter(sink, "seq_gaps"), 0);
+    for (size_t i = 1; i < p->n_stages; i++) {
+        const stage *s = &p->stages[i];
+        stage_snapshot snap;
+        stage_snapshot_take(s, &snap);
+        assert_int_equal(snap.records_in, sent);
+        uint64_t in = 0;
+        for (uint32_t k = 0; k < s->n_instances; k++)
+            in += s->instances[k]->stats.records_in;
+        assert_int_equal(in, sent);
+    }
+    histogram *h = calloc(1, sizeof(*h));
+    assert_non_null(h);
+    for (uint32_t k = 0; k < sink->n_instances; k++)
+        histogram_merge(h, sink->instances[k]->latency);
+    assert_int_equal(histogram_count(h), sent);
+    free(h);
+    assert_int_equal(pool_free_count(&p->pool), p->pool.n_batches);
+}
+
+/* Round robin: whole batches to each instance in turn; the sink sees each
+ * seq once, in no particular order across instances. */
+static void test_round_robin(void **state)
+{
+    (void)state;
+    static const unsigned ns[] = {1, 2, 4};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        char body[2048];
+        snprintf(body, sizeof body,
+                 "batch_size: 64\nring_capacity: 4\nrun: {duration: 300ms}\n"
+                 "load: [{shape: max}]\n"
+                 "stages:\n"
+                 "  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
+                 "  - {name: pass, plugin: xf_pass, parallelism: %u}\n"
+                 "  - {name: echo, plugin: tp_echo, parallelism: %u}\n"
+                 "  - {name: check, plugin: sink_seqcheck, params: {order: none}}\n",
+                 ns[i], ns[i] == 1 ? 1 : ns[i] - 1);
+        obs_config *cfg = load(body);
+        pipeline *p = create(cfg);
+        assert_int_equal(p->stages[1].n_instances, ns[i]);
+        assert_int_equal(p->n_threads, 2 + ns[i] + (ns[i] == 1 ? 1 : ns[i] - 1));
+        run_exactly_once(p);
+        /* Every instance had its turns. */
+        for (uint32_t k = 0; k < ns[i]; k++)
+            assert_true(p->stages[1].instances[k]->stats.batches_in > 0);
+        pipeline_destroy(p);
+        config_free(cfg);
+    }
+}
+
+/* partition: key on a transform: every record of a key through one
+ * instance, so the sink sees each key's records in seq order. */
+static void test_key_partition_keeps_key_order(void **state)
+{
+    (void)state;
+    static const unsigned ns[] = {1, 2, 4};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+        char body[2048];
+        snprintf(body, sizeof body,
+                 "batch_size: 128\nring_capacity: 4\nrun: {duration: 300ms, seed: 5}\n"
+                 "load: [{shape: max}]\n"
+                 "stages:\n"
+                 "  - {name: ticks, plugin: gen_market, params: {symbols: 200}}\n"
+                 "  - {name: pass, plugin: xf_pass, parallelism: %u, partition: key}\n"
+                 "  - {name: check, plugin: sink_seqcheck, params: {order: key}}\n",
+                 ns[i]);
+        obs_config *cfg = load(body);
+        pipeline *p = create(cfg);
+        run_exactly_once(p);
+        if (ns[i] > 1)
+            for (uint32_t k = 0; k < ns[i]; k++)
+                assert_true(p->stages[1].instances[k]->stats.records_in > 0);
+        pipeline_destroy(p);
+        config_free(cfg);
+    }
+}
+
+/* A parser emits new records (key 0); the host gives each the key of its
+ * input record, so a sink partitioned by key downstream gets every key on
+ * one instance, and the keys spread over all of them. */
+static void test_keys_survive_a_parser(void **state)
+{
+    (void)state;
+    obs_config *cfg = load("batch_size: 256\nrun: {duration: 300ms, seed: 9}\n"
+                           "load: [{shape: max}]\n"
+                           "stages:\n"
+                           "  - {name: ticks, plugin: gen_market, params: {symbols: 300}}\n"
+                           "  - {name: parse, plugin: xf_json_fast}\n"
+                           "  - {name: check, plugin: sink_seqcheck, parallelism: 3, "
+                           "partition: key, params: {order: key, exclusive_keys: true}}\n");
+    pipeline *p = create(cfg);
+    assert_true(p->stages[1].keep_keys);
+    assert_true(p->stages[1].out_by_key);
+    run_exactly_once(p);
+    const stage *sink = &p->stages[2];
+    uint64_t sent = p->stages[0].stats.records_out;
+    for (uint32_t k = 0; k < 3; k++) {
+        uint64_t got = counter(sink->instances[k], "seq_records");
+        /* 300 Zipf-weighted symbols over 3 instances: none is left out. */
+        assert_true(got > sent / 50);
+    }
+    /* The stage's snapshot sums its instances and keeps each one's. */
+    obs_snapshot snap;
+    assert_int_equal(pipeline_snapshot(p, &snap), 0);
+    const stage_sample *ss = &snap.stages[2];
+    assert_int_equal(ss->n_instances, 3);
+    assert_non_null(ss->instances);
+    uint64_t sum = 0;
+    for (uint32_t k = 0; k < 3; k++)
+        sum += ss->instances[k].records_in;
+    assert_int_equal(ss->records_in, sum);
+    assert_int_equal(sum, sent);
+    assert_int_equal(histogram_count(ss->latency), sent);
+    assert_int_equal(snap.stages[1].n_instances, 1);
+    assert_null(snap.stages[1].instances);
+    snapshot_free(&snap);
+    pipeline_destroy(p);
+    config_free(cfg);
+}
+
+/* Hot swap and experiments name the parallel stage and refuse. */
+static void test_swap_and_experiment_refuse(void **state)
+{
+    (void)state;
+    obs_config *cfg = load("batch_size: 64\nrun: {duration: 0}\nload: [{shape: constant, "
+                           "rate: 20000}]\n"
+                           "stages:\n"
+                           "  - {name: gen, plugin: gen_static}\n"
+                           "  - {name: pass, plugin: tp_echo, parallelism: 2}\n"
+                           "  - {name: check, plugin: sink_seqcheck, params: {order: none}}\n");
+    pipeline *p = create(cfg);
+    char err[512];
+    swap_spec spec = {.plugin = "tp_echo"};
+    swap_result res;
+    assert_int_equal(pipeline_swap(p, "pass", &spec, &res, err, sizeof err), OBS_EINVAL);
+    assert_non_null(strstr(err, "stage 'pass' runs 2 parallel instances"));
+    experiment *e = NULL;
+    exp_spec es = {.stage = "pass", .aa = 1};
+    assert_int_equal(experiment_start(p, &es, NULL, 0, &e, err, sizeof err), OBS_EINVAL);
+    assert_non_null(strstr(err, "stage 'pass' runs 2 parallel instances"));
+    pipeline_destroy(p);
+    config_free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_round_robin),
+        cmocka_unit_test(test_key_partition_keeps_key_order),
+        cmocka_unit_test(test_keys_survive_a_parser),
+        cmocka_unit_test(test_swap_and_experiment_refuse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
