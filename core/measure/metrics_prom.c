@@ -5,7 +5,8 @@
  *
  * Conventions: every name starts with observatory_, counters end in _total,
  * times are in seconds and sizes in bytes; stage metrics carry the labels
- * pipeline, stage, plugin and version. Values are written exactly: counts
+ * pipeline, stage, plugin and version (and instance, per instance, on a
+ * stage of parallel instances). Values are written exactly: counts
  * as integers and nanosecond figures as exact decimals of seconds, never
  * through a double. Histograms are exported with a fixed set of `le`
  * boundaries (HISTOGRAM_PROM_* below): each boundary is an edge of the
@@ -302,17 +303,36 @@ static void render_pipeline(outbuf *b, const obs_snapshot *snap)
     free(lb.p);
 }
 
+/* A stage of one instance is one set of series; a stage of parallel
+ * instances is one set per instance, labelled instance="k", so that
+ * sum by (stage) gives the stage and no series counts twice. */
 static int render_stages(outbuf *b, const obs_snapshot *snap)
 {
-    size_t n = snap->n_stages;
+    size_t n = 0;
+    for (size_t i = 0; i < snap->n_stages; i++)
+        n += snap->stages[i].instances ? snap->stages[i].n_instances : 1;
+    const stage_sample **unit = calloc(n ? n : 1, sizeof(*unit));
+    uint32_t *inst = calloc(n ? n : 1, sizeof(*inst));
     char **labels = calloc(n ? n : 1, sizeof(*labels));
     unsigned *kinds = calloc(n ? n : 1, sizeof(*kinds));
     int rc = OBS_ENOMEM;
-    if (!labels || !kinds)
+    if (!unit || !inst || !labels || !kinds)
         goto out;
-    /* Each stage's label set, escaped once. */
+    for (size_t i = 0, u = 0; i < snap->n_stages; i++) {
+        const stage_sample *st = &snap->stages[i];
+        if (!st->instances) {
+            unit[u] = st;
+            inst[u++] = UINT32_MAX;
+            continue;
+        }
+        for (uint32_t k = 0; k < st->n_instances; k++) {
+            unit[u] = &st->instances[k];
+            inst[u++] = k;
+        }
+    }
+    /* Each series' label set, escaped once. */
     for (size_t i = 0; i < n; i++) {
-        const stage_sample *s = &snap->stages[i];
+        const stage_sample *s = unit[i];
         outbuf lb = {0};
         ob_puts(&lb, "pipeline=\"");
         ob_put_label_value(&lb, snap->pipeline);
@@ -323,6 +343,11 @@ static int render_stages(outbuf *b, const obs_snapshot *snap)
         ob_puts(&lb, "\",version=\"");
         ob_put_label_value(&lb, s->version);
         ob_puts(&lb, "\"");
+        if (inst[i] != UINT32_MAX) {
+            ob_puts(&lb, ",instance=\"");
+            ob_putu64(&lb, inst[i]);
+            ob_puts(&lb, "\"");
+        }
         if (lb.oom)
             goto out;
         labels[i] = lb.p;
@@ -335,9 +360,9 @@ static int render_stages(outbuf *b, const obs_snapshot *snap)
         for (size_t i = 0; i < n; i++) {
             ob_sample_start(b, "observatory_stage_info", NULL, labels[i]);
             ob_puts(b, ",kind=\"");
-            ob_put_label_value(b, snap->stages[i].kind);
+            ob_put_label_value(b, unit[i]->kind);
             ob_puts(b, "\",build_id=\"");
-            ob_put_label_value(b, snap->stages[i].build_id);
+            ob_put_label_value(b, unit[i]->build_id);
             ob_putn(b, "\"", 1);
             ob_sample_end(b, 1, VAL_COUNT);
         }
@@ -352,7 +377,7 @@ static int render_stages(outbuf *b, const obs_snapshot *snap)
             if (!header++)
                 ob_header(b, sm->name, sm->type, sm->help);
             ob_sample_start(b, sm->name, NULL, labels[i]);
-            ob_sample_end(b, field_u64(&snap->stages[i], sm->offset), sm->unit);
+            ob_sample_end(b, field_u64(unit[i], sm->offset), sm->unit);
         }
     }
 
@@ -363,7 +388,7 @@ static int render_stages(outbuf *b, const obs_snapshot *snap)
                   "Errors: failed callbacks (source=host) and the plugin's error counters "
                   "(source=plugin, by reason).");
     for (size_t i = 0; i < n; i++) {
-        const stage_sample *s = &snap->stages[i];
+        const stage_sample *s = unit[i];
         ob_sample_start(b, "observatory_errors_total", NULL, labels[i]);
         ob_puts(b, ",source=\"host\",reason=\"callback\"");
         ob_sample_end(b, s->callback_errors, VAL_COUNT);
@@ -380,7 +405,7 @@ static int render_stages(outbuf *b, const obs_snapshot *snap)
 
     int header = 0;
     for (size_t i = 0; i < n; i++) {
-        const stage_sample *s = &snap->stages[i];
+        const stage_sample *s = unit[i];
         for (uint32_t c = 0; c < s->n_counters; c++) {
             if (s->counters[c].kind == OBS_COUNTER_ERROR)
                 continue;
@@ -406,7 +431,7 @@ static int render_stages(outbuf *b, const obs_snapshot *snap)
     for (size_t g = 0; g < 2; g++) {
         header = 0;
         for (size_t i = 0; i < n; i++) {
-            const stage_sample *s = &snap->stages[i];
+            const stage_sample *s = unit[i];
             if (s->ring_capacity == 0)
                 continue;
             if (!header++)
@@ -422,7 +447,7 @@ static int render_stages(outbuf *b, const obs_snapshot *snap)
     for (size_t m = 0; m < sizeof(hist_metrics) / sizeof(hist_metrics[0]); m++) {
         header = 0;
         for (size_t i = 0; i < n; i++) {
-            const histogram *h = field_hist(&snap->stages[i], hist_metrics[m].offset);
+            const histogram *h = field_hist(unit[i], hist_metrics[m].offset);
             if (!h)
                 continue;
             if (!header++)
@@ -437,6 +462,8 @@ out:
             free(labels[i]);
     free(labels);
     free(kinds);
+    free(unit);
+    free(inst);
     return rc;
 }
 

@@ -101,10 +101,11 @@ static json_t *generator_verdict(const obs_snapshot *snap, const stage_sample *g
                      y, late, 100.0 * late_frac, p99, 100.0 * idle);
         } else if (idle < 0.05) {
             kept = 0;
-            snprintf(text, sizeof text,
-                     "generator kept up, but without headroom: idle %.0f%% of the time; sent %" PRIu64
-                     " of %" PRIu64 " scheduled records, p99 lag %.3f ms",
-                     100.0 * idle, x, y, p99);
+            snprintf(
+                text, sizeof text,
+                "generator kept up, but without headroom: idle %.0f%% of the time; sent %" PRIu64
+                " of %" PRIu64 " scheduled records, p99 lag %.3f ms",
+                100.0 * idle, x, y, p99);
         } else {
             snprintf(text, sizeof text,
                      "generator kept up: sent %" PRIu64 " of %" PRIu64

@@ -175,6 +175,15 @@ static json_t *stage_json(const stage_sample *s)
     json_object_set_new(o, "service", hist_json(s->service));
     json_object_set_new(o, "lag", hist_json(s->lag));
     json_object_set_new(o, "latency", hist_json(s->latency));
+    /* Parallel instances: the figures above are their sums; each one's own
+     * are listed in instance order, in the same shape. */
+    json_object_set_new(o, "parallelism", json_integer(s->n_instances ? s->n_instances : 1));
+    if (s->instances) {
+        json_t *inst = json_array();
+        for (uint32_t k = 0; inst && k < s->n_instances; k++)
+            json_array_append_new(inst, stage_json(&s->instances[k]));
+        json_object_set_new(o, "instances", inst);
+    }
     return o;
 }
 

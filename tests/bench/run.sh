@@ -16,6 +16,8 @@
 #   tests/bench/run.sh abstats [ARGS]  only obs-bench-abstats (A/B statistics on simulated
 #                                      experiments: false positives, time to detect)
 #   tests/bench/run.sh profiler [ARGS] only obs-bench-profiler (cost per sample, pipeline overhead)
+#   tests/bench/run.sh scale [ARGS]    only obs-bench-scale (JSON pipeline, parse parallelism
+#                                      1..cores, records/s and CPU per record as ratios to 1)
 #   tests/bench/run.sh ab [ARGS]       only obs-bench-ab: real A/B experiments (false positives,
 #                                      time to detect, p99 in interleaved mode, drift under load,
 #                                      the duet's units, interleaved A/A on a saturating stream);
@@ -34,10 +36,10 @@ jobs=${OBS_BENCH_JOBS:-2}
 what=all
 quick=0
 case "${1:-}" in
-pipeline | json | account | histogram | metrics | load | abstats | profiler | ab | operator)
+pipeline | json | account | histogram | metrics | load | abstats | profiler | ab | operator | scale)
     what=$1; shift ;;
 --quick) quick=1; shift ;;
--h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+-h | --help) sed -n '2,29p' "$0"; exit 0 ;;
 esac
 if [ "$what" = all ] && [ $# -gt 0 ]; then
     echo "run.sh: options are passed only after a program's name (see --help)" >&2
@@ -67,7 +69,7 @@ fi
 # not build yet does not stop them.
 if [ "$what" = all ]; then
     targets="obs-bench-pipeline obs-bench-json obs-bench-account obs-bench-histogram
-        obs-bench-metrics obs-bench-load obs-bench-abstats obs-bench-profiler"
+        obs-bench-metrics obs-bench-load obs-bench-abstats obs-bench-profiler obs-bench-scale"
 else
     targets=obs-bench-$what
 fi
@@ -95,6 +97,16 @@ if [ "$what" = all ] || [ "$what" = pipeline ]; then
     echo
     { "$build/tests/bench/obs-bench-pipeline" --plugin-dir "$plugins" --csv "$out/pipeline.csv" "$@" \
         || echo $? >"$out/failed"; } | tee "$out/pipeline.txt"
+fi
+if [ "$what" = all ] || [ "$what" = scale ]; then
+    if [ "$quick" = 1 ]; then
+        set -- --seconds 0.5 --warmup 0.1 --runs 1
+    elif [ "$what" = all ]; then
+        set --
+    fi
+    echo
+    { "$build/tests/bench/obs-bench-scale" --plugin-dir "$plugins" "$@" \
+        || echo $? >>"$out/failed"; } | tee "$out/scale.txt"
 fi
 if [ "$what" = all ] || [ "$what" = json ]; then
     if [ "$quick" = 1 ]; then

@@ -4,7 +4,8 @@
  * robin or by key; under partition: key every record of one key reaches
  * one instance, in order, including records a parser emitted anew (the
  * host gives them the key of their input); each instance has its own
- * counters and the stage's figures are their sums; every batch goes back
+ * counters and the stage's figures are their sums (and /metrics has a
+ * series per instance, labelled); every batch goes back
  * to the pool, sub-batches of a split included; hot swap and experiments
  * refuse a parallel stage with a clear message. Also under ThreadSanitizer.
  */
@@ -26,6 +27,7 @@
 #include "engine/swap.h"
 #include "lab/experiment.h"
 #include "measure/histogram.h"
+#include "measure/metrics_prom.h"
 
 static char yaml[8192];
 
@@ -198,6 +200,27 @@ static void test_keys_survive_a_parser(void **state)
     assert_int_equal(histogram_count(ss->latency), sent);
     assert_int_equal(snap.stages[1].n_instances, 1);
     assert_null(snap.stages[1].instances);
+    /* /metrics: one series per instance, labelled; the one-instance stages
+     * as before, without the label; the instances add up to the stage. */
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(metrics_render(&snap, &text, &len), 0);
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < 3; k++) {
+        char want[256];
+        snprintf(want, sizeof want,
+                 "observatory_records_in_total{pipeline=\"t\",stage=\"check\","
+                 "plugin=\"sink_seqcheck\",version=\"1.0.0\",instance=\"%u\"} ",
+                 k);
+        const char *line = strstr(text, want);
+        assert_non_null(line);
+        total += strtoull(line + strlen(want), NULL, 10);
+    }
+    assert_int_equal(total, sent);
+    assert_null(strstr(text, "stage=\"check\",plugin=\"sink_seqcheck\",version=\"1.0.0\"} "));
+    assert_non_null(strstr(text, "observatory_records_in_total{pipeline=\"t\",stage=\"parse\","
+                                 "plugin=\"xf_json_fast\",version=\"1.0.0\"} "));
+    free(text);
     snapshot_free(&snap);
     pipeline_destroy(p);
     config_free(cfg);
