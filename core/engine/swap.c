@@ -175,6 +175,118 @@ static stage *find_stage(pipeline *p, const char *name)
     return NULL;
 }
 
+/* Builds and initialises the new slot of instance s, off the data path:
+ * the same host context (counters continue across versions) under a table
+ * that names the new file. *out is the caller's (slot_free + free). */
+static int slot_build(pipeline *p, stage *s, const swap_spec *spec, stage_slot **out, char *err,
+                      size_t errlen)
+{
+    stage_slot *sl = calloc(1, sizeof *sl);
+    int rc;
+    *out = sl;
+    if (!sl) {
+        snprintf(err, errlen, "out of memory");
+        return OBS_ENOMEM;
+    }
+    plugin_request req = {
+        .stage_name = s->cfg->name,
+        .plugin = spec->plugin,
+        .version = spec->version,
+        .kind = s->kind,
+        .dirs = (const char *const *)p->dirs,
+        .n_dirs = p->n_dirs,
+        .content_addressed = 1,
+    };
+    if ((rc = plugin_open(&req, &sl->module, err, errlen)) < 0)
+        return rc;
+    sl->desc = sl->module->desc;
+    if ((rc = check_params(p, s, spec, sl, err, errlen)) < 0)
+        return rc;
+    sl->params_view = (obs_params){.values = sl->params.values, .n_values = sl->params.n_values};
+    sl->api = malloc(sizeof(obs_host));
+    if (!sl->api) {
+        snprintf(err, errlen, "out of memory");
+        return OBS_ENOMEM;
+    }
+    *sl->api = s->host.api;
+    sl->api->plugin_path = sl->module->path;
+    rc = sl->desc->init(sl->api, &sl->params_view, &sl->instance);
+    if (rc != 0) {
+        char which[48] = "";
+        if (s->n_instances > 1)
+            snprintf(which, sizeof which, " (instance %u of %u)", s->instance, s->n_instances);
+        snprintf(err, errlen, "stage '%s'%s: plugin '%s' %s (%s): init failed: %s (%d)",
+                 s->cfg->name, which, sl->desc->name, sl->desc->version, sl->module->path,
+                 obs_strerror(rc), rc);
+        return rc < 0 ? rc : OBS_EPLUGIN;
+    }
+    sl->initialised = 1;
+    sl->prof_tag = swap_prof_tag(s, sl, "A");
+    return OBS_OK;
+}
+
+static swap_request *request_new(stage_slot *sl, int handover)
+{
+    swap_request *rq = calloc(1, sizeof *rq);
+    if (!rq)
+        return NULL;
+    pthread_mutex_init(&rq->mu, NULL);
+    pthread_cond_init(&rq->cv, NULL);
+    rq->slot = sl;
+    rq->handover = handover;
+    return rq;
+}
+
+static void request_free(swap_request *rq)
+{
+    if (!rq)
+        return;
+    pthread_mutex_destroy(&rq->mu);
+    pthread_cond_destroy(&rq->cv);
+    free(rq);
+}
+
+/* Waits until the stage thread of s completed rq, or until `until`
+ * (CLOCK_REALTIME; NULL: no limit): then withdraws it, unless the thread
+ * took it meanwhile, in which case its completion is imminent and awaited.
+ * Returns rq->rc. */
+static int request_wait(stage *s, swap_request *rq, const struct timespec *until,
+                        uint64_t timeout_ns)
+{
+    pthread_mutex_lock(&rq->mu);
+    while (!rq->done) {
+        if (!until) {
+            pthread_cond_wait(&rq->cv, &rq->mu);
+            continue;
+        }
+        if (pthread_cond_timedwait(&rq->cv, &rq->mu, until) == ETIMEDOUT) {
+            swap_request *expect = rq;
+            if (atomic_compare_exchange_strong(&s->pending, &expect, NULL)) {
+                rq->rc = OBS_EAGAIN;
+                snprintf(rq->why, sizeof rq->why,
+                         "stage '%s' reached no batch boundary within %.1f s", s->cfg->name,
+                         (double)timeout_ns / 1e9);
+                break;
+            }
+            /* Taken meanwhile: completion is imminent. */
+            while (!rq->done)
+                pthread_cond_wait(&rq->cv, &rq->mu);
+        }
+    }
+    pthread_mutex_unlock(&rq->mu);
+    return rq->rc;
+}
+
+/*
+ * A stage of parallel instances swaps all of them or none: every instance
+ * gets its new slot (built first, all of them, before any is handed over),
+ * every stage thread switches at its own next batch boundary, and if one of
+ * them cannot (a timeout, a refused state), the instances that did switch
+ * are switched back to their old slots, which were kept initialised for
+ * that, the same way (state handed back, or the new instance flushed).
+ * Nothing is lost either way: each switch happens between two batches on
+ * the thread that processes them.
+ */
 int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, swap_result *res,
                   char *err, size_t errlen)
 {
@@ -187,13 +299,6 @@ int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, sw
     }
     if (!spec->plugin || !spec->plugin[0]) {
         snprintf(err, errlen, "stage '%s': no plugin given", stage_name);
-        return OBS_EINVAL;
-    }
-    if (s->n_instances > 1) {
-        snprintf(err, errlen,
-                 "stage '%s' runs %u parallel instances: hot swap of a parallel stage is not "
-                 "available yet (run it with parallelism 1 to swap it)",
-                 stage_name, s->n_instances);
         return OBS_EINVAL;
     }
     if (pthread_mutex_trylock(&p->swap_lock) != 0) {
@@ -212,120 +317,114 @@ int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, sw
         return OBS_EAGAIN;
     }
 
+    const uint32_t n = s->n_instances ? s->n_instances : 1;
+    stage *inst1[1] = {s};
+    stage **inst = n > 1 ? s->instances : inst1;
+    stage_slot **nw = calloc(n, sizeof *nw), **old = calloc(n, sizeof *old);
+    swap_request **rq = calloc(n, sizeof *rq);
+    uint32_t failed_at = UINT32_MAX;
+    rc = OBS_OK;
+    if (!nw || !old || !rq) {
+        rc = OBS_ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
     uint64_t t0 = host_now_ns();
-    stage_slot *sl = calloc(1, sizeof *sl);
-    swap_request *rq = calloc(1, sizeof *rq);
-    if (!sl || !rq) {
-        rc = OBS_ENOMEM;
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    plugin_request req = {
-        .stage_name = s->cfg->name,
-        .plugin = spec->plugin,
-        .version = spec->version,
-        .kind = s->kind,
-        .dirs = (const char *const *)p->dirs,
-        .n_dirs = p->n_dirs,
-        .content_addressed = 1,
-    };
-    rc = plugin_open(&req, &sl->module, err, errlen);
-    if (rc < 0)
-        goto fail;
-    sl->desc = sl->module->desc;
-    rc = check_params(p, s, spec, sl, err, errlen);
-    if (rc < 0)
-        goto fail;
-    sl->params_view = (obs_params){.values = sl->params.values, .n_values = sl->params.n_values};
-    /* Same host context (counters continue across versions), but the
-     * table names the new file. */
-    sl->api = malloc(sizeof(obs_host));
-    if (!sl->api) {
-        rc = OBS_ENOMEM;
-        snprintf(err, errlen, "out of memory");
-        goto fail;
-    }
-    *sl->api = s->host.api;
-    sl->api->plugin_path = sl->module->path;
-    rc = sl->desc->init(sl->api, &sl->params_view, &sl->instance);
-    if (rc != 0) {
-        snprintf(err, errlen, "stage '%s': plugin '%s' %s (%s): init failed: %s (%d)", s->cfg->name,
-                 sl->desc->name, sl->desc->version, sl->module->path, obs_strerror(rc), rc);
-        rc = rc < 0 ? rc : OBS_EPLUGIN;
-        goto fail;
-    }
-    sl->initialised = 1;
-    sl->prof_tag = swap_prof_tag(s, sl, "A");
-    res->load_ns = host_now_ns() - t0;
-
-    /* Hand it to the stage thread. */
-    pthread_mutex_init(&rq->mu, NULL);
-    pthread_cond_init(&rq->cv, NULL);
-    rq->slot = sl;
-    rq->handover = !spec->no_handover;
-    stage_slot *old = stage_active(s);
-    uint64_t t_wait = host_now_ns();
-    atomic_store(&s->pending, rq);
-    uint64_t timeout = spec->timeout_ns ? spec->timeout_ns : SWAP_DEFAULT_TIMEOUT_NS;
-    struct timespec until = host_realtime_in(timeout);
-    pthread_mutex_lock(&rq->mu);
-    while (!rq->done) {
-        if (pthread_cond_timedwait(&rq->cv, &rq->mu, &until) == ETIMEDOUT) {
-            swap_request *expect = rq;
-            if (atomic_compare_exchange_strong(&s->pending, &expect, NULL)) {
-                rq->rc = OBS_EAGAIN;
-                snprintf(rq->why, sizeof rq->why,
-                         "stage '%s' reached no batch boundary within %.1f s", s->cfg->name,
-                         (double)timeout / 1e9);
-                break;
-            }
-            /* Taken meanwhile: completion is imminent. */
-            while (!rq->done)
-                pthread_cond_wait(&rq->cv, &rq->mu);
+    for (uint32_t k = 0; k < n && rc == OBS_OK; k++) {
+        rc = slot_build(p, inst[k], spec, &nw[k], err, errlen);
+        if (rc == OBS_OK && !(rq[k] = request_new(nw[k], !spec->no_handover))) {
+            rc = OBS_ENOMEM;
+            snprintf(err, errlen, "out of memory");
         }
     }
-    pthread_mutex_unlock(&rq->mu);
-    res->wait_ns = (rq->t_taken_ns ? rq->t_taken_ns : host_now_ns()) - t_wait;
+    if (rc != OBS_OK)
+        goto out;
+    res->load_ns = host_now_ns() - t0;
 
-    if (rq->rc != 0) {
-        rc = rq->rc;
-        snprintf(err, errlen, "stage '%s': swap to %s %s not done, %s %s keeps running: %s",
-                 s->cfg->name, sl->desc->name, sl->desc->version, old->desc->name,
-                 old->desc->version, rq->why);
-        goto fail;
+    /* Hand them to the stage threads, all at once, and wait for each. */
+    uint64_t t_wait = host_now_ns();
+    for (uint32_t k = 0; k < n; k++) {
+        old[k] = stage_active(inst[k]);
+        atomic_store(&inst[k]->pending, rq[k]);
     }
-    /* Switched: the old instance is no longer called; finalise it here. */
+    uint64_t timeout = spec->timeout_ns ? spec->timeout_ns : SWAP_DEFAULT_TIMEOUT_NS;
+    struct timespec until = host_realtime_in(timeout);
+    for (uint32_t k = 0; k < n; k++)
+        if (request_wait(inst[k], rq[k], &until, timeout) != 0 && failed_at == UINT32_MAX)
+            failed_at = k;
+    uint64_t taken = 0;
+    for (uint32_t k = 0; k < n; k++)
+        taken = rq[k]->t_taken_ns > taken ? rq[k]->t_taken_ns : taken;
+    res->wait_ns = (taken ? taken : host_now_ns()) - t_wait;
+
+    if (failed_at != UINT32_MAX) {
+        /* Back to the old slots where the switch happened. */
+        for (uint32_t k = 0; k < n; k++) {
+            if (rq[k]->rc != 0)
+                continue;
+            swap_request *back = request_new(old[k], !spec->no_handover);
+            if (!back)
+                abort(); /* a stage half on each version would be worse than stopping */
+            atomic_store(&inst[k]->pending, back);
+            if (request_wait(inst[k], back, NULL, 0) != 0) {
+                /* Its thread has ended: the new version stays active there
+                 * (freed with the stage), and the old one is retired. */
+                host_log(s->cfg->name, OBS_LOG_ERROR, "instance %u could not go back to %s %s: %s",
+                         k, old[k]->desc->name, old[k]->desc->version, back->why);
+                if (old[k]->initialised && old[k]->desc->fini)
+                    old[k]->desc->fini(old[k]->instance);
+                old[k]->initialised = 0;
+                old[k]->retired_next = inst[k]->retired;
+                inst[k]->retired = old[k];
+            }
+            request_free(back);
+        }
+        rc = rq[failed_at]->rc;
+        char which[48] = "";
+        if (n > 1)
+            snprintf(which, sizeof which, " (instance %u of %u)", failed_at, n);
+        snprintf(err, errlen, "stage '%s'%s: swap to %s %s not done, %s %s keeps running: %s",
+                 s->cfg->name, which, nw[failed_at]->desc->name, nw[failed_at]->desc->version,
+                 old[failed_at]->desc->name, old[failed_at]->desc->version, rq[failed_at]->why);
+        goto out;
+    }
+
+    /* Switched everywhere: the old instances are no longer called; finalise
+     * them here. */
     snprintf(res->stage, sizeof res->stage, "%s", s->cfg->name);
-    snprintf(res->old_plugin, sizeof res->old_plugin, "%s", old->desc->name);
-    snprintf(res->old_version, sizeof res->old_version, "%s", old->desc->version);
-    snprintf(res->new_plugin, sizeof res->new_plugin, "%s", sl->desc->name);
-    snprintf(res->new_version, sizeof res->new_version, "%s", sl->desc->version);
-    snprintf(res->new_path, sizeof res->new_path, "%s", sl->module->path);
-    plugin_build_id_hex(sl->module, res->new_build_id, sizeof res->new_build_id);
-    res->state = rq->state;
-    res->pause_ns = rq->pause_ns;
+    snprintf(res->old_plugin, sizeof res->old_plugin, "%s", old[0]->desc->name);
+    snprintf(res->old_version, sizeof res->old_version, "%s", old[0]->desc->version);
+    snprintf(res->new_plugin, sizeof res->new_plugin, "%s", nw[0]->desc->name);
+    snprintf(res->new_version, sizeof res->new_version, "%s", nw[0]->desc->version);
+    snprintf(res->new_path, sizeof res->new_path, "%s", nw[0]->module->path);
+    plugin_build_id_hex(nw[0]->module, res->new_build_id, sizeof res->new_build_id);
+    res->state = SWAP_STATE_HANDED_OVER;
+    for (uint32_t k = 0; k < n; k++) {
+        if (rq[k]->state != SWAP_STATE_HANDED_OVER)
+            res->state = SWAP_STATE_FLUSHED;
+        res->pause_ns = rq[k]->pause_ns > res->pause_ns ? rq[k]->pause_ns : res->pause_ns;
+        if (old[k]->initialised && old[k]->desc->fini)
+            old[k]->desc->fini(old[k]->instance);
+        old[k]->initialised = 0;
+        old[k]->retired_next = inst[k]->retired;
+        inst[k]->retired = old[k];
+        nw[k] = NULL; /* active now: freed with the stage */
+    }
     res->n_swaps = atomic_load(&s->n_swaps);
-    if (old->initialised && old->desc->fini)
-        old->desc->fini(old->instance);
-    old->initialised = 0;
-    old->retired_next = s->retired;
-    s->retired = old;
-    pthread_mutex_destroy(&rq->mu);
-    pthread_cond_destroy(&rq->cv);
-    free(rq);
-    pthread_mutex_unlock(&p->swap_lock);
-    return 0;
 
-fail:
-    if (rq && rq->slot) {
-        pthread_mutex_destroy(&rq->mu);
-        pthread_cond_destroy(&rq->cv);
+out:
+    for (uint32_t k = 0; nw && k < n; k++) {
+        /* A new slot that is not active (never taken, or switched back). */
+        if (nw[k] && stage_active(inst[k]) != nw[k]) {
+            slot_free(inst[k], nw[k]);
+            free(nw[k]);
+        }
+        if (rq)
+            request_free(rq[k]);
     }
+    free(nw);
+    free(old);
     free(rq);
-    if (sl) {
-        slot_free(s, sl);
-        free(sl);
-    }
     pthread_mutex_unlock(&p->swap_lock);
     return rc;
 }

@@ -6,8 +6,8 @@
  * host gives them the key of their input); each instance has its own
  * counters and the stage's figures are their sums (and /metrics has a
  * series per instance, labelled); every batch goes back
- * to the pool, sub-batches of a split included; hot swap and experiments
- * refuse a parallel stage with a clear message. Also under ThreadSanitizer.
+ * to the pool, sub-batches of a split included; experiments refuse a
+ * parallel stage with a clear message. Also under ThreadSanitizer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,7 +24,6 @@
 #include "config/config.h"
 #include "engine/pipeline.h"
 #include "engine/snapshot.h"
-#include "engine/swap.h"
 #include "lab/experiment.h"
 #include "measure/histogram.h"
 #include "measure/metrics_prom.h"
@@ -226,8 +225,9 @@ static void test_keys_survive_a_parser(void **state)
     config_free(cfg);
 }
 
-/* Hot swap and experiments name the parallel stage and refuse. */
-static void test_swap_and_experiment_refuse(void **state)
+/* Experiments name the parallel stage and refuse it (hot swap of a
+ * parallel stage is tested in test_swap.c). */
+static void test_experiment_refuses(void **state)
 {
     (void)state;
     obs_config *cfg = load("batch_size: 64\nrun: {duration: 0}\nload: [{shape: constant, "
@@ -238,10 +238,6 @@ static void test_swap_and_experiment_refuse(void **state)
                            "  - {name: check, plugin: sink_seqcheck, params: {order: none}}\n");
     pipeline *p = create(cfg);
     char err[512];
-    swap_spec spec = {.plugin = "tp_echo"};
-    swap_result res;
-    assert_int_equal(pipeline_swap(p, "pass", &spec, &res, err, sizeof err), OBS_EINVAL);
-    assert_non_null(strstr(err, "stage 'pass' runs 2 parallel instances"));
     experiment *e = NULL;
     exp_spec es = {.stage = "pass", .aa = 1};
     assert_int_equal(experiment_start(p, &es, NULL, 0, &e, err, sizeof err), OBS_EINVAL);
@@ -256,7 +252,7 @@ int main(void)
         cmocka_unit_test(test_round_robin),
         cmocka_unit_test(test_key_partition_keeps_key_order),
         cmocka_unit_test(test_keys_survive_a_parser),
-        cmocka_unit_test(test_swap_and_experiment_refuse),
+        cmocka_unit_test(test_experiment_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

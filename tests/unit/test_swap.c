@@ -127,6 +127,45 @@ static void test_twenty_swaps_under_load(void **state)
     finish(&r);
 }
 
+/* A stage of parallel instances swaps all of them together, each handing
+ * its state over, under load, with nothing lost; a refused swap leaves all
+ * of them on the old version. */
+static void test_parallel_stage_swaps_together(void **state)
+{
+    (void)state;
+    running r;
+    start(&r,
+          "  - {name: gen, plugin: gen_static}\n"
+          "  - {name: echo, plugin: tp_echo, parallelism: 3}\n"
+          "  - {name: check, plugin: sink_seqcheck, params: {order: none}}\n",
+          NULL);
+    char err[1024];
+    const stage *echo = &r.p->stages[1];
+    for (int i = 0; i < 10; i++) {
+        swap_spec spec = {.plugin = "tp_echo", .version = i % 2 ? "1.0.0" : "2.0.0"};
+        swap_result res;
+        if (pipeline_swap(r.p, "echo", &spec, &res, err, sizeof err) != 0)
+            fail_msg("swap %d: %s", i, err);
+        assert_string_equal(res.new_version, spec.version);
+        assert_int_equal(res.state, SWAP_STATE_HANDED_OVER);
+        for (uint32_t k = 0; k < 3; k++)
+            assert_string_equal(stage_active(echo->instances[k])->desc->version, spec.version);
+    }
+    swap_spec bad = {.plugin = "tp_init_fail"};
+    swap_result res;
+    assert_int_equal(pipeline_swap(r.p, "echo", &bad, &res, err, sizeof err), OBS_EPLUGIN);
+    assert_non_null(strstr(err, "init failed"));
+    for (uint32_t k = 0; k < 3; k++)
+        assert_string_equal(stage_active(echo->instances[k])->desc->version, "1.0.0");
+    obs_snapshot snap;
+    assert_int_equal(pipeline_snapshot(r.p, &snap), 0);
+    assert_int_equal(snap.stages[1].n_instances, 3);
+    assert_int_equal(snap.stages[1].n_swaps, 10);
+    assert_int_equal(histogram_count(snap.stages[1].swap_pause), 30);
+    snapshot_free(&snap);
+    finish(&r);
+}
+
 static void expect_refused(running *r, const char *plugin, const char *version, int code,
                            const char *needle)
 {
@@ -263,6 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_twenty_swaps_under_load),
         cmocka_unit_test(test_refused_swaps_keep_the_old_version),
+        cmocka_unit_test(test_parallel_stage_swaps_together),
         cmocka_unit_test(test_rebuilt_file_loads_as_new_code),
         cmocka_unit_test(test_stateless_swap_flushes),
         cmocka_unit_test(test_swap_needs_a_running_pipeline),
