@@ -224,20 +224,30 @@ static void *exp_thread(void *arg)
         }
     }
     /* Detach B from the stage thread and wait for it to let go. */
-    variant_release_request(&e->var);
+    for (uint32_t k = 0; k < e->n_vars; k++)
+        variant_release_request(&e->vars[k]);
     pthread_mutex_lock(&e->mu);
     while (!e->released) {
         struct timespec until = host_realtime_in(1000000000u);
         pthread_cond_timedwait(&e->cv, &e->mu, &until);
-        if (!e->released && variant_release_orphan(&e->var))
-            e->released = 1;
+        if (!e->released) {
+            /* Stage threads that are gone hold B no more. */
+            uint32_t gone = 0;
+            for (uint32_t k = 0; k < e->n_vars; k++)
+                gone += variant_release_orphan(&e->vars[k]);
+            if (gone == e->n_vars)
+                e->released = 1;
+        }
     }
     int stopped = cut_short;
     e->finished = 1;
     pthread_mutex_unlock(&e->mu);
-    if (e->var.b.initialised && e->var.b.desc->fini)
-        e->var.b.desc->fini(e->var.b.instance);
-    e->var.b.initialised = 0;
+    for (uint32_t k = 0; k < e->n_vars; k++) {
+        stage_slot *b = &e->vars[k].b;
+        if (b->initialised && b->desc->fini)
+            b->desc->fini(b->instance);
+        b->initialised = 0;
+    }
     e->t_end_ns = host_now_ns();
     atomic_store(&e->state, stopped ? EXP_STOPPED : EXP_DONE);
     if (e->st && e->run_id) {
@@ -261,11 +271,15 @@ static void *exp_thread(void *arg)
 
 static void exp_free(experiment *e)
 {
-    if (e->var.b.initialised && e->var.b.desc->fini)
-        e->var.b.desc->fini(e->var.b.instance);
-    config_param_values_free(&e->var.b.params);
-    free(e->var.b.api);
-    free(e->b_host);
+    for (uint32_t k = 0; e->vars && k < e->n_vars; k++) {
+        stage_slot *b = &e->vars[k].b;
+        if (b->initialised && b->desc->fini)
+            b->desc->fini(b->instance);
+        config_param_values_free(&b->params);
+        free(b->api);
+    }
+    free(e->vars);
+    free(e->b_hosts);
     for (int m = 0; m < EXP_N_METRICS; m++)
         abstats_destroy(&e->acc[m]);
     free(e->sk_hist);
@@ -274,6 +288,79 @@ static void exp_free(experiment *e)
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->cv);
     free(e);
+}
+
+/* Builds and initialises variant B for instance s of the stage (swap lock
+ * held): B's plugin (or, for A/A, the instance's own), its parameters, its
+ * own host context `h` (its counters and allocations are not the stage's),
+ * its profiler tag. Returns 0 or a negative code with `err` set; what was
+ * built is freed by exp_free. */
+static int build_b(experiment *e, stage *s, const exp_spec *spec, stage_variant *v, host_ctx *h,
+                   char *err, size_t errlen)
+{
+    pipeline *p = e->p;
+    int rc;
+    stage_slot *a = stage_active(s);
+    const char *plugin = spec->aa || !spec->plugin ? NULL : spec->plugin;
+    if (plugin) {
+        plugin_request req = {
+            .stage_name = s->cfg->name,
+            .plugin = plugin,
+            .version = spec->version,
+            .kind = s->kind,
+            .dirs = (const char *const *)p->dirs,
+            .n_dirs = p->n_dirs,
+            .content_addressed = 1,
+        };
+        rc = plugin_open(&req, &v->b.module, err, errlen);
+        if (rc < 0)
+            return rc;
+    } else {
+        v->b.module = a->module; /* A/A: a second instance of the same code */
+    }
+    v->b.desc = v->b.module->desc;
+    if (spec->params_given && spec->params_in_config) {
+        rc = config_check_ab_params(p->cfg, s->index, v->b.desc, &v->b.params, err, errlen);
+    } else if (spec->params_given) {
+        obs_config tmp = *p->cfg;
+        cfg_stage *stages = malloc(p->cfg->n_stages * sizeof(cfg_stage));
+        if (!stages)
+            return OBS_ENOMEM;
+        memcpy(stages, p->cfg->stages, p->cfg->n_stages * sizeof(cfg_stage));
+        stages[s->index].params = (cfg_param *)spec->params;
+        stages[s->index].n_params = spec->n_params;
+        tmp.stages = stages;
+        tmp.path = (char *)"experiment request";
+        rc = config_check_params(&tmp, s->index, v->b.desc, &v->b.params, err, errlen);
+        free(stages);
+    } else if (plugin) {
+        rc = config_check_params(p->cfg, s->index, v->b.desc, &v->b.params, err, errlen);
+    } else {
+        /* A/A without new parameters: A's own. */
+        rc = config_check_params(p->cfg, s->index, a->desc, &v->b.params, err, errlen);
+    }
+    if (rc < 0)
+        return rc;
+    v->b.params_view = (obs_params){.values = v->b.params.values, .n_values = v->b.params.n_values};
+    v->b.api = malloc(sizeof(obs_host));
+    if (!v->b.api) {
+        snprintf(err, errlen, "out of memory");
+        return OBS_ENOMEM;
+    }
+    host_ctx_init(h, s->cfg->name, v->b.module->path, s->host.api.seed, p->cfg->batch_size);
+    *v->b.api = h->api;
+    rc = v->b.desc->init(v->b.api, &v->b.params_view, &v->b.instance);
+    if (rc != 0) {
+        char which[48] = "";
+        if (s->n_instances > 1)
+            snprintf(which, sizeof which, " (instance %u of %u)", s->instance, s->n_instances);
+        snprintf(err, errlen, "stage '%s'%s: variant B %s %s: init failed: %s", s->cfg->name, which,
+                 v->b.desc->name, v->b.desc->version, obs_strerror(rc));
+        return rc < 0 ? rc : OBS_EPLUGIN;
+    }
+    v->b.initialised = 1;
+    v->b.prof_tag = swap_prof_tag(s, &v->b, "B");
+    return OBS_OK;
 }
 
 int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64_t run_id,
@@ -294,10 +381,11 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
                  plugin_kind_name(s->kind));
         return OBS_EINVAL;
     }
-    if (s->n_instances > 1) {
+    if (s->n_instances > 1 && spec->mode == EXP_INTERLEAVED) {
         snprintf(err, errlen,
-                 "stage '%s' runs %u parallel instances: experiments on a parallel stage are not "
-                 "available yet (run it with parallelism 1)",
+                 "stage '%s' runs %u parallel instances: an interleaved experiment needs one "
+                 "(its blocks are timed on one stage thread); run a duet, or this stage with "
+                 "parallelism 1",
                  s->cfg->name, s->n_instances);
         return OBS_EINVAL;
     }
@@ -393,70 +481,19 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
             goto fail_unlock;
         }
     }
-    stage_slot *a = stage_active(s);
-    const char *plugin = spec->aa || !spec->plugin ? NULL : spec->plugin;
-    if (plugin) {
-        plugin_request req = {
-            .stage_name = s->cfg->name,
-            .plugin = plugin,
-            .version = spec->version,
-            .kind = s->kind,
-            .dirs = (const char *const *)p->dirs,
-            .n_dirs = p->n_dirs,
-            .content_addressed = 1,
-        };
-        rc = plugin_open(&req, &e->var.b.module, err, errlen);
-        if (rc < 0)
-            goto fail_unlock;
-    } else {
-        e->var.b.module = a->module; /* A/A: a second instance of the same code */
-    }
-    e->var.b.desc = e->var.b.module->desc;
-    if (spec->params_given && spec->params_in_config) {
-        rc = config_check_ab_params(p->cfg, s->index, e->var.b.desc, &e->var.b.params, err, errlen);
-    } else if (spec->params_given) {
-        obs_config tmp = *p->cfg;
-        cfg_stage *stages = malloc(p->cfg->n_stages * sizeof(cfg_stage));
-        if (!stages) {
-            rc = OBS_ENOMEM;
-            goto fail_unlock;
-        }
-        memcpy(stages, p->cfg->stages, p->cfg->n_stages * sizeof(cfg_stage));
-        stages[s->index].params = (cfg_param *)spec->params;
-        stages[s->index].n_params = spec->n_params;
-        tmp.stages = stages;
-        tmp.path = (char *)"experiment request";
-        rc = config_check_params(&tmp, s->index, e->var.b.desc, &e->var.b.params, err, errlen);
-        free(stages);
-    } else if (plugin) {
-        rc = config_check_params(p->cfg, s->index, e->var.b.desc, &e->var.b.params, err, errlen);
-    } else {
-        /* A/A without new parameters: A's own. */
-        rc = config_check_params(p->cfg, s->index, a->desc, &e->var.b.params, err, errlen);
-    }
-    if (rc < 0)
-        goto fail_unlock;
-    e->var.b.params_view =
-        (obs_params){.values = e->var.b.params.values, .n_values = e->var.b.params.n_values};
-    e->b_host = calloc(1, sizeof(host_ctx));
-    e->var.b.api = malloc(sizeof(obs_host));
-    if (!e->b_host || !e->var.b.api) {
+    e->n_vars = s->n_instances ? s->n_instances : 1;
+    e->vars = calloc(e->n_vars, sizeof *e->vars);
+    e->b_hosts = calloc(e->n_vars, sizeof *e->b_hosts);
+    if (!e->vars || !e->b_hosts) {
         rc = OBS_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto fail_unlock;
     }
-    host_ctx_init(e->b_host, s->cfg->name, e->var.b.module->path, s->host.api.seed,
-                  p->cfg->batch_size);
-    *e->var.b.api = e->b_host->api;
-    rc = e->var.b.desc->init(e->var.b.api, &e->var.b.params_view, &e->var.b.instance);
-    if (rc != 0) {
-        snprintf(err, errlen, "stage '%s': variant B %s %s: init failed: %s", s->cfg->name,
-                 e->var.b.desc->name, e->var.b.desc->version, obs_strerror(rc));
-        rc = rc < 0 ? rc : OBS_EPLUGIN;
-        goto fail_unlock;
+    for (uint32_t k = 0; k < e->n_vars; k++) {
+        stage *si = e->n_vars > 1 ? s->instances[k] : s;
+        if ((rc = build_b(e, si, spec, &e->vars[k], &e->b_hosts[k], err, errlen)) < 0)
+            goto fail_unlock;
     }
-    e->var.b.initialised = 1;
-    e->var.b.prof_tag = swap_prof_tag(s, &e->var.b, "B");
     e->id = ++lab->n;
     e->t_start_ns = host_now_ns();
     if (pthread_create(&e->thread, NULL, exp_thread, e) != 0) {
@@ -468,12 +505,18 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
     pthread_setname_np(e->thread, "obs-experiment");
     e->next = lab->head;
     lab->head = e;
-    e->var.mode = e->mode == EXP_INTERLEAVED ? VARIANT_INTERLEAVED : VARIANT_DUET;
-    e->var.seed = e->seed;
-    e->var.hooks = &experiment_hooks;
-    e->var.ctx = e;
-    e->var.s = s;
-    variant_attach(&e->var); /* the stage thread runs B from its next batch */
+    /* Every stage thread runs its B from its next batch. Instance 0 draws
+     * the duet's order from the experiment's seed (so a one-instance run is
+     * reproduced by its seed), the others from seeds derived from it. */
+    for (uint32_t k = 0; k < e->n_vars; k++) {
+        stage_variant *v = &e->vars[k];
+        v->mode = e->mode == EXP_INTERLEAVED ? VARIANT_INTERLEAVED : VARIANT_DUET;
+        v->seed = k ? mix64(e->seed + k) : e->seed;
+        v->hooks = &experiment_hooks;
+        v->ctx = e;
+        v->s = e->n_vars > 1 ? s->instances[k] : s;
+        variant_attach(v);
+    }
     pthread_mutex_unlock(&p->swap_lock);
     *out = e;
     return OBS_OK;

@@ -40,8 +40,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "lab/abstats.h"
 #include "engine/pipeline.h"
+#include "lab/abstats.h"
 
 struct store;
 

@@ -18,12 +18,13 @@ static abstats_variant ab_of(variant_ab v)
     return v == VARIANT_B ? ABSTATS_B : ABSTATS_A;
 }
 
-/* Stage thread: the variant slot has let go of B. */
+/* Stage thread: the variant slot of one instance has let go of its B. */
 static void hook_released(void *ctx)
 {
     experiment *e = ctx;
     pthread_mutex_lock(&e->mu);
-    e->released = 1;
+    if (++e->n_released == e->n_vars)
+        e->released = 1;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
 }

@@ -60,15 +60,17 @@ struct experiment {
 
     /* Variant B: the variant slot that holds it (var.b) and B's own host
      * context (its counters and allocations are not the stage's). */
-    stage_variant var;
-    host_ctx *b_host;
+    stage_variant *vars; /* one per instance of the stage; vars[0].b describes B */
+    uint32_t n_vars;
+    host_ctx *b_hosts; /* n_vars */
 
     /* Shared with the stage thread. */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     abstats_acc acc[EXP_N_METRICS]; /* under mu */
     uint64_t n_pairs, n_records;    /* under mu */
-    int released;                   /* under mu */
+    int released;                   /* under mu: every instance let go of B */
+    uint32_t n_released;            /* under mu: instances that let go of B */
     int stop_req;                   /* under mu */
     int finished;                   /* under mu: the last look is taken, no more adds */
 

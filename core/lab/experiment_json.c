@@ -54,8 +54,8 @@ json_t *experiment_json(experiment *e)
                           e->mode == EXP_INTERLEAVED ? "interleaved" : "duet", "state",
                           state_name(atomic_load(&e->state)), "aa", e->aa, "a", "plugin",
                           a->desc->name, "version", a->desc->version, "b", "plugin",
-                          e->var.b.desc->name, "version", e->var.b.desc->version, "elapsed_s",
-                          (double)(end - e->t_start_ns) / 1e9, "samples",
+                          e->vars[0].b.desc->name, "version", e->vars[0].b.desc->version,
+                          "elapsed_s", (double)(end - e->t_start_ns) / 1e9, "samples",
                           (json_int_t)(e->mode == EXP_INTERLEAVED ? e->n_blocks_stage : e->n_pairs),
                           "records", (json_int_t)e->n_records, "threshold", e->threshold,
                           "max_seconds", e->max_seconds, "looks", e->looks_done);

@@ -6,8 +6,8 @@
  * host gives them the key of their input); each instance has its own
  * counters and the stage's figures are their sums (and /metrics has a
  * series per instance, labelled); every batch goes back
- * to the pool, sub-batches of a split included; experiments refuse a
- * parallel stage with a clear message. Also under ThreadSanitizer.
+ * to the pool, sub-batches of a split included; a duet experiment runs on
+ * every instance at once (an interleaved one is refused, saying why). Also under ThreadSanitizer.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,9 +17,11 @@
 /* cmocka.h needs the four headers above first. */
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config/config.h"
 #include "engine/pipeline.h"
@@ -57,6 +59,14 @@ static uint64_t counter_sum(const stage *s, const char *name)
     for (uint32_t k = 0; k < s->n_instances; k++)
         v += counter(s->instances[k], name);
     return v;
+}
+
+static int run_rc;
+
+static void *run_thread(void *arg)
+{
+    run_rc = pipeline_run(arg, NULL, NULL);
+    return NULL;
 }
 
 static pipeline *create(obs_config *cfg)
@@ -225,23 +235,49 @@ static void test_keys_survive_a_parser(void **state)
     config_free(cfg);
 }
 
-/* Experiments name the parallel stage and refuse it (hot swap of a
- * parallel stage is tested in test_swap.c). */
-static void test_experiment_refuses(void **state)
+/* A duet on a parallel stage: every instance runs its own B beside its A,
+ * all their batch pairs feed one experiment, which ends, lets go of every
+ * B, and loses nothing. An interleaved experiment (its blocks are timed on
+ * one stage thread) is refused with a message that says why. */
+static void test_duet_on_parallel_stage(void **state)
 {
     (void)state;
     obs_config *cfg = load("batch_size: 64\nrun: {duration: 0}\nload: [{shape: constant, "
-                           "rate: 20000}]\n"
+                           "rate: 200000}]\n"
                            "stages:\n"
                            "  - {name: gen, plugin: gen_static}\n"
                            "  - {name: pass, plugin: tp_echo, parallelism: 2}\n"
                            "  - {name: check, plugin: sink_seqcheck, params: {order: none}}\n");
     pipeline *p = create(cfg);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_thread, p), 0);
+    while (!atomic_load(&p->running) || p->stages[0].stats.records_out < 1000) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
     char err[512];
     experiment *e = NULL;
-    exp_spec es = {.stage = "pass", .aa = 1};
-    assert_int_equal(experiment_start(p, &es, NULL, 0, &e, err, sizeof err), OBS_EINVAL);
+    exp_spec il = {.stage = "pass", .aa = 1, .mode = EXP_INTERLEAVED};
+    assert_int_equal(experiment_start(p, &il, NULL, 0, &e, err, sizeof err), OBS_EINVAL);
     assert_non_null(strstr(err, "stage 'pass' runs 2 parallel instances"));
+    exp_spec duet = {.stage = "pass", .aa = 1, .max_seconds = 0.6, .n_looks = 2};
+    if (experiment_start(p, &duet, NULL, 0, &e, err, sizeof err) != 0)
+        fail_msg("experiment_start: %s", err);
+    assert_true(experiment_wait(e, 10000000000ull));
+    json_t *j = experiment_json(e);
+    assert_string_equal(json_string_value(json_object_get(j, "state")), "done");
+    assert_true(json_integer_value(json_object_get(j, "samples")) > 100);
+    json_decref(j);
+    /* Every instance let go of its B. */
+    for (uint32_t k = 0; k < 2; k++)
+        assert_null(atomic_load(&p->stages[1].instances[k]->variant));
+    pipeline_stop(p);
+    pthread_join(t, NULL);
+    assert_int_equal(run_rc, 0);
+    const stage *sink = &p->stages[2];
+    assert_int_equal(counter(sink, "seq_records"), p->stages[0].stats.records_out);
+    assert_int_equal(counter(sink, "seq_dups"), 0);
+    assert_int_equal(counter(sink, "seq_gaps"), 0);
     pipeline_destroy(p);
     config_free(cfg);
 }
@@ -252,7 +288,7 @@ int main(void)
         cmocka_unit_test(test_round_robin),
         cmocka_unit_test(test_key_partition_keeps_key_order),
         cmocka_unit_test(test_keys_survive_a_parser),
-        cmocka_unit_test(test_experiment_refuses),
+        cmocka_unit_test(test_duet_on_parallel_stage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

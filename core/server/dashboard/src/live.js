@@ -177,7 +177,11 @@ function renderTable(stages) {
   const rows = stages.map((s) => {
     const q = s.latency || s.service;
     return h('tr', null,
-      h('th', { scope: 'row' }, s.name),
+      h('th', { scope: 'row' }, s.name,
+        s.parallelism > 1
+          ? h('span.hint', { title: `parallel instances; records in: ${(s.instances || []).map((i) => i.records_in).join(' / ')}` },
+            ` ×${s.parallelism}`)
+          : null),
       h('td', null, `${s.plugin} ${s.version}`),
       h('td', null, s.kind),
       h('td.num', null, fmt(last(s.name, 'rate'))),
