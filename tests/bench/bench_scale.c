@@ -217,9 +217,8 @@ int main(int argc, char **argv)
         return 2;
     host_set_log_level(OBS_LOG_WARN);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    bench_print_header(stdout,
-                       "obs-bench-scale: gen_market -> xf_json_fast x N (round robin) -> sink_null",
-                       argc, argv);
+    bench_print_header(
+        stdout, "obs-bench-scale: gen_market -> PARSER x N (round robin) -> sink_null", argc, argv);
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     printf("# plan: parallelism 1..%u x %d runs, %.2f s measured + %.2f s warm-up each, batch %u, "
            "load shape max, runs interleaved\n",
