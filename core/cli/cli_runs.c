@@ -373,10 +373,10 @@ static void print_experiment(uint64_t run_id, const json_t *e)
         if (json_is_number(json_object_get(m, "delta")))
             snprintf(delta, sizeof delta, "%+.2f%%",
                      100 * json_number_value(json_object_get(m, "delta")));
-        printf("  %-20s %14.3f %14.3f %9s %22s %9s\n", json_string_value(json_object_get(m, "name")),
-               json_number_value(json_object_get(m, "a")),
-               json_number_value(json_object_get(m, "b")), delta, cis,
-               json_string_value(json_object_get(m, "verdict")));
+        printf(
+            "  %-20s %14.3f %14.3f %9s %22s %9s\n", json_string_value(json_object_get(m, "name")),
+            json_number_value(json_object_get(m, "a")), json_number_value(json_object_get(m, "b")),
+            delta, cis, json_string_value(json_object_get(m, "verdict")));
     }
 }
 

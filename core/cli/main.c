@@ -16,15 +16,15 @@
 #include "cli/cli_runs.h"
 #include "cli/cli_swap.h"
 #include "config/config.h"
-#include "lab/experiment.h"
 #include "engine/host.h"
-#include "server/http.h"
-#include "obs_profiler.h"
 #include "engine/pipeline.h"
 #include "engine/snapshot.h"
+#include "lab/experiment.h"
 #include "measure/report.h"
-#include "store/run_profile.h"
+#include "obs_profiler.h"
+#include "server/http.h"
 #include "store/recorder.h"
+#include "store/run_profile.h"
 #include "store/store.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -234,7 +234,9 @@ static void progress_tick(progress *pr)
     if (!pr->tty || now < pr->next_ns || !p->t_start_ns)
         return;
     const stage *sink = &p->stages[p->n_stages - 1];
-    uint64_t n = atomic_load_explicit(&((stage *)sink)->stats.records_in, memory_order_relaxed);
+    uint64_t n = 0;
+    for (uint32_t k = 0; k < sink->n_instances; k++)
+        n += atomic_load_explicit(&sink->instances[k]->stats.records_in, memory_order_relaxed);
     double elapsed = (double)(now - p->t_start_ns) / 1e9;
     double rate =
         pr->last_ns ? (double)(n - pr->last_records) * 1e9 / (double)(now - pr->last_ns) : 0;

@@ -64,9 +64,9 @@ typedef struct cfg_stage {
     char *version; /* NULL when not given */
     cfg_param *params;
     size_t n_params;
-    int line, column;      /* position of the stage's mapping */
-    cfg_ab *ab;            /* NULL: no experiment (owned) */
-    uint32_t parallelism;  /* instances (threads) of a transform or sink; 1 by default */
+    int line, column;     /* position of the stage's mapping */
+    cfg_ab *ab;           /* NULL: no experiment (owned) */
+    uint32_t parallelism; /* instances (threads) of a transform or sink; 1 by default */
     cfg_partition partition;
 } cfg_stage;
 

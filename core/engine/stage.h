@@ -87,13 +87,13 @@ typedef struct stage {
     histogram *swap_pause;                   /* stage thread: batches delayed by each switch */
     host_ctx host;
     ring *in, *out; /* ins[0] and outs[0]; NULL for the generator's input and the sink's output */
-    ring **ins, **outs;    /* one ring per upstream / downstream instance */
-    uint32_t n_in, n_out;  /* 0 for the generator's input and the sink's output */
-    ring_bell bell;        /* n_in > 1: where the upstream instances signal this one */
-    uint32_t in_next;      /* stage thread: the input ring to try first */
-    uint32_t out_next;     /* stage thread: the next output ring, round robin */
-    int out_by_key;        /* the downstream stage is partitioned by key */
-    int keep_keys;         /* a stage downstream routes by key: new records inherit keys */
+    ring **ins, **outs;   /* one ring per upstream / downstream instance */
+    uint32_t n_in, n_out; /* 0 for the generator's input and the sink's output */
+    ring_bell bell;       /* n_in > 1: where the upstream instances signal this one */
+    uint32_t in_next;     /* stage thread: the input ring to try first */
+    uint32_t out_next;    /* stage thread: the next output ring, round robin */
+    int out_by_key;       /* the downstream stage is partitioned by key */
+    int keep_keys;        /* a stage downstream routes by key: new records inherit keys */
     pthread_t thread;
     int thread_started;
     struct pipeline *pipeline;
@@ -116,8 +116,8 @@ typedef struct pipeline {
     size_t n_stages;
     ring *rings; /* sum over i of n_instances(i) * n_instances(i + 1) */
     size_t n_rings;
-    stage *more;         /* the instances beyond the first of every parallel stage */
-    size_t n_threads;    /* instances of all stages */
+    stage *more;      /* the instances beyond the first of every parallel stage */
+    size_t n_threads; /* instances of all stages */
     pool pool;
     _Atomic int stop;
     _Atomic int generator_done; /* end of data or a fatal generator error */

@@ -381,6 +381,15 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
                  plugin_kind_name(s->kind));
         return OBS_EINVAL;
     }
+    const stage *sink = &p->stages[p->n_stages - 1];
+    if (spec->mode == EXP_INTERLEAVED && sink->n_instances > 1) {
+        snprintf(err, errlen,
+                 "the sink '%s' runs %u parallel instances: an interleaved experiment measures "
+                 "each block's latency on one sink thread; run a duet, or the sink with "
+                 "parallelism 1",
+                 sink->cfg->name, sink->n_instances);
+        return OBS_EINVAL;
+    }
     if (s->n_instances > 1 && spec->mode == EXP_INTERLEAVED) {
         snprintf(err, errlen,
                  "stage '%s' runs %u parallel instances: an interleaved experiment needs one "

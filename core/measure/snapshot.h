@@ -50,8 +50,8 @@ typedef struct stage_sample {
     uint64_t thread_cpu_ns;    /* all CPU time of the stage thread so far */
     uint64_t allocs;           /* allocations made by the plugin inside callbacks */
     uint64_t frees;
-    uint64_t alloc_bytes; /* bytes requested by those allocations */
-    uint64_t blocked_ns;  /* time blocked pushing into a full output ring */
+    uint64_t alloc_bytes;                   /* bytes requested by those allocations */
+    uint64_t blocked_ns;                    /* time blocked pushing into a full output ring */
     uint32_t ring_occupancy, ring_capacity; /* output ring; 0/0 for sinks */
 
     /* Generator only. */
@@ -60,9 +60,9 @@ typedef struct stage_sample {
     uint64_t idle_ns;           /* time spent waiting for the schedule (headroom) */
 
     /* Histograms (heap, owned by the snapshot; NULL where not applicable). */
-    histogram *service; /* per-batch time inside the callback, all stages */
-    histogram *lag;     /* generator: send time - intended time, per record */
-    histogram *latency; /* sink: end-to-end latency from the intended time, per record */
+    histogram *service;    /* per-batch time inside the callback, all stages */
+    histogram *lag;        /* generator: send time - intended time, per record */
+    histogram *latency;    /* sink: end-to-end latency from the intended time, per record */
     histogram *swap_pause; /* hot swaps: how long each switch delayed its batch */
     uint64_t n_swaps;      /* hot swaps of this stage so far */
 
@@ -87,14 +87,14 @@ typedef struct stage_snapshot {
 typedef struct obs_snapshot {
     char pipeline[SNAPSHOT_NAME_MAX];
     snapshot_state state;
-    uint64_t t_mono_ns;     /* CLOCK_MONOTONIC when taken */
-    uint64_t t_wall_ns;     /* CLOCK_REALTIME when taken (Unix epoch ns) */
-    uint64_t t_start_ns;    /* CLOCK_MONOTONIC at pipeline start, 0 before */
-    uint64_t t_warm_ns;     /* end of warm-up, 0 before */
-    uint64_t t_stop_ns;     /* stop requested, 0 before */
-    uint64_t t_end_ns;      /* fully drained, 0 before */
-    uint64_t duration_ns;   /* configured run.duration (0 = until signal) */
-    int failed;             /* a stage failed fatally */
+    uint64_t t_mono_ns;   /* CLOCK_MONOTONIC when taken */
+    uint64_t t_wall_ns;   /* CLOCK_REALTIME when taken (Unix epoch ns) */
+    uint64_t t_start_ns;  /* CLOCK_MONOTONIC at pipeline start, 0 before */
+    uint64_t t_warm_ns;   /* end of warm-up, 0 before */
+    uint64_t t_stop_ns;   /* stop requested, 0 before */
+    uint64_t t_end_ns;    /* fully drained, 0 before */
+    uint64_t duration_ns; /* configured run.duration (0 = until signal) */
+    int failed;           /* a stage failed fatally */
     size_t n_stages;
     stage_sample *stages; /* in pipeline order */
 } obs_snapshot;

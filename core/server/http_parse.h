@@ -95,5 +95,4 @@ int http_valid_metric_name(const char *s);
 int http_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *addrlen, char *err,
                       size_t errlen);
 
-
 #endif /* OBS_HTTP_PARSE_H */

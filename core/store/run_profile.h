@@ -7,8 +7,8 @@
  * and the store (store.h) knows nothing of profiles but their bytes; this
  * is the glue both ways, shared by hostd (--profile-continuous), the HTTP
  * routes /api/v1/runs/{id}/profile and /api/v1/profiles/diff
- * (server/http_runprof.h), and `hostd profile-diff`. docs/profiling.md describes the use, docs/storage.md
- * the bytes.
+ * (server/http_runprof.h), and `hostd profile-diff`. docs/profiling.md describes the use,
+ * docs/storage.md the bytes.
  */
 #ifndef OBS_RUN_PROFILE_H
 #define OBS_RUN_PROFILE_H

@@ -30,8 +30,8 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "lab/experiment.h"
 #include "engine/pipeline.h"
+#include "lab/experiment.h"
 
 typedef struct running {
     obs_config *cfg;

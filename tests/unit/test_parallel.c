@@ -231,6 +231,13 @@ static void test_keys_survive_a_parser(void **state)
                                  "plugin=\"xf_json_fast\",version=\"1.0.0\"} "));
     free(text);
     snapshot_free(&snap);
+    /* An interleaved experiment times each block's latency on one sink
+     * thread: with a parallel sink it is refused, saying which. */
+    char err[512];
+    experiment *e = NULL;
+    exp_spec il = {.stage = "parse", .aa = 1, .mode = EXP_INTERLEAVED};
+    assert_int_equal(experiment_start(p, &il, NULL, 0, &e, err, sizeof err), OBS_EINVAL);
+    assert_non_null(strstr(err, "the sink 'check' runs 3 parallel instances"));
     pipeline_destroy(p);
     config_free(cfg);
 }

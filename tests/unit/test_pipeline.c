@@ -20,8 +20,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine/alloc.h"
 #include "config/config.h"
+#include "engine/alloc.h"
 #include "engine/pipeline.h"
 #include "engine/schedule.h"
 #include "engine/snapshot.h"
