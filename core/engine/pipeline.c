@@ -58,6 +58,11 @@ static obs_kind kind_at(size_t i, size_t n)
     return i + 1 == n ? OBS_KIND_SINK : OBS_KIND_TRANSFORM;
 }
 
+/* The most memory the batch pool may take up front (records and arenas at
+ * their initial size): a pipeline whose rings could hold more in flight is
+ * refused when it is built. */
+#define PIPELINE_POOL_BUDGET (2ull << 30)
+
 /* Instances of config stage i: its parallelism (the generator: 1). */
 static uint32_t instances_of(const obs_config *cfg, size_t i)
 {
@@ -279,6 +284,19 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
     uint64_t arena0 = (uint64_t)cfg->batch_size * 64;
     if (arena0 > cfg->max_batch_bytes)
         arena0 = cfg->max_batch_bytes;
+    /* What the batches take before any grows: refused above a budget, with
+     * the settings that make it, rather than reserved and touched later. */
+    uint64_t batch_bytes = (uint64_t)cfg->batch_size * sizeof(obs_record) + arena0;
+    if (n_batches > UINT32_MAX / 2 || n_batches * batch_bytes > PIPELINE_POOL_BUDGET) {
+        snprintf(err, errlen,
+                 "the pipeline would hold up to %" PRIu64 " batches in flight (%.1f GiB at batch "
+                 "size %u): %zu rings of %u batches between %zu stage threads; lower "
+                 "ring_capacity, parallelism or batch_size",
+                 n_batches, (double)(n_batches * batch_bytes) / (1024.0 * 1024 * 1024),
+                 cfg->batch_size, p->n_rings, cfg->ring_capacity, p->n_threads);
+        rc = OBS_ECONFIG;
+        goto fail;
+    }
     rc = pool_init(&p->pool, (uint32_t)n_batches, cfg->batch_size, arena0, (uint32_t)max_records,
                    cfg->max_batch_bytes);
     if (rc < 0) {

@@ -289,6 +289,27 @@ static void test_duet_on_parallel_stage(void **state)
     config_free(cfg);
 }
 
+/* Rings grow as M x N between parallel stages: a pipeline whose rings could
+ * hold more batches in flight than the pool's budget is refused when it is
+ * built, with the figures and what to lower, instead of reserving them. */
+static void test_pool_budget_refuses(void **state)
+{
+    (void)state;
+    obs_config *cfg = load("batch_size: 1024\nring_capacity: 4096\nrun: {duration: 100ms}\n"
+                           "stages:\n"
+                           "  - {name: gen, plugin: gen_static}\n"
+                           "  - {name: a, plugin: xf_pass, parallelism: 16}\n"
+                           "  - {name: b, plugin: xf_pass, parallelism: 16}\n"
+                           "  - {name: sink, plugin: sink_null}\n");
+    pipeline *p = NULL;
+    char err[1024];
+    assert_int_equal(pipeline_create(cfg, NULL, 0, &p, err, sizeof err), OBS_ECONFIG);
+    assert_null(p);
+    assert_non_null(strstr(err, "batches in flight"));
+    assert_non_null(strstr(err, "lower ring_capacity, parallelism or batch_size"));
+    config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_key_partition_keeps_key_order),
         cmocka_unit_test(test_keys_survive_a_parser),
         cmocka_unit_test(test_duet_on_parallel_stage),
+        cmocka_unit_test(test_pool_budget_refuses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
