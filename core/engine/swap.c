@@ -247,18 +247,14 @@ static void request_free(swap_request *rq)
 }
 
 /* Waits until the stage thread of s completed rq, or until `until`
- * (CLOCK_REALTIME; NULL: no limit): then withdraws it, unless the thread
- * took it meanwhile, in which case its completion is imminent and awaited.
+ * (CLOCK_REALTIME): then withdraws it, unless the thread took it
+ * meanwhile, in which case its completion is imminent and awaited.
  * Returns rq->rc. */
 static int request_wait(stage *s, swap_request *rq, const struct timespec *until,
                         uint64_t timeout_ns)
 {
     pthread_mutex_lock(&rq->mu);
     while (!rq->done) {
-        if (!until) {
-            pthread_cond_wait(&rq->cv, &rq->mu);
-            continue;
-        }
         if (pthread_cond_timedwait(&rq->cv, &rq->mu, until) == ETIMEDOUT) {
             swap_request *expect = rq;
             if (atomic_compare_exchange_strong(&s->pending, &expect, NULL)) {
@@ -366,7 +362,9 @@ int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, sw
             if (!back)
                 abort(); /* a stage half on each version would be worse than stopping */
             atomic_store(&inst[k]->pending, back);
-            if (request_wait(inst[k], back, NULL, 0) != 0) {
+            /* Bounded too: a stage thread that ended meanwhile takes nothing. */
+            struct timespec back_until = host_realtime_in(timeout);
+            if (request_wait(inst[k], back, &back_until, timeout) != 0) {
                 /* Its thread has ended: the new version stays active there
                  * (freed with the stage), and the old one is retired. */
                 host_log(s->cfg->name, OBS_LOG_ERROR, "instance %u could not go back to %s %s: %s",
