@@ -325,6 +325,21 @@ static void test_example_null(void **state)
     config_free(cfg);
 }
 
+static void test_example_parallel(void **state)
+{
+    (void)state;
+    obs_config *cfg = load_example("parallel.yaml");
+    assert_string_equal(cfg->pipeline, "parallel");
+    assert_int_equal(cfg->n_stages, 4);
+    assert_int_equal(cfg->stages[0].parallelism, 1);
+    for (size_t i = 1; i <= 2; i++) {
+        assert_int_equal(cfg->stages[i].parallelism, 2);
+        assert_int_equal(cfg->stages[i].partition, CFG_PARTITION_KEY);
+    }
+    assert_int_equal(cfg->stages[3].parallelism, 1);
+    config_free(cfg);
+}
+
 /* ------------------------------------------------- a stage's ab: */
 
 /* Stage 1 (parse) carries the ab: mapping given as the text of line 6. */
@@ -578,12 +593,12 @@ static void test_ab_params(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_params_ok),       cmocka_unit_test(test_params_unknown),
-        cmocka_unit_test(test_params_required), cmocka_unit_test(test_params_types),
-        cmocka_unit_test(test_params_ranges),   cmocka_unit_test(test_params_bad_default),
-        cmocka_unit_test(test_example_demo),    cmocka_unit_test(test_example_null),
-        cmocka_unit_test(test_ab_valid),        cmocka_unit_test(test_ab_errors),
-        cmocka_unit_test(test_ab_params),
+        cmocka_unit_test(test_params_ok),        cmocka_unit_test(test_params_unknown),
+        cmocka_unit_test(test_params_required),  cmocka_unit_test(test_params_types),
+        cmocka_unit_test(test_params_ranges),    cmocka_unit_test(test_params_bad_default),
+        cmocka_unit_test(test_example_demo),     cmocka_unit_test(test_example_null),
+        cmocka_unit_test(test_example_parallel), cmocka_unit_test(test_ab_valid),
+        cmocka_unit_test(test_ab_errors),        cmocka_unit_test(test_ab_params),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
