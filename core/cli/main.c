@@ -610,6 +610,8 @@ int main(int argc, char **argv)
             .store = st,
             .run_id = run_id,
             .token = getenv("OBS_HTTP_TOKEN"),
+            .allowed_hosts = (const char *const *)cfg->http_allowed_hosts,
+            .n_allowed_hosts = cfg->n_http_allowed_hosts,
         };
         if (http_start(&ho, &http, err, sizeof(err)) < 0) {
             fprintf(stderr, "hostd: %s\n", err);

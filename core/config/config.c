@@ -23,6 +23,7 @@
 #include "config/config.h"
 #include "config/config_internal.h"
 
+#include <ctype.h>
 #include <cyaml/cyaml.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -182,6 +183,26 @@ static void convert(loader *L, const y_top *y, obs_config *cfg)
     if (y->http.listen && (why = config_listen_problem(y->http.listen)))
         config_lerr(L, "http.listen", "invalid listen address '%s': %s", y->http.listen, why);
     cfg->http_listen = dup_str(L, y->http.listen ? y->http.listen : "127.0.0.1:9464");
+    if (y->http.n_allowed_hosts) {
+        cfg->http_allowed_hosts = calloc(y->http.n_allowed_hosts, sizeof(char *));
+        if (!cfg->http_allowed_hosts)
+            L->oom = true;
+        for (size_t i = 0; cfg->http_allowed_hosts && i < y->http.n_allowed_hosts; i++) {
+            const char *h = y->http.allowed_hosts[i];
+            size_t n = strlen(h), ok = n > 0 && n <= 253;
+            for (size_t k = 0; ok && k < n; k++)
+                ok = isalnum((unsigned char)h[k]) || h[k] == '-' || h[k] == '.';
+            if (!ok) {
+                snprintf(path, sizeof path, "http.allowed_hosts[%zu]", i);
+                config_lerr(L, path,
+                            "invalid host name '%s': 1 to 253 characters from [A-Za-z0-9.-], "
+                            "without a port",
+                            h);
+            }
+            cfg->http_allowed_hosts[i] = dup_str(L, h);
+        }
+        cfg->n_http_allowed_hosts = y->http.n_allowed_hosts;
+    }
     if (y->store.path && !*y->store.path)
         config_lerr(L, "store.path", "the store path must not be empty");
     cfg->store_path = dup_str(L, y->store.path ? y->store.path : "observatory-data");
@@ -370,6 +391,9 @@ void config_free(obs_config *cfg)
     free(cfg->load);
     free(cfg->pipeline);
     free(cfg->http_listen);
+    for (size_t i = 0; i < cfg->n_http_allowed_hosts; i++)
+        free(cfg->http_allowed_hosts[i]);
+    free(cfg->http_allowed_hosts);
     free(cfg->store_path);
     free(cfg->path);
     free(cfg->text);

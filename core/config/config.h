@@ -140,7 +140,9 @@ typedef struct obs_config {
     uint32_t realtime_priority;  /* run.realtime_priority: SCHED_FIFO priority of
                                     the generator thread, default 0 = normal */
     char *http_listen;           /* http.listen, default "127.0.0.1:9464" */
-    char *store_path;            /* store.path, default "observatory-data" */
+    char **http_allowed_hosts;   /* http.allowed_hosts: Host names answered besides addresses */
+    size_t n_http_allowed_hosts;
+    char *store_path; /* store.path, default "observatory-data" */
 } obs_config;
 
 /* Loads and validates `path`. On success *out owns everything (free with

@@ -202,6 +202,8 @@ typedef struct y_run {
 
 typedef struct y_http {
     char *listen;
+    char **allowed_hosts;
+    unsigned n_allowed_hosts;
 } y_http;
 
 typedef struct y_store {

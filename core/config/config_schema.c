@@ -44,8 +44,14 @@ static const cyaml_schema_field_t run_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_value_t string_entry = {
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
+};
+
 static const cyaml_schema_field_t http_fields[] = {
     CYAML_FIELD_STRING_PTR("listen", OPT, y_http, listen, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE_COUNT("allowed_hosts", OPT, y_http, allowed_hosts, n_allowed_hosts,
+                               &string_entry, 0, CYAML_UNLIMITED),
     CYAML_FIELD_END,
 };
 
@@ -54,9 +60,6 @@ static const cyaml_schema_field_t store_fields[] = {
     CYAML_FIELD_END,
 };
 
-static const cyaml_schema_value_t string_entry = {
-    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED),
-};
 static const cyaml_schema_value_t stage_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, y_stage, stage_fields),
 };

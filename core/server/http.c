@@ -191,6 +191,36 @@ static void on_log(void *cls, const char *fmt, va_list ap)
     }
 }
 
+static void free_server(http_server *srv)
+{
+    for (size_t i = 0; i < srv->n_allowed_hosts; i++)
+        free(srv->allowed_hosts[i]);
+    free(srv->allowed_hosts);
+    free(srv->token);
+    free(srv);
+}
+
+/* The Host names to answer: the configured ones, and the listen address's
+ * host when it is a name (addresses are always answered). */
+static int allowed_hosts_copy(http_server *srv, const http_options *opt, const char *listen)
+{
+    size_t n = opt ? opt->n_allowed_hosts : 0;
+    srv->allowed_hosts = calloc(n + 1, sizeof(char *));
+    if (!srv->allowed_hosts)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!(srv->allowed_hosts[srv->n_allowed_hosts++] = strdup(opt->allowed_hosts[i])))
+            return -1;
+    const char *colon = strrchr(listen, ':');
+    if (listen[0] != '[' && colon && colon > listen) {
+        char *name = strndup(listen, (size_t)(colon - listen));
+        if (!name)
+            return -1;
+        srv->allowed_hosts[srv->n_allowed_hosts++] = name;
+    }
+    return 0;
+}
+
 int http_start(const http_options *opt, http_server **out, char *err, size_t errlen)
 {
     const char *listen = opt && opt->listen ? opt->listen : HTTP_DEFAULT_LISTEN;
@@ -215,6 +245,11 @@ int http_start(const http_options *opt, http_server **out, char *err, size_t err
             return OBS_ENOMEM;
         }
     }
+    if (allowed_hosts_copy(srv, opt, listen) != 0) {
+        free_server(srv);
+        snprintf(err, errlen, "http: out of memory");
+        return OBS_ENOMEM;
+    }
     srv->loopback = addr.ss_family == AF_INET6
                         ? IN6_IS_ADDR_LOOPBACK(&((struct sockaddr_in6 *)&addr)->sin6_addr)
                         : (ntohl(((struct sockaddr_in *)&addr)->sin_addr.s_addr) >> 24) == 127;
@@ -235,8 +270,7 @@ int http_start(const http_options *opt, http_server **out, char *err, size_t err
     if (!srv->daemon) {
         snprintf(err, errlen, "http: cannot listen on %s: %s", listen,
                  srv->start_error[0] ? srv->start_error : "libmicrohttpd refused to start");
-        free(srv->token);
-        free(srv);
+        free_server(srv);
         return OBS_EIO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
@@ -256,6 +290,5 @@ void http_stop(http_server *h)
     if (!h)
         return;
     MHD_stop_daemon(h->daemon);
-    free(h->token);
-    free(h);
+    free_server(h);
 }

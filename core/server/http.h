@@ -25,6 +25,11 @@ typedef struct http_options {
     uint64_t run_id;           /* the current run in the store, 0 if none */
     const char *token;         /* bearer token for changes (swap, experiments); NULL: none,
                                   then changes are accepted only on a loopback address */
+    /* Host names the server answers to besides IP addresses and localhost
+     * (http.allowed_hosts; the listen address's name is added): any other
+     * Host gets 421, so a DNS-rebinding page cannot reach hostd. */
+    const char *const *allowed_hosts;
+    size_t n_allowed_hosts;
 } http_options;
 
 /* Starts serving in libmicrohttpd's own thread(s). Returns 0 or a negative

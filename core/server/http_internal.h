@@ -44,8 +44,10 @@ struct http_server {
     struct store *store;
     uint64_t run_id;
     uint16_t port;
-    int loopback;          /* bound to a loopback address */
-    char *token;           /* required on mutating endpoints when set (Bearer) */
+    int loopback;         /* bound to a loopback address */
+    char *token;          /* required on mutating endpoints when set (Bearer) */
+    char **allowed_hosts; /* Host names answered besides addresses and localhost */
+    size_t n_allowed_hosts;
     _Atomic int starting;  /* while MHD_start_daemon runs: keep its last message */
     char start_error[256]; /* that message */
 };

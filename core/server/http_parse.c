@@ -8,15 +8,16 @@
  * encoded '/' or a repeated parameter can be told apart from a plain one.
  */
 #include "server/http_parse.h"
-#include "util/text.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "observatory/stage.h"
+#include "util/text.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, const char *arg)
 {
@@ -414,5 +415,49 @@ int http_parse_listen(const char *s, struct sockaddr_storage *addr, socklen_t *a
         a4->sin_port = htons((uint16_t)port);
         *addrlen = sizeof(*a4);
     }
+    return 0;
+}
+
+int http_host_allowed(const char *host, const char *const *allowed, size_t n)
+{
+    if (!host)
+        return 1;
+    char name[256];
+    size_t len = strlen(host);
+    if (len == 0 || len >= sizeof name)
+        return 0;
+    if (host[0] == '[') {
+        /* [v6]:port */
+        const char *end = strchr(host, ']');
+        if (!end || (end[1] && end[1] != ':'))
+            return 0;
+        size_t l = (size_t)(end - host - 1);
+        memcpy(name, host + 1, l);
+        name[l] = '\0';
+        struct in6_addr a6;
+        return inet_pton(AF_INET6, name, &a6) == 1;
+    }
+    memcpy(name, host, len + 1);
+    char *colon = strrchr(name, ':');
+    if (colon) {
+        for (const char *d = colon + 1; *d; d++)
+            if (*d < '0' || *d > '9')
+                return 0;
+        *colon = '\0';
+    }
+    if (!name[0])
+        return 0;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, name, &a4) == 1)
+        return 1;
+    size_t nl = strlen(name);
+    if (name[nl - 1] == '.') /* a fully qualified name: "localhost." */
+        name[--nl] = '\0';
+    if (strcasecmp(name, "localhost") == 0 ||
+        (nl > 10 && strcasecmp(name + nl - 10, ".localhost") == 0))
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (allowed[i] && strcasecmp(name, allowed[i]) == 0)
+            return 1;
     return 0;
 }

@@ -88,6 +88,13 @@ int http_parse_time_ns(const char *s, uint64_t *out);
  * 200 bytes of [A-Za-z0-9_.:/-]. Returns 1 when valid. */
 int http_valid_metric_name(const char *s);
 
+/* Whether a request's Host header value (NULL: absent) names this server
+ * in a way a DNS-rebinding attack cannot: absent (no browser omits it), an
+ * IP address literal (v4, or v6 in brackets), "localhost" or a name under
+ * ".localhost", or one of the n `allowed` names (case-insensitive). A port
+ * after the name is ignored. Returns 1 or 0. */
+int http_host_allowed(const char *host, const char *const *allowed, size_t n);
+
 /* Parses "host:port" or "[v6addr]:port" into a socket address. The host is
  * a numeric IPv4 or IPv6 address or "localhost" (127.0.0.1); the port is
  * 0..65535 (0: any free port). Nothing is resolved through DNS. Returns 0

@@ -9,6 +9,7 @@
 #include "server/http_internal.h"
 
 #include <jansson.h>
+#include <microhttpd.h>
 #include <string.h>
 
 #include "observatory/stage.h"
@@ -79,6 +80,19 @@ void http_dispatch(http_server *srv, const char *raw, const char *method, const 
 {
     http_target t;
     char err[256];
+    /* Every request, reading ones too: a page whose name was rebound to
+     * this address must not read the figures or the stored runs. */
+    const char *host = conn ? MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host") : NULL;
+    if (!http_host_allowed(host, (const char *const *)srv->allowed_hosts, srv->n_allowed_hosts)) {
+        char clean[96];
+        text_sanitize(host, clean, sizeof clean);
+        http_reply_error(out, 421,
+                         "Host '%s' is not a name this server answers to (a guard against DNS "
+                         "rebinding): use its address or localhost, or add the name to "
+                         "http.allowed_hosts",
+                         clean);
+        return;
+    }
     unsigned bit = http_method_bit(method);
     int rc = http_target_parse(raw, strlen(raw), &t, err, sizeof(err));
     if (rc == OBS_ENOMEM) {

@@ -2,7 +2,8 @@
  * fuzz_http_route.c - libFuzzer harness for what the HTTP server parses
  * from a client (core/server/http_parse.c): the request target, the routes it is
  * matched against, and the query values the handlers read (run ids,
- * times, metric names). The same input is also tried as a listen address.
+ * times, metric names). The same input is also tried as a listen address
+ * and as a Host header value.
  * Crashes, sanitizer reports and broken invariants (a route capture that is
  * empty, a parameter key that is empty) are findings.
  *
@@ -71,6 +72,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct sockaddr_storage ss;
     socklen_t sl;
     (void)http_parse_listen(s, &ss, &sl, err, sizeof(err));
+    /* So does the Host check (a header value). */
+    static const char *const allowed[] = {"hostd.example"};
+    (void)http_host_allowed(s, allowed, 1);
     free(s);
     return 0;
 }

@@ -444,6 +444,19 @@ static void test_error_limit(void **state)
            "\nt.yaml: 10 more errors not shown");
 }
 
+/* http.allowed_hosts: names only, without a port, with their position. */
+static void test_allowed_hosts(void **state)
+{
+    (void)state;
+    obs_config *cfg =
+        load_ok("pipeline: p\nhttp: {allowed_hosts: [hostd.example, obs.svc]}\n" STAGES);
+    assert_int_equal(cfg->n_http_allowed_hosts, 2);
+    assert_string_equal(cfg->http_allowed_hosts[1], "obs.svc");
+    config_free(cfg);
+    EXPECT("pipeline: p\nhttp: {allowed_hosts: [ok.example, 'bad:80']}\n" STAGES,
+           "t.yaml:2:", "http.allowed_hosts[1]: invalid host name 'bad:80'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -468,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_small_error_buffer),
         cmocka_unit_test(test_error_limit),
+        cmocka_unit_test(test_allowed_hosts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -476,6 +476,62 @@ static void test_malformed_requests(void **state)
     fixture_stop(&f);
 }
 
+/* Sends `method path` with Host `host` (and Origin `origin`, may be NULL);
+ * returns the status. */
+static unsigned with_host(uint16_t port, const char *method, const char *path, const char *host,
+                          const char *origin, char *body, size_t body_len)
+{
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\n%s%s%sConnection: close\r\n\r\n", method, path,
+                     host, origin ? "Origin: " : "", origin ? origin : "", origin ? "\r\n" : "");
+    response r = send_raw(port, req, (size_t)n);
+    unsigned st = r.status;
+    if (body)
+        snprintf(body, body_len, "%s", r.body ? r.body : "");
+    response_free(&r);
+    return st;
+}
+
+/* DNS rebinding: a page whose name now resolves to this address sends its
+ * own name as Host; every request with a Host that is not an address,
+ * localhost or an allowed name is refused with 421 and a JSON body,
+ * reading ones too. */
+static void test_host_allow_list(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_start(&f,
+                  "batch_size: 64\nrun: {duration: 0}\nload: [{shape: constant, rate: 10000}]\n"
+                  "http: {allowed_hosts: [hostd.example]}\n",
+                  NULL, 0);
+    wait_state(&f, SNAPSHOT_RUNNING);
+    char host[64], body[1024];
+    snprintf(host, sizeof host, "attacker.example:%u", f.port);
+    assert_int_equal(with_host(f.port, "GET", "/metrics", host, NULL, body, sizeof body), 421);
+    json_error_t je;
+    json_t *j = json_loads(body, 0, &je);
+    assert_non_null(j);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "error"), "code")), 421);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(json_object_get(j, "error"), "message")),
+               "DNS rebinding"));
+    json_decref(j);
+    char origin[80];
+    snprintf(origin, sizeof origin, "http://%s", host);
+    assert_int_equal(with_host(f.port, "POST", "/api/v1/stages/pass/swap", host, origin, NULL, 0),
+                     421);
+    assert_int_equal(with_host(f.port, "GET", "/api/v1/runs", host, NULL, NULL, 0), 421);
+    static const char *const ok[] = {"127.0.0.1", "localhost", "hostd.example", "HOSTD.EXAMPLE"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        snprintf(host, sizeof host, "%s:%u", ok[i], f.port);
+        assert_int_equal(with_host(f.port, "GET", "/healthz", host, NULL, NULL, 0), 200);
+    }
+    pipeline_stop(f.p);
+    fixture_join(&f);
+    fixture_stop(&f);
+}
+
 static void test_start_errors(void **state)
 {
     (void)state;
@@ -520,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_metrics_agree_with_stages_json),
         cmocka_unit_test(test_run_endpoints_with_store),
         cmocka_unit_test(test_malformed_requests),
+        cmocka_unit_test(test_host_allow_list),
         cmocka_unit_test(test_start_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

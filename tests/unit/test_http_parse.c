@@ -222,10 +222,55 @@ static void test_parsers(void **state)
     assert_string_equal(clean, "0123...");
 }
 
+/* The Host check against DNS rebinding: addresses, localhost and the
+ * allowed names pass (any case, any port); other names, and malformed
+ * values, do not. */
+static void test_host_allowed(void **state)
+{
+    (void)state;
+    const char *const allowed[] = {"hostd.example", "obs.svc"};
+    static const char *const yes[] = {
+        NULL,
+        "127.0.0.1",
+        "127.0.0.1:9464",
+        "10.42.0.5:9464",
+        "[::1]:9464",
+        "[::1]",
+        "localhost",
+        "LOCALHOST:80",
+        "localhost.",
+        "app.localhost:9464",
+        "hostd.example",
+        "HOSTD.Example:9464",
+        "obs.svc:1",
+    };
+    static const char *const no[] = {
+        "",
+        "attacker.example",
+        "attacker.example:9464",
+        "hostd.example.attacker.example",
+        "localhost.attacker.example",
+        "[::1",
+        "[::1]x",
+        "[nothost]:1",
+        "127.0.0.1:x",
+        ":9464",
+        "evil.localhostx",
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+        if (!http_host_allowed(yes[i], allowed, 2))
+            fail_msg("refused Host '%s'", yes[i] ? yes[i] : "(none)");
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (http_host_allowed(no[i], allowed, 2))
+            fail_msg("accepted Host '%s'", no[i]);
+    assert_false(http_host_allowed("hostd.example", NULL, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parsers),
+        cmocka_unit_test(test_host_allowed),
         cmocka_unit_test(test_metrics_render_escapes_labels),
         cmocka_unit_test(test_metrics_render_matches_snapshot),
     };

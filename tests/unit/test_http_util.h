@@ -65,7 +65,12 @@ static inline void fixture_start(fixture *f, const char *settings, struct store 
         fail_msg("config: %s", err);
     if (pipeline_create(f->cfg, NULL, 0, &f->p, err, sizeof(err)) != 0)
         fail_msg("pipeline_create: %s", err);
-    http_options o = {.listen = "127.0.0.1:0", .pipeline = f->p, .store = st, .run_id = run_id};
+    http_options o = {.listen = "127.0.0.1:0",
+                      .pipeline = f->p,
+                      .store = st,
+                      .run_id = run_id,
+                      .allowed_hosts = (const char *const *)f->cfg->http_allowed_hosts,
+                      .n_allowed_hosts = f->cfg->n_http_allowed_hosts};
     if (http_start(&o, &f->srv, err, sizeof(err)) != 0)
         fail_msg("http_start: %s", err);
     f->port = http_port(f->srv);
