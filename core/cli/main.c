@@ -1,7 +1,9 @@
 /*
  * main.c - hostd's command line: load a pipeline.yaml, check it, run it,
- * print the report. Signals: the first SIGINT/SIGTERM ends the run cleanly
- * (everything accepted drains); a second one exits at once.
+ * print the report. Signals: the first SIGINT, SIGTERM or SIGHUP ends the
+ * run cleanly (everything accepted drains); a second one exits at once.
+ * SIGUSR1 prints the report so far on stderr; SIGPIPE is ignored (a client
+ * or a plugin's socket that went away is an error code, not an exit).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -28,6 +30,40 @@
 #include "store/store.h"
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t report_signal;
+
+static void on_signal(int sig);
+
+static void on_report_signal(int sig)
+{
+    (void)sig;
+    report_signal = 1;
+}
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT    ? "SIGINT"
+           : sig == SIGTERM ? "SIGTERM"
+           : sig == SIGHUP  ? "SIGHUP"
+                            : "a signal";
+}
+
+/* From before the run is recorded, so a stop that comes early still ends
+ * the run cleanly, with its report and a complete record. */
+static void install_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    struct sigaction rs = {.sa_handler = on_report_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&rs.sa_mask);
+    sigaction(SIGUSR1, &rs, NULL);
+    struct sigaction ign = {.sa_handler = SIG_IGN};
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, NULL);
+}
 
 static void on_signal(int sig)
 {
@@ -254,6 +290,12 @@ static void progress_tick(progress *pr)
 
 static int check_stop(void *arg)
 {
+    if (report_signal) {
+        report_signal = 0;
+        const progress *pr = arg;
+        fprintf(stderr, "\nSIGUSR1: the report so far\n");
+        pipeline_report(pr->p, stderr);
+    }
     progress_tick(arg);
     maybe_start_experiment(arg);
     return stop_signal != 0;
@@ -348,9 +390,10 @@ static void usage(FILE *f)
            "  -h, --help             this text\n"
            "  -V, --version          version and plugin ABI\n"
            "\n"
-           "SIGINT or SIGTERM ends the run: the generator stops, every batch in flight drains,\n"
-           "sinks flush, and hostd exits 0. Exit codes: 0 success, 1 run failed, 2 bad usage or\n"
-           "configuration.\n");
+           "SIGINT, SIGTERM or SIGHUP ends the run: the generator stops, every batch in flight\n"
+           "drains, sinks flush, and hostd exits 0 (a second one exits at once). SIGUSR1 prints\n"
+           "the report so far on stderr; SIGPIPE is ignored. Exit codes: 0 success, 1 run failed,\n"
+           "2 bad usage or configuration.\n");
 }
 
 enum {
@@ -587,6 +630,7 @@ int main(int argc, char **argv)
 
     /* From here on, failures are of the run (exit 1), not of the input. */
     status = 1;
+    install_signals();
     exps = calloc(p->n_stages + 1, sizeof *exps);
     if (!exps) {
         fprintf(stderr, "hostd: out of memory\n");
@@ -620,11 +664,6 @@ int main(int argc, char **argv)
         host_log(NULL, OBS_LOG_INFO, "serving HTTP on %s, port %u (metrics at /metrics)", ho.listen,
                  (unsigned)http_port(http));
     }
-
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
 
     if (st) {
         if (recorder_start(st, run_id, p, 1000000000u, &rec) < 0)
@@ -663,8 +702,7 @@ int main(int argc, char **argv)
                  "profiler: %" PRIu64 " profile window(s) of run %" PRIu64 " could not be stored",
                  n_lost, run_id);
     if (stop_signal)
-        host_log(NULL, OBS_LOG_INFO, "%s received: drained and stopped",
-                 stop_signal == SIGINT ? "SIGINT" : "SIGTERM");
+        host_log(NULL, OBS_LOG_INFO, "%s received: drained and stopped", signal_name(stop_signal));
     json_t *extra = json_pack("{s:I}", "run_id", (json_int_t)run_id);
     json_t *report = pipeline_report_json(p, extra);
     json_decref(extra);

@@ -2,7 +2,8 @@
 # Integration test of hostd as a user runs it: command line, --check, config
 # and plugin errors that say what to fix, a timed run whose RocksDB output is
 # read back and checked record by record (sequence numbers), a run ended by
-# SIGINT that must drain everything it accepted, and the demo config.
+# SIGINT that must drain everything it accepted, SIGUSR1 (report so far),
+# SIGPIPE (ignored) and SIGHUP (a clean stop), and the demo config.
 #
 # usage: test_hostd.sh <build dir> <source dir>
 set -euo pipefail
@@ -108,6 +109,27 @@ expect_in sigerr.txt "SIGINT received" "hostd says why it stopped"
 sent=$(awk '$1 == "ticks" {gsub(",", "", $5); print $5}' sig.txt)
 "$dbread" db-sig --seqs >db.txt || { bad "obs-dbread --seqs after SIGINT failed"; cat db.txt; }
 expect_in db.txt "keys=$sent " "after SIGINT RocksDB holds all $sent records sent"
+
+# --- SIGUSR1 reports so far, SIGPIPE is ignored, SIGHUP ends the run cleanly -
+sed -e 's/duration: 2s/duration: 0/' -e 's/db-run/db-hup/' run.yaml >hup.yaml
+"$hostd" --config hup.yaml >hup.txt 2>huperr.txt &
+pid=$!
+sleep 1
+kill -USR1 $pid
+kill -PIPE $pid
+sleep 0.5
+kill -0 $pid 2>/dev/null && ok "SIGUSR1 and SIGPIPE leave the run going" || bad "hostd died on SIGUSR1/SIGPIPE"
+kill -HUP $pid
+set +e
+wait $pid; rc=$?
+set -e
+[ $rc -eq 0 ] && ok "SIGHUP ends the run with exit 0" || { bad "SIGHUP exit $rc"; cat huperr.txt; }
+expect_in huperr.txt "SIGUSR1: the report so far" "SIGUSR1 printed the report so far"
+expect_in huperr.txt "SIGHUP received" "hostd says SIGHUP stopped it"
+expect_in hup.txt "ended cleanly" "the run after SIGHUP has its report"
+sent=$(awk '$1 == "ticks" {gsub(",", "", $5); print $5}' hup.txt)
+"$dbread" db-hup --seqs >db.txt || { bad "obs-dbread --seqs after SIGHUP failed"; cat db.txt; }
+expect_in db.txt "keys=$sent " "after SIGHUP RocksDB holds all $sent records sent"
 
 # --- the demo pipeline, shortened --------------------------------------------
 "$hostd" --config "$src/config/demo.yaml" --plugin-dir "$plugins" --duration 3s >demo.txt 2>demoerr.txt ||
