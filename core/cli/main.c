@@ -608,7 +608,12 @@ int main(int argc, char **argv)
         prof_on = 1;
     }
     if (pipeline_create(cfg, dirs, n_dirs, &p, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s: %s\n", config_path, err);
+        /* Parameter errors already begin with file:line:column. */
+        size_t n = strlen(config_path);
+        if (strncmp(err, config_path, n) == 0 && err[n] == ':')
+            fprintf(stderr, "%s\n", err);
+        else
+            fprintf(stderr, "%s: %s\n", config_path, err);
         goto out;
     }
     if (prof_on && gperf_out && obs_prof_gperf_start(gperf_out, err, sizeof(err)) < 0) {
