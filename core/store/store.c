@@ -26,9 +26,11 @@
  */
 #include "store/store_internal.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine/plugin.h"
 #include "observatory/stage.h"
@@ -37,6 +39,23 @@ static const char *const cf_names[CF_COUNT] = {"runs", "series", "histograms", "
 /* Families from CF_OPTIONAL on came with later layouts: a read-write open
  * creates them, a read-only one (which cannot) goes on without them. */
 #define CF_OPTIONAL CF_PROFILES
+
+/* The process holding RocksDB's lock on the store at `path`, or 0 when none
+ * (or this process) does: RocksDB locks <path>/LOCK with a POSIX record
+ * lock, whose owner F_GETLK names. */
+static pid_t lock_holder(const char *path)
+{
+    char lock[4096];
+    if (snprintf(lock, sizeof lock, "%s/LOCK", path) >= (int)sizeof lock)
+        return 0;
+    int fd = open(lock, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    pid_t pid = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK ? fl.l_pid : 0;
+    close(fd);
+    return pid;
+}
 
 /* Fills the list of families to open: every one the database has (so that a
  * newer layout with more families still opens) plus ours (read-only: plus
@@ -128,7 +147,14 @@ int store_open_flags(const char *path, int flags, store **out, char *err, size_t
         s->db = rocksdb_open_column_families(
             s->opts, path, (int)n_names, (const char *const *)names, cf_opts, s->handles, &dberr);
     if (dberr || !s->db) {
-        snprintf(err, errlen, "store '%s': %s", path, dberr ? dberr : "cannot open");
+        pid_t holder = lock_holder(path);
+        if (holder > 0)
+            snprintf(err, errlen,
+                     "store '%s' is in use by process %ld (another hostd writing to it?): stop "
+                     "it, or give this run another store (--store DIR or store.path)",
+                     path, (long)holder);
+        else
+            snprintf(err, errlen, "store '%s': %s", path, dberr ? dberr : "cannot open");
         rocksdb_free(dberr);
         rc = OBS_EIO;
         goto out_err;

@@ -119,6 +119,20 @@ kill -USR1 $pid
 kill -PIPE $pid
 sleep 0.5
 kill -0 $pid 2>/dev/null && ok "SIGUSR1 and SIGPIPE leave the run going" || bad "hostd died on SIGUSR1/SIGPIPE"
+# A second hostd on the same store says which process holds it.
+set +e
+cat >second.yaml <<YAML
+pipeline: second
+plugin_dirs: [$plugins]
+run: {duration: 1s}
+stages:
+  - {name: gen, plugin: gen_static}
+  - {name: sink, plugin: sink_null}
+YAML
+"$hostd" --config second.yaml >second.txt 2>second.err; rc=$?
+set -e
+[ $rc -ne 0 ] && ok "a second hostd on the same store fails" || bad "a second hostd on the same store ran"
+expect_in second.err "is in use by process $pid" "it names the process that holds the store"
 kill -HUP $pid
 set +e
 wait $pid; rc=$?
