@@ -180,6 +180,9 @@ const char *config_listen_problem(const char *s)
                 return "invalid IPv4 address";
         } else if (!hostname_ok(host)) {
             return "invalid host name";
+        } else if (strcmp(host, "localhost") != 0) {
+            /* What the server binds: it resolves no names (http_parse_listen). */
+            return "a host name: hostd resolves none; use a numeric address (or localhost)";
         }
         port = colon + 1;
     }

@@ -352,12 +352,15 @@ static void test_rates(void **state)
 static void test_listen(void **state)
 {
     (void)state;
-    static const char *const good[] = {"127.0.0.1:9464", "0.0.0.0:0",  "localhost:80",
-                                       "[::1]:9464",     "[::]:65535", "metrics.example.com:1"};
-    static const char *const bad[] = {"localhost",   "127.0.0.1", ":9464",        "::1:9464",
-                                      "[::1]9464",   "[zz]:1",    "1.2.3.4.5:80", "host:65536",
-                                      "host:-1",     "host:http", "bad_host:80",  "a..b:80",
-                                      "300.1.1.1:1", "[::1]:",    "-a:1"};
+    static const char *const good[] = {"127.0.0.1:9464", "0.0.0.0:0", "localhost:80", "[::1]:9464",
+                                       "[::]:65535"};
+    /* A host name: the server would refuse it at startup (it resolves no
+     * names), so --check refuses it too. */
+    static const char *const bad[] = {
+        "localhost",   "127.0.0.1", ":9464",        "::1:9464",
+        "[::1]9464",   "[zz]:1",    "1.2.3.4.5:80", "host:65536",
+        "host:-1",     "host:http", "bad_host:80",  "a..b:80",
+        "300.1.1.1:1", "[::1]:",    "-a:1",         "metrics.example.com:1"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
         char text[256];
         snprintf(text, sizeof text, "http: {listen: '%s'}\npipeline: p\n" STAGES, good[i]);
