@@ -155,7 +155,7 @@ void http_handle_swap(http_request *r)
     int rc = pipeline_swap(r->srv->pipeline, stage_name, &spec, &res, err, sizeof err);
     if (rc != 0) {
         char clean[1024];
-        text_sanitize(err, clean, sizeof clean);
+        text_one_line(err, clean, sizeof clean);
         http_reply_error(r->out, status_of(rc), "%s", clean);
         goto out;
     }
@@ -355,7 +355,7 @@ void http_handle_experiment_start(http_request *r)
                               sizeof err);
     if (rc != 0) {
         char clean[1024];
-        text_sanitize(err, clean, sizeof clean);
+        text_one_line(err, clean, sizeof clean);
         http_reply_error(r->out, rc == OBS_EINVAL ? 400 : status_of(rc), "%s", clean);
         goto out;
     }

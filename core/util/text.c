@@ -21,3 +21,22 @@ void text_sanitize(const char *s, char *buf, size_t len)
             buf[n++] = '.';
     buf[n] = '\0';
 }
+
+void text_one_line(const char *s, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    size_t n = 0;
+    for (const char *p = s; *p && n + 1 < len; p++) {
+        if (*p == '\n') {
+            if (p[1] && n + 3 < len) {
+                buf[n++] = ';';
+                buf[n++] = ' ';
+            }
+            continue;
+        }
+        unsigned char c = (unsigned char)*p;
+        buf[n++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    buf[n] = '\0';
+}

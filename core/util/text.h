@@ -12,4 +12,8 @@
  * printable ASCII become '?', and long text is cut with "...". */
 void text_sanitize(const char *s, char *buf, size_t len);
 
+/* Like text_sanitize for a message of several lines (a list of errors):
+ * the lines joined with "; ", the last newline dropped, cut at len - 1. */
+void text_one_line(const char *s, char *buf, size_t len);
+
 #endif /* OBS_UTIL_TEXT_H */

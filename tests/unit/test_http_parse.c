@@ -266,11 +266,25 @@ static void test_host_allowed(void **state)
     assert_false(http_host_allowed("hostd.example", NULL, 0));
 }
 
+/* Error lists (one per line) reach a JSON message as one line. */
+static void test_one_line(void **state)
+{
+    (void)state;
+    char buf[64];
+    text_one_line("a.yaml:1:2: x\nb.yaml:3:4: y\n", buf, sizeof buf);
+    assert_string_equal(buf, "a.yaml:1:2: x; b.yaml:3:4: y");
+    text_one_line("tab\there", buf, sizeof buf);
+    assert_string_equal(buf, "tab?here");
+    text_one_line("0123456789", buf, 5);
+    assert_string_equal(buf, "0123");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parsers),
         cmocka_unit_test(test_host_allowed),
+        cmocka_unit_test(test_one_line),
         cmocka_unit_test(test_metrics_render_escapes_labels),
         cmocka_unit_test(test_metrics_render_matches_snapshot),
     };
