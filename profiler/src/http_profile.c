@@ -36,8 +36,10 @@ static int error_response(obs_prof_http_response *r, int status, const char *cod
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* The shape of every other error of the API: the status as the code,
+     * and a word for the kind of failure as the reason. */
     prof_buf b = {0};
-    prof_buf_puts(&b, "{\"error\":{\"code\":");
+    prof_buf_printf(&b, "{\"error\":{\"code\":%d,\"reason\":", status);
     prof_buf_json(&b, code);
     prof_buf_puts(&b, ",\"message\":");
     prof_buf_json(&b, msg);

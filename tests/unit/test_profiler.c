@@ -386,7 +386,7 @@ static void test_http(void **state)
     assert_int_equal(obs_prof_http_profile(k2, v2, 1, &r), 0);
     assert_int_equal(r.status, 409);
     assert_string_equal(r.content_type, "application/json");
-    assert_non_null(strstr(r.body, "\"busy\""));
+    assert_non_null(strstr(r.body, "\"code\":409,\"reason\":\"busy\""));
     printf("# 409 body: %s", r.body);
     free(r.body);
     pthread_join(c.thread, NULL);
