@@ -5,6 +5,7 @@
 #include "engine/host.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,28 @@ void host_log(const char *who, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vlog(who, level, fmt, ap);
     va_end(ap);
+}
+
+int host_log_limited(host_log_limit *l, const char *who, int level, const char *fmt, ...)
+{
+    uint64_t now = host_now_ns();
+    if (l->last_ns && now - l->last_ns < HOST_LOG_INTERVAL_NS) {
+        l->suppressed++;
+        return 0;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (l->suppressed)
+        host_log(who, level, "%s (and %" PRIu64 " more like it since the last)", msg,
+                 l->suppressed);
+    else
+        host_log(who, level, "%s", msg);
+    l->last_ns = now;
+    l->suppressed = 0;
+    return 1;
 }
 
 static void api_log(const obs_host *h, int level, const char *fmt, ...)

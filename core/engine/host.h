@@ -45,6 +45,18 @@ void host_set_log_level(int level);
 /* Logs a host message in the same format as plugin messages. */
 void host_log(const char *who, int level, const char *fmt, ...) OBS_PRINTF(3, 4);
 
+/* A message that can repeat on every batch (a plugin that keeps breaking a
+ * rule) is logged at most once per HOST_LOG_INTERVAL_NS, with the count of
+ * those left out since. One limit per message and thread. */
+#define HOST_LOG_INTERVAL_NS 1000000000ull
+typedef struct host_log_limit {
+    uint64_t last_ns;    /* when it was last logged; 0: never */
+    uint64_t suppressed; /* left out since then */
+} host_log_limit;
+/* Logs through `l`; returns 1 when the line was written, 0 when counted. */
+int host_log_limited(host_log_limit *l, const char *who, int level, const char *fmt, ...)
+    OBS_PRINTF(4, 5);
+
 /* Fault injection for tests: the n-th host->alloc from now (1 = the next)
  * and every one after it fails; 0 turns it off. */
 void host_fail_alloc_after(uint64_t n);

@@ -308,6 +308,8 @@ static void *generator_main(void *arg)
      * records whose time has come even when the plugin is too slow to take
      * them (schedule.h), so `scheduled` stays honest when we fall behind. */
     schedule sc, due;
+    /* Rules a generator can break on every batch are logged once a second. */
+    host_log_limit over_log = {0}, under_log = {0};
     thread_begin(s);
     /* The kernel may defer a sleeper's wake-up by its timer slack (50 us by
      * default) to coalesce timers: the generator's wake-ups are its send
@@ -403,9 +405,10 @@ static void *generator_main(void *arg)
          * wrote, so the end-to-end checks do not depend on plugin care. */
         uint32_t got = b->out.n_records;
         if (got > n) {
-            host_log(s->cfg->name, OBS_LOG_ERROR,
-                     "generate emitted %u records, %u were asked for: extra records dropped", got,
-                     n);
+            host_log_limited(&over_log, s->cfg->name, OBS_LOG_ERROR,
+                             "generate emitted %u records, %u were asked for: extra records "
+                             "dropped",
+                             got, n);
             got = b->out.n_records = n;
         }
         uint64_t late = 0, max_lag = 0;
@@ -430,7 +433,8 @@ static void *generator_main(void *arg)
             break;
         }
         if (got < n && rc == OBS_OK) {
-            host_log(s->cfg->name, OBS_LOG_WARN, "generate emitted %u of %u records", got, n);
+            host_log_limited(&under_log, s->cfg->name, OBS_LOG_WARN,
+                             "generate emitted %u of %u records", got, n);
         }
     }
     flush_slot(s, stage_active(s));

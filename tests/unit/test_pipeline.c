@@ -395,6 +395,23 @@ static void test_cost_account_and_snapshot(void **state)
     config_free(cfg);
 }
 
+/* A message repeated on every batch is written once, then counted until
+ * its interval has passed. */
+static void test_log_limited(void **state)
+{
+    (void)state;
+    host_log_limit l = {0};
+    host_set_log_level(OBS_LOG_ERROR - 1); /* nothing reaches stderr */
+    assert_int_equal(host_log_limited(&l, "t", OBS_LOG_ERROR, "rule broken %d", 0), 1);
+    for (int i = 1; i < 1000; i++)
+        assert_int_equal(host_log_limited(&l, "t", OBS_LOG_ERROR, "rule broken %d", i), 0);
+    assert_int_equal(l.suppressed, 999);
+    l.last_ns -= HOST_LOG_INTERVAL_NS; /* as if a second had passed */
+    assert_int_equal(host_log_limited(&l, "t", OBS_LOG_ERROR, "rule broken again"), 1);
+    assert_int_equal(l.suppressed, 0);
+    host_set_log_level(OBS_LOG_WARN);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,6 +426,7 @@ int main(void)
         cmocka_unit_test(test_missing_plugin_names_dirs),
         cmocka_unit_test(test_allocation_failure_in_init_is_clean),
         cmocka_unit_test(test_cost_account_and_snapshot),
+        cmocka_unit_test(test_log_limited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
