@@ -61,6 +61,11 @@ static void convert_stages(loader *L, const y_top *y, obs_config *cfg)
                     y->n_stages);
     if (!y->n_stages)
         return;
+    if (y->n_stages > CFG_MAX_STAGES) {
+        config_lerr(L, "stages", "%u stages: a pipeline may have at most %d", y->n_stages,
+                    CFG_MAX_STAGES);
+        return;
+    }
     cfg->stages = calloc(y->n_stages, sizeof *cfg->stages);
     if (!cfg->stages) {
         L->oom = true;

@@ -57,6 +57,9 @@ typedef enum cfg_partition {
 
 /* The most instances a stage may run (parallelism). */
 #define CFG_MAX_PARALLELISM 64
+/* The most stages a pipeline and parameters a stage may have. */
+#define CFG_MAX_STAGES 256
+#define CFG_MAX_PARAMS 1024
 
 typedef struct cfg_stage {
     char *name;

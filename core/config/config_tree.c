@@ -262,6 +262,11 @@ bool config_read_params(loader *L, const char *owner, cfg_param **params, size_t
         return true;
     }
     size_t n = (size_t)(pn->data.mapping.pairs.top - pn->data.mapping.pairs.start);
+    if (n > CFG_MAX_PARAMS) {
+        /* Bounded before the duplicate check, which compares pairs. */
+        config_lerr(L, path, "%zu parameters: a stage takes at most %d", n, CFG_MAX_PARAMS);
+        return true;
+    }
     cfg_param *ps = *params = n ? calloc(n, sizeof **params) : NULL;
     if (n && !ps) {
         L->oom = true;

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -460,6 +461,27 @@ static void test_allowed_hosts(void **state)
            "t.yaml:2:", "http.allowed_hosts[1]: invalid host name 'bad:80'");
 }
 
+/* Bounds: stages per pipeline, parameters per stage. */
+static void test_limits(void **state)
+{
+    (void)state;
+    size_t cap = 64 * 1024;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    size_t n = (size_t)snprintf(text, cap, "pipeline: p\nstages:\n");
+    for (int i = 0; i <= CFG_MAX_STAGES; i++)
+        n += (size_t)snprintf(text + n, cap - n, "  - {name: s%d, plugin: xf_pass}\n", i);
+    EXPECT(text, "stages: 257 stages: a pipeline may have at most 256");
+    n = (size_t)snprintf(text, cap,
+                         "pipeline: p\nstages:\n  - name: g\n    plugin: gen_static\n"
+                         "    params:\n");
+    for (int i = 0; i <= CFG_MAX_PARAMS; i++)
+        n += (size_t)snprintf(text + n, cap - n, "      p%d: 1\n", i);
+    snprintf(text + n, cap - n, "  - {name: sink, plugin: sink_null}\n");
+    EXPECT(text, "stages[0].params: 1025 parameters: a stage takes at most 1024");
+    free(text);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +507,7 @@ int main(void)
         cmocka_unit_test(test_small_error_buffer),
         cmocka_unit_test(test_error_limit),
         cmocka_unit_test(test_allowed_hosts),
+        cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
