@@ -100,7 +100,7 @@ static long http_get(uint16_t port, const char *target, char *buf, size_t cap)
         return -1;
     }
     char req[256];
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n",
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
                      target);
     if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
         close(fd);
