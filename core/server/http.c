@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "engine/host.h"
 #include "observatory/stage.h"
@@ -30,7 +31,12 @@
 #define HTTP_DEFAULT_LISTEN "127.0.0.1:9464"
 /* One thread may be busy with a /profile request for its whole duration. */
 #define HTTP_THREADS 4
-#define HTTP_MAX_CONNECTIONS 64
+/* Connections at once: idle or slow clients must not crowd out /healthz
+ * and /metrics (64 idle connections once delayed them by the idle timeout,
+ * 10 s), and with epoll an idle connection costs a descriptor and a little
+ * memory, not a thread. Bounded by half the descriptors the process may
+ * open, so RocksDB and the plugins keep theirs. */
+#define HTTP_MAX_CONNECTIONS 1000
 #define HTTP_TIMEOUT_S 10
 #define HTTP_CONN_MEMORY (32 * 1024)
 
@@ -191,6 +197,14 @@ static void on_log(void *cls, const char *fmt, va_list ap)
     }
 }
 
+static unsigned int connection_limit(void)
+{
+    struct rlimit rl;
+    rlim_t half = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? rl.rlim_cur / 2 : 64;
+    return half < HTTP_MAX_CONNECTIONS ? (unsigned int)(half > 16 ? half : 16)
+                                       : (unsigned int)HTTP_MAX_CONNECTIONS;
+}
+
 static void free_server(http_server *srv)
 {
     for (size_t i = 0; i < srv->n_allowed_hosts; i++)
@@ -262,7 +276,7 @@ int http_start(const http_options *opt, http_server **out, char *err, size_t err
     srv->daemon = MHD_start_daemon(
         flags, port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, on_log, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned int)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_MAX_CONNECTIONS,
+        (unsigned int)HTTP_THREADS, MHD_OPTION_CONNECTION_LIMIT, connection_limit(),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_TIMEOUT_S,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY, MHD_OPTION_URI_LOG_CALLBACK,
         on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);

@@ -532,6 +532,40 @@ static void test_host_allow_list(void **state)
     fixture_stop(&f);
 }
 
+/* Hundreds of idle or half-open connections (headers never finished) must
+ * not keep /healthz or /metrics waiting: they once did until the idle
+ * timeout (10 s, the client's receive timeout here), because the server
+ * took 64 connections at most. */
+static void test_idle_connections(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_start(&f,
+                  "batch_size: 64\nrun: {duration: 0}\nload: [{shape: constant, rate: 10000}]\n",
+                  NULL, 0);
+    wait_state(&f, SNAPSHOT_RUNNING);
+    enum { N_IDLE = 300 };
+    int fds[N_IDLE];
+    for (int i = 0; i < N_IDLE; i++) {
+        fds[i] = connect_to(f.port);
+        if (i % 2) {
+            static const char part[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+            assert_int_equal(send(fds[i], part, sizeof part - 1, MSG_NOSIGNAL), sizeof part - 1);
+        }
+    }
+    response r = request(f.port, "GET", "/healthz");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    r = request(f.port, "GET", "/metrics");
+    assert_int_equal(r.status, 200);
+    response_free(&r);
+    for (int i = 0; i < N_IDLE; i++)
+        close(fds[i]);
+    pipeline_stop(f.p);
+    fixture_join(&f);
+    fixture_stop(&f);
+}
+
 static void test_start_errors(void **state)
 {
     (void)state;
@@ -577,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_run_endpoints_with_store),
         cmocka_unit_test(test_malformed_requests),
         cmocka_unit_test(test_host_allow_list),
+        cmocka_unit_test(test_idle_connections),
         cmocka_unit_test(test_start_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
