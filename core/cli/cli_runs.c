@@ -202,7 +202,7 @@ int cli_runs(int argc, char **argv)
     if (o.json) {
         print_json(runs);
     } else {
-        printf("%5s  %-10s  %-16s  %-24s  %9s  %9s  %-6s  %s\n", "id", "status", "pipeline",
+        printf("%5s  %-11s  %-16s  %-24s  %9s  %9s  %-6s  %s\n", "id", "status", "pipeline",
                "started (UTC)", "run_s", "snapshots", "report", "host");
         size_t i;
         json_t *r;
@@ -215,7 +215,7 @@ int cli_runs(int argc, char **argv)
                          (double)(json_integer_value(end) - json_integer_value(start)) / 1e9);
             const char *host =
                 json_string_value(json_object_get(json_object_get(r, "host"), "hostname"));
-            printf("%5" JSON_INTEGER_FORMAT "  %-10s  %-16s  %-24s  %9s  %9" JSON_INTEGER_FORMAT
+            printf("%5" JSON_INTEGER_FORMAT "  %-11s  %-16s  %-24s  %9s  %9" JSON_INTEGER_FORMAT
                    "  %-6s  %s\n",
                    json_integer_value(json_object_get(r, "id")),
                    json_string_value(json_object_get(r, "status")),

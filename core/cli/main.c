@@ -664,6 +664,9 @@ int main(int argc, char **argv)
         };
         if (http_start(&ho, &http, err, sizeof(err)) < 0) {
             fprintf(stderr, "hostd: %s\n", err);
+            if (st && store_run_not_started(st, run_id, err) < 0)
+                host_log(NULL, OBS_LOG_ERROR, "store: cannot end the record of run %" PRIu64,
+                         run_id);
             goto out;
         }
         host_log(NULL, OBS_LOG_INFO, "serving HTTP on %s, port %u (metrics at /metrics)", ho.listen,

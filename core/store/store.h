@@ -78,6 +78,10 @@ int store_put_snapshot(store *s, uint64_t run_id, const obs_snapshot *snap);
 /* Ends a run: end time, whether it ended cleanly, and the report (JSON
  * object, borrowed; may be NULL), in one synced write. */
 int store_run_end(store *s, uint64_t run_id, int clean, json_t *report);
+/* Ends the record of a run that never started (hostd could not listen, say):
+ * status "not started" and `why` (borrowed) as its error, so it is not
+ * taken for a run that crashed. Returns 0 or a negative code. */
+int store_run_not_started(store *s, uint64_t run_id, const char *why);
 
 /* Readers. Each returns 0 and a new reference in *out, OBS_ENOENT for an
  * unknown run, or another negative code. A run's facts (docs/storage.md)

@@ -200,7 +200,21 @@ out:
     return rc;
 }
 
+static int end_run(store *s, uint64_t run_id, int clean, json_t *report, const char *why);
+
 int store_run_end(store *s, uint64_t run_id, int clean, json_t *report)
+{
+    return end_run(s, run_id, clean, report, NULL);
+}
+
+int store_run_not_started(store *s, uint64_t run_id, const char *why)
+{
+    return end_run(s, run_id, 0, NULL, why);
+}
+
+/* Ends the run's record: status, end time and, for a run that never
+ * started, why. */
+static int end_run(store *s, uint64_t run_id, int clean, json_t *report, const char *why)
 {
     json_t *facts = NULL;
     rocksdb_writebatch_t *b = rocksdb_writebatch_create();
@@ -211,7 +225,9 @@ int store_run_end(store *s, uint64_t run_id, int clean, json_t *report)
     char when[40];
     uint64_t now = store_wall_ns();
     store_iso_time(now, when, sizeof(when));
-    if (json_object_set_new(facts, "status", json_string(clean ? "complete" : "failed")) < 0 ||
+    const char *status = why ? "not started" : clean ? "complete" : "failed";
+    if ((why && json_object_set_new(facts, "error", json_string(why)) < 0) ||
+        json_object_set_new(facts, "status", json_string(status)) < 0 ||
         json_object_set_new(facts, "clean", json_boolean(clean)) < 0 ||
         json_object_set_new(facts, "end_ns", json_u64(now)) < 0 ||
         json_object_set_new(facts, "end", json_string(when)) < 0) {

@@ -133,6 +133,16 @@ YAML
 set -e
 [ $rc -ne 0 ] && ok "a second hostd on the same store fails" || bad "a second hostd on the same store ran"
 expect_in second.err "is in use by process $pid" "it names the process that holds the store"
+# One on its own store but the same HTTP port: its run is recorded as not
+# started, with the reason, not left looking like a crash.
+set +e
+"$hostd" --config second.yaml --store other-store >third.txt 2>third.err; rc=$?
+set -e
+[ $rc -ne 0 ] && ok "a hostd that cannot listen fails" || bad "a hostd on a busy port ran"
+"$hostd" runs --store other-store >runs.txt 2>&1 || bad "hostd runs on other-store failed"
+expect_in runs.txt "not started" "its run is recorded as not started"
+"$hostd" runs --store other-store --json >runs.json 2>&1 || true
+expect_in runs.json "cannot listen" "with the reason"
 kill -HUP $pid
 set +e
 wait $pid; rc=$?
