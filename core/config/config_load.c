@@ -173,11 +173,17 @@ static void phase_missing(loader *L, size_t i, const char *fmt, ...)
  * configuration's directory): one per line, a duration as in the config
  * (a bare number is seconds: 1700000000.25, 12ms), '#' starts a comment,
  * blank lines are skipped. They must not decrease; they are stored as
- * offsets from the first. Errors in the file name the file and its line. */
+ * offsets from the first. Errors in the file name the file and its line.
+ * Bounded: a line longer than REPLAY_MAX_LINE (a file with no newlines,
+ * /dev/zero) or more than REPLAY_MAX_TIMESTAMPS timestamps is an error, not
+ * memory without end. */
+#define REPLAY_MAX_LINE 256
+#define REPLAY_MAX_TIMESTAMPS 50000000u
+
 static void read_replay(loader *L, size_t i, const char *file, cfg_load_phase *ph)
 {
-    char path[64], *line = NULL;
-    size_t cap = 0, lineno = 0, n = 0, alloc = 0;
+    char path[64], line[REPLAY_MAX_LINE + 2];
+    size_t lineno = 0, n = 0, alloc = 0;
     uint64_t first = 0, prev = 0, *ts = NULL;
     snprintf(path, sizeof path, "load[%zu].file", i);
     if (!*file) {
@@ -200,9 +206,20 @@ static void read_replay(loader *L, size_t i, const char *file, cfg_load_phase *p
         config_lerr(L, path, "cannot read replay file '%s': %s", ph->replay_path, strerror(errno));
         return;
     }
-    ssize_t got;
-    while ((got = getline(&line, &cap, f)) >= 0) {
+    while (fgets(line, sizeof line, f)) {
         lineno++;
+        size_t ll = strlen(line);
+        if (ll > REPLAY_MAX_LINE || (ll == 0 && !feof(f))) {
+            /* No newline within the bound, or a NUL byte: not a text file
+             * of timestamps. */
+            const char *saved = L->err.file;
+            L->err.file = ph->replay_path;
+            config_err_at(&L->err, (int)lineno, 1, path,
+                          "line longer than %d bytes (or not text): one timestamp per line",
+                          REPLAY_MAX_LINE);
+            L->err.file = saved;
+            goto out;
+        }
         line[strcspn(line, "#\r\n")] = '\0';
         char *b = line + strspn(line, " \t");
         size_t e = strlen(b);
@@ -222,6 +239,11 @@ static void read_replay(loader *L, size_t i, const char *file, cfg_load_phase *p
             L->err.file = ph->replay_path;
             config_err_at(&L->err, (int)lineno, (int)(b - line) + 1, path, why, b);
             L->err.file = saved;
+            goto out;
+        }
+        if (n == REPLAY_MAX_TIMESTAMPS) {
+            config_lerr(L, path, "replay file '%s' holds more than %u timestamps", ph->replay_path,
+                        REPLAY_MAX_TIMESTAMPS);
             goto out;
         }
         if (n == alloc) {
@@ -250,7 +272,6 @@ static void read_replay(loader *L, size_t i, const char *file, cfg_load_phase *p
     }
 out:
     free(ts);
-    free(line);
     fclose(f);
 }
 

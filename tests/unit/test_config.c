@@ -406,6 +406,19 @@ static void test_load_replay(void **state)
     write_file(dir, "ts.txt", "# nothing\n");
     assert_int_equal(config_load(path, &cfg, err, sizeof err), OBS_ECONFIG);
     assert_non_null(strstr(err, "holds no timestamps"));
+    /* Bounded: a line without end, and a file of NUL bytes, are refused
+     * instead of read into memory. */
+    char longline[1200];
+    memset(longline, '1', sizeof longline - 2);
+    longline[sizeof longline - 2] = '\n';
+    longline[sizeof longline - 1] = '\0';
+    write_file(dir, "ts.txt", longline);
+    assert_int_equal(config_load(path, &cfg, err, sizeof err), OBS_ECONFIG);
+    snprintf(want, sizeof want, "%s/ts.txt:1:1: load[0].file: line longer than 256 bytes", dir);
+    assert_non_null(strstr(err, want));
+    write_file(dir, "p.yaml", LOAD "  - {shape: replay, file: /dev/zero}\n  - shape: max\n");
+    assert_int_equal(config_load(path, &cfg, err, sizeof err), OBS_ECONFIG);
+    assert_non_null(strstr(err, "/dev/zero:1:1: load[0].file: line longer than 256 bytes"));
 
     snprintf(path, sizeof path, "%s/ts.txt", dir);
     unlink(path);
