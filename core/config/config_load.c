@@ -116,6 +116,24 @@ static void phase_key_allowed(loader *L, size_t i, int shape, const char *key, b
 
 /* Converts load[i].<key> (text, may be NULL) into *out within [lo, hi]
  * (`lo` itself excluded when lo_open). Returns true when given and valid. */
+/* Rates in records per second: above one a nanosecond (the clock's
+ * resolution) a schedule cannot be kept, and below one in about 11.6 days
+ * the first interval already outlasts any run (a rate of 1e-300 once ended
+ * a run at once; 1e308 stalled it). */
+#define RATE_MAX 1e9
+#define RATE_MIN 1e-6
+static const char RATE_WHAT[] = "a number of records per second";
+
+/* A positive rate outside [RATE_MIN, RATE_MAX]: the error, else NULL. */
+static const char *rate_problem(double v)
+{
+    if (v > RATE_MAX)
+        return "above 1e9 records per second (one a nanosecond: the clock's resolution)";
+    if (v > 0 && v < RATE_MIN)
+        return "below 1e-6 records per second (one in about 11.6 days)";
+    return NULL;
+}
+
 static bool phase_number(loader *L, size_t i, const char *key, const char *text, double *out,
                          double lo, bool lo_open, double hi, const char *what)
 {
@@ -126,6 +144,11 @@ static bool phase_number(loader *L, size_t i, const char *key, const char *text,
     snprintf(path, sizeof path, "load[%zu].%s", i, key);
     if (config_parse_double(text, &v) != 0) {
         config_lerr(L, path, "expected %s, got '%s'", what, text);
+        return false;
+    }
+    const char *rp = what == RATE_WHAT ? rate_problem(v) : NULL;
+    if (rp) {
+        config_lerr(L, path, "%s %s is %s", key, text, rp);
         return false;
     }
     if (v < lo || (lo_open && v == lo) || v > hi) {
@@ -308,7 +331,7 @@ static void convert_phase(loader *L, size_t i, const y_phase *yp, cfg_load_phase
     ph->arrival = shape == CFG_SHAPE_POISSON ? CFG_ARRIVAL_POISSON
                   : yp->arrival              ? (cfg_arrival)yp->arrival
                                              : CFG_ARRIVAL_UNIFORM;
-    const char *per_s = "a number of records per second";
+    const char *per_s = RATE_WHAT;
     if (rate_shapes & (1u << shape)) {
         if (!yp->rate && shape != CFG_SHAPE_BURSTS)
             phase_missing(L, i, "shape '%s' needs a rate (records per second, > 0)", sname);
@@ -320,6 +343,9 @@ static void convert_phase(loader *L, size_t i, const y_phase *yp, cfg_load_phase
         } else if (!(ph->rate > 0)) {
             snprintf(path, sizeof path, "load[%zu].rate", i);
             config_lerr(L, path, "rate must be > 0 records per second, got %s", yp->rate);
+        } else if (rate_problem(ph->rate)) {
+            snprintf(path, sizeof path, "load[%zu].rate", i);
+            config_lerr(L, path, "rate %s is %s", yp->rate, rate_problem(ph->rate));
         }
     }
 

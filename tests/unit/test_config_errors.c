@@ -348,6 +348,14 @@ static void test_rates(void **state)
     obs_config *cfg = load_ok("pipeline: p\n" STAGES "load:\n  - {shape: constant, rate: 2.5e3}\n");
     assert_true(cfg->load[0].rate == 2500.0);
     config_free(cfg);
+    /* A schedule cannot be kept above one a nanosecond, and below one in
+     * 11.6 days the first interval outlasts any run. */
+    EXPECT("pipeline: p\n" STAGES "load:\n  - shape: constant\n    rate: 1e308\n",
+           "t.yaml:9:11: load[0].rate: rate 1e308 is above 1e9 records per second");
+    EXPECT("pipeline: p\n" STAGES "load:\n  - shape: poisson\n    rate: 1e-300\n",
+           "t.yaml:9:11: load[0].rate: rate 1e-300 is below 1e-6 records per second");
+    EXPECT("pipeline: p\n" STAGES "load:\n  - {shape: ramp, from: 1, to: 2e9, duration: 1s}\n",
+           "load[0].to: to 2e9 is above 1e9 records per second");
 }
 
 static void test_listen(void **state)
