@@ -87,7 +87,7 @@ stages:
   - {name: parse, plugin: xf_json_fast}
   - {name: store, plugin: sink_rocksdb, params: {path: db-run, key: seq}}
 YAML
-"$hostd" --config run.yaml >report.txt 2>err.txt || { bad "timed run failed"; cat err.txt; }
+"$hostd" --config run.yaml --listen 127.0.0.1:0 >report.txt 2>err.txt || { bad "timed run failed"; cat err.txt; }
 sent=$(awk '$1 == "ticks" {gsub(",", "", $5); print $5}' report.txt)
 stored=$(awk '$1 == "parse" {gsub(",", "", $5); print $5}' report.txt)
 if [ -n "$sent" ] && [ "$sent" -gt 0 ]; then ok "timed run sent $sent records"; else bad "timed run sent '$sent'"; cat report.txt; fi
@@ -97,7 +97,7 @@ expect_in db.txt "keys=$sent " "RocksDB holds exactly the $sent records sent"
 
 # --- SIGINT drains what was accepted ----------------------------------------
 sed -e 's/duration: 2s/duration: 0/' -e 's/db-run/db-sig/' run.yaml >sig.yaml
-"$hostd" --config sig.yaml >sig.txt 2>sigerr.txt &
+"$hostd" --config sig.yaml --listen 127.0.0.1:0 >sig.txt 2>sigerr.txt &
 pid=$!
 sleep 1.5
 kill -INT $pid
@@ -112,7 +112,7 @@ expect_in db.txt "keys=$sent " "after SIGINT RocksDB holds all $sent records sen
 
 # --- SIGUSR1 reports so far, SIGPIPE is ignored, SIGHUP ends the run cleanly -
 sed -e 's/duration: 2s/duration: 0/' -e 's/db-run/db-hup/' run.yaml >hup.yaml
-"$hostd" --config hup.yaml >hup.txt 2>huperr.txt &
+"$hostd" --config hup.yaml --listen 127.0.0.1:0 >hup.txt 2>huperr.txt &
 pid=$!
 sleep 1
 kill -USR1 $pid
@@ -129,14 +129,16 @@ stages:
   - {name: gen, plugin: gen_static}
   - {name: sink, plugin: sink_null}
 YAML
-"$hostd" --config second.yaml >second.txt 2>second.err; rc=$?
+"$hostd" --config second.yaml --listen 127.0.0.1:0 >second.txt 2>second.err; rc=$?
 set -e
 [ $rc -ne 0 ] && ok "a second hostd on the same store fails" || bad "a second hostd on the same store ran"
 expect_in second.err "is in use by process $pid" "it names the process that holds the store"
 # One on its own store but the same HTTP port: its run is recorded as not
 # started, with the reason, not left looking like a crash.
 set +e
-"$hostd" --config second.yaml --store other-store >third.txt 2>third.err; rc=$?
+hport=$(sed -n 's/.*serving HTTP on .*, port \([0-9][0-9]*\).*/\1/p' huperr.txt | head -n 1)
+"$hostd" --config second.yaml --store other-store --listen "127.0.0.1:${hport:-1}" >third.txt \
+  2>third.err; rc=$?
 set -e
 [ $rc -ne 0 ] && ok "a hostd that cannot listen fails" || bad "a hostd on a busy port ran"
 "$hostd" runs --store other-store >runs.txt 2>&1 || bad "hostd runs on other-store failed"
@@ -156,7 +158,8 @@ sent=$(awk '$1 == "ticks" {gsub(",", "", $5); print $5}' hup.txt)
 expect_in db.txt "keys=$sent " "after SIGHUP RocksDB holds all $sent records sent"
 
 # --- the demo pipeline, shortened --------------------------------------------
-"$hostd" --config "$src/config/demo.yaml" --plugin-dir "$plugins" --duration 3s >demo.txt 2>demoerr.txt ||
+"$hostd" --config "$src/config/demo.yaml" --plugin-dir "$plugins" --duration 3s --listen 127.0.0.1:0 \
+  >demo.txt 2>demoerr.txt ||
   { bad "demo run failed"; cat demoerr.txt; }
 expect_in demo.txt "ended cleanly" "demo ends cleanly"
 "$dbread" demo-data/ticks >db.txt || bad "obs-dbread on the demo output failed"
