@@ -182,13 +182,56 @@ void config_first_alias(const char *text, size_t len, int *line, int *col)
     yaml_parser_delete(&parser);
 }
 
-/* Parses the whole text with libyaml into L->doc: syntax errors, an empty
- * file and a second document are reported here. */
+/* The deepest nesting of sequences and mappings a pipeline file may have:
+ * a real one needs about 5; 16 MiB of "[[[[" would otherwise become 16
+ * million nodes of the loaded document. */
+#define CONFIG_MAX_DEPTH 64
+
+/* Streams the events of the text (memory bounded by the depth so far) and
+ * refuses it, with the position, when collections nest deeper than
+ * CONFIG_MAX_DEPTH. Syntax errors are left to the loader, which reports
+ * them. Returns 0 when the text may be loaded. */
+static int check_depth(loader *L, const char *text, size_t len)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        L->oom = true;
+        return OBS_ENOMEM;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    int depth = 0, rc = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev))
+            break;
+        yaml_event_type_t t = ev.type;
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+            if (++depth > CONFIG_MAX_DEPTH) {
+                config_err_at(&L->err, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+                              NULL, "collections nested deeper than %d levels", CONFIG_MAX_DEPTH);
+                rc = OBS_ECONFIG;
+            }
+        } else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        yaml_event_delete(&ev);
+        if (rc || t == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+/* Parses the whole text with libyaml into L->doc: too deep a nesting,
+ * syntax errors, an empty file and a second document are reported here. */
 int config_load_tree(loader *L, const char *text, size_t len)
 {
     yaml_parser_t parser;
     yaml_document_t extra;
-    int rc = OBS_ECONFIG;
+    int rc = check_depth(L, text, len);
+    if (rc != 0)
+        return rc;
+    rc = OBS_ECONFIG;
     if (!yaml_parser_initialize(&parser)) {
         L->oom = true;
         return OBS_ENOMEM;

@@ -487,6 +487,15 @@ static void test_limits(void **state)
         n += (size_t)snprintf(text + n, cap - n, "      p%d: 1\n", i);
     snprintf(text + n, cap - n, "  - {name: sink, plugin: sink_null}\n");
     EXPECT(text, "stages[0].params: 1025 parameters: a stage takes at most 1024");
+    /* Nesting: refused at the first level too deep, before the document
+     * is built. */
+    n = (size_t)snprintf(text, cap, "pipeline: p\nx: ");
+    for (int i = 0; i < 100; i++)
+        text[n++] = '[';
+    for (int i = 0; i < 100; i++)
+        text[n++] = ']';
+    text[n] = '\0';
+    EXPECT(text, "t.yaml:2:67: collections nested deeper than 64 levels");
     free(text);
 }
 
