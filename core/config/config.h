@@ -173,6 +173,14 @@ typedef struct cfg_param_values {
 int config_check_params(const obs_config *cfg, size_t stage_index, const obs_stage_desc *desc,
                         cfg_param_values *out, char *err, size_t errlen);
 
+/* The same for parameters given instead of the stage's own (a swap or an
+ * experiment requested over HTTP): `params` (borrowed) are checked as if
+ * they stood in the stage, and errors name `origin` ("swap request") where
+ * they would name the file. */
+int config_check_params_given(const obs_config *cfg, size_t stage_index, const cfg_param *params,
+                              size_t n_params, const char *origin, const obs_stage_desc *desc,
+                              cfg_param_values *out, char *err, size_t errlen);
+
 /* The same for the parameters of variant B of stage `stage_index`'s `ab:`
  * (which must be there, with params given), so that errors point at
  * stages[i].ab.params in the file. */

@@ -255,3 +255,21 @@ int config_check_ab_params(const obs_config *cfg, size_t stage_index, const obs_
                     ab->column, ab->plugin ? ab->plugin : cfg->stages[stage_index].plugin};
     return check(&e, &ps, desc, out);
 }
+
+int config_check_params_given(const obs_config *cfg, size_t stage_index, const cfg_param *params,
+                              size_t n_params, const char *origin, const obs_stage_desc *desc,
+                              cfg_param_values *out, char *err, size_t errlen)
+{
+    obs_config tmp = *cfg;
+    cfg_stage *stages = malloc(cfg->n_stages * sizeof(cfg_stage));
+    if (!stages)
+        return OBS_ENOMEM;
+    memcpy(stages, cfg->stages, cfg->n_stages * sizeof(cfg_stage));
+    stages[stage_index].params = (cfg_param *)params;
+    stages[stage_index].n_params = n_params;
+    tmp.stages = stages;
+    tmp.path = (char *)origin;
+    int rc = config_check_params(&tmp, stage_index, desc, out, err, errlen);
+    free(stages);
+    return rc;
+}

@@ -153,18 +153,8 @@ static int check_params(pipeline *p, stage *s, const swap_spec *spec, stage_slot
 {
     if (!spec->params_given)
         return config_check_params(p->cfg, s->index, sl->desc, &sl->params, err, errlen);
-    obs_config tmp = *p->cfg;
-    cfg_stage *stages = malloc(p->cfg->n_stages * sizeof(cfg_stage));
-    if (!stages)
-        return OBS_ENOMEM;
-    memcpy(stages, p->cfg->stages, p->cfg->n_stages * sizeof(cfg_stage));
-    stages[s->index].params = (cfg_param *)spec->params;
-    stages[s->index].n_params = spec->n_params;
-    tmp.stages = stages;
-    tmp.path = (char *)"swap request";
-    int rc = config_check_params(&tmp, s->index, sl->desc, &sl->params, err, errlen);
-    free(stages);
-    return rc;
+    return config_check_params_given(p->cfg, s->index, spec->params, spec->n_params, "swap request",
+                                     sl->desc, &sl->params, err, errlen);
 }
 
 static stage *find_stage(pipeline *p, const char *name)

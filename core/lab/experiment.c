@@ -322,17 +322,8 @@ static int build_b(experiment *e, stage *s, const exp_spec *spec, stage_variant 
     if (spec->params_given && spec->params_in_config) {
         rc = config_check_ab_params(p->cfg, s->index, v->b.desc, &v->b.params, err, errlen);
     } else if (spec->params_given) {
-        obs_config tmp = *p->cfg;
-        cfg_stage *stages = malloc(p->cfg->n_stages * sizeof(cfg_stage));
-        if (!stages)
-            return OBS_ENOMEM;
-        memcpy(stages, p->cfg->stages, p->cfg->n_stages * sizeof(cfg_stage));
-        stages[s->index].params = (cfg_param *)spec->params;
-        stages[s->index].n_params = spec->n_params;
-        tmp.stages = stages;
-        tmp.path = (char *)"experiment request";
-        rc = config_check_params(&tmp, s->index, v->b.desc, &v->b.params, err, errlen);
-        free(stages);
+        rc = config_check_params_given(p->cfg, s->index, spec->params, spec->n_params,
+                                       "experiment request", v->b.desc, &v->b.params, err, errlen);
     } else if (plugin) {
         rc = config_check_params(p->cfg, s->index, v->b.desc, &v->b.params, err, errlen);
     } else {
@@ -381,21 +372,16 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
                  plugin_kind_name(s->kind));
         return OBS_EINVAL;
     }
+    /* An interleaved experiment times its blocks on one stage thread and
+     * their latency on one sink thread. */
     const stage *sink = &p->stages[p->n_stages - 1];
-    if (spec->mode == EXP_INTERLEAVED && sink->n_instances > 1) {
+    const stage *parallel = s->n_instances > 1 ? s : sink->n_instances > 1 ? sink : NULL;
+    if (spec->mode == EXP_INTERLEAVED && parallel) {
         snprintf(err, errlen,
-                 "the sink '%s' runs %u parallel instances: an interleaved experiment measures "
-                 "each block's latency on one sink thread; run a duet, or the sink with "
+                 "%s '%s' runs %u parallel instances: an interleaved experiment needs one "
+                 "(its blocks are timed on one thread); run a duet, or this stage with "
                  "parallelism 1",
-                 sink->cfg->name, sink->n_instances);
-        return OBS_EINVAL;
-    }
-    if (s->n_instances > 1 && spec->mode == EXP_INTERLEAVED) {
-        snprintf(err, errlen,
-                 "stage '%s' runs %u parallel instances: an interleaved experiment needs one "
-                 "(its blocks are timed on one stage thread); run a duet, or this stage with "
-                 "parallelism 1",
-                 s->cfg->name, s->n_instances);
+                 parallel == s ? "stage" : "the sink", parallel->cfg->name, parallel->n_instances);
         return OBS_EINVAL;
     }
     if (spec->mode != EXP_DUET && spec->mode != EXP_INTERLEAVED) {
