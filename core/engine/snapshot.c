@@ -167,25 +167,41 @@ static int sample_add(stage_sample *o, const stage_sample *x)
 }
 
 /* The sample of pipeline stage s (instance 0 of it): one instance's own, or
- * the sum over all of them with each one's kept in o->instances. */
+ * the sum over all of them with each one's kept in o->instances. Every
+ * instance is read once, so the sum is exactly that of the instances. */
 static int sample_pipeline_stage(const stage *s, stage_sample *o)
 {
-    int rc = sample_stage(s, o);
-    o->n_instances = s->n_instances ? s->n_instances : 1;
-    if (rc < 0 || o->n_instances == 1)
-        return rc;
-    o->instances = calloc(o->n_instances, sizeof(stage_sample));
-    if (!o->instances)
-        return OBS_ENOMEM;
-    for (uint32_t k = 0; k < o->n_instances; k++) {
-        stage_sample *x = &o->instances[k];
-        if ((rc = sample_stage(s->instances[k], x)) < 0)
-            return rc;
-        x->n_instances = 1;
-        if (k > 0 && (rc = sample_add(o, x)) < 0)
-            return rc;
+    uint32_t n = s->n_instances ? s->n_instances : 1;
+    if (n == 1) {
+        o->n_instances = 1;
+        return sample_stage(s, o);
     }
-    return OBS_OK;
+    stage_sample *inst = calloc(n, sizeof(stage_sample));
+    if (!inst)
+        return OBS_ENOMEM;
+    int rc = OBS_OK;
+    for (uint32_t k = 0; k < n && rc == OBS_OK; k++) {
+        rc = sample_stage(s->instances[k], &inst[k]);
+        inst[k].n_instances = 1;
+    }
+    /* The sum: the stage's names (instance 0's), empty histograms of the
+     * same kinds, then every instance added. */
+    memset(o, 0, sizeof *o);
+    memcpy(o->name, inst[0].name, sizeof o->name);
+    memcpy(o->plugin, inst[0].plugin, sizeof o->plugin);
+    memcpy(o->version, inst[0].version, sizeof o->version);
+    memcpy(o->kind, inst[0].kind, sizeof o->kind);
+    memcpy(o->build_id, inst[0].build_id, sizeof o->build_id);
+    const histogram *src[4] = {inst[0].service, inst[0].lag, inst[0].latency, inst[0].swap_pause};
+    histogram **dst[4] = {&o->service, &o->lag, &o->latency, &o->swap_pause};
+    for (int h = 0; h < 4; h++)
+        if (src[h] && !(*dst[h] = calloc(1, sizeof(histogram))))
+            rc = OBS_ENOMEM;
+    o->n_instances = n;
+    o->instances = inst;
+    for (uint32_t k = 0; k < n && rc == OBS_OK; k++)
+        rc = sample_add(o, &inst[k]);
+    return rc;
 }
 
 void stage_snapshot_take(const stage *s, stage_snapshot *snap)
