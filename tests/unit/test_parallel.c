@@ -26,9 +26,11 @@
 #include "config/config.h"
 #include "engine/pipeline.h"
 #include "engine/snapshot.h"
+#include "engine/variant.h"
 #include "lab/experiment.h"
 #include "measure/histogram.h"
 #include "measure/metrics_prom.h"
+#include "stage_test_util.h"
 
 static char yaml[8192];
 
@@ -41,15 +43,6 @@ static obs_config *load(const char *body)
     if (config_load_string("t.yaml", yaml, &cfg, err, sizeof(err)) != 0)
         fail_msg("config: %s", err);
     return cfg;
-}
-
-static uint64_t counter(const stage *s, const char *name)
-{
-    for (uint32_t i = 0; i < s->host.n_counters; i++)
-        if (strcmp(s->host.counters[i].name, name) == 0)
-            return s->host.counters[i].value;
-    fail_msg("stage '%s' has no counter '%s'", s->cfg->name, name);
-    return 0;
 }
 
 /* The sum of counter `name` over the instances of pipeline stage s. */
@@ -270,6 +263,13 @@ static void test_duet_on_parallel_stage(void **state)
     exp_spec duet = {.stage = "pass", .aa = 1, .max_seconds = 0.6, .n_looks = 2};
     if (experiment_start(p, &duet, NULL, 0, &e, err, sizeof err) != 0)
         fail_msg("experiment_start: %s", err);
+    /* Every instance runs a B of its own (the first look is 0.3 s away). */
+    stage_variant *v0 = atomic_load(&p->stages[1].instances[0]->variant);
+    stage_variant *v1 = atomic_load(&p->stages[1].instances[1]->variant);
+    assert_non_null(v0);
+    assert_non_null(v1);
+    assert_ptr_not_equal(v0, v1);
+    assert_ptr_not_equal(v0->b.instance, v1->b.instance);
     assert_true(experiment_wait(e, 10000000000ull));
     json_t *j = experiment_json(e);
     assert_string_equal(json_string_value(json_object_get(j, "state")), "done");

@@ -25,6 +25,7 @@
 #include "engine/pipeline.h"
 #include "engine/schedule.h"
 #include "engine/snapshot.h"
+#include "stage_test_util.h"
 
 static char yaml[4096];
 
@@ -42,15 +43,6 @@ static obs_config *load(const char *body)
     if (rc != 0)
         fail_msg("config: %s", err);
     return cfg;
-}
-
-static uint64_t counter(const stage *s, const char *name)
-{
-    for (uint32_t i = 0; i < s->host.n_counters; i++)
-        if (strcmp(s->host.counters[i].name, name) == 0)
-            return s->host.counters[i].value;
-    fail_msg("stage '%s' has no counter '%s'", s->cfg->name, name);
-    return 0;
 }
 
 /* Asserts exactly-once delivery from the generator to the seqcheck sink. */

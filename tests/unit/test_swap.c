@@ -26,6 +26,7 @@
 #include "engine/pipeline.h"
 #include "engine/snapshot.h"
 #include "engine/swap.h"
+#include "stage_test_util.h"
 
 typedef struct running {
     obs_config *cfg;
@@ -68,15 +69,6 @@ static void start(running *r, const char *stages, const char *extra_dir)
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }
-}
-
-static uint64_t counter(const stage *s, const char *name)
-{
-    for (uint32_t i = 0; i < s->host.n_counters; i++)
-        if (strcmp(s->host.counters[i].name, name) == 0)
-            return s->host.counters[i].value;
-    fail_msg("no counter '%s'", name);
-    return 0;
 }
 
 /* Stops, joins and checks exactly-once delivery to the seqcheck sink. */
