@@ -80,6 +80,13 @@ def find_cycles(graph):
     return cycles
 
 
+def report_cycles(where, graph, errors):
+    """One error per circle of `graph`, naming each include on it."""
+    for cyc in find_cycles(graph):
+        steps = ", ".join(f"{a} -> {b} ({graph[a][b]})" for a, b in zip(cyc, cyc[1:]))
+        errors.append(f"{where}: files include each other in a circle: {steps}")
+
+
 def node(relpath):
     """foo.c and foo.h are one node: 'engine/pipeline'. A module's private
     header (foo_internal.h, shared by the files that implement foo) belongs
@@ -136,9 +143,7 @@ def check_core(root, errors):
                               f"not include {head} (layer {RANK[head]}), a higher layer")
             if node(inc) != me:
                 graph[me].setdefault(node(inc), where)
-    for cyc in find_cycles(graph):
-        steps = ", ".join(f"{a} -> {b} ({graph[a][b]})" for a, b in zip(cyc, cyc[1:]))
-        errors.append(f"core: files include each other in a circle: {steps}")
+    report_cycles("core", graph, errors)
 
 
 def check_profiler(root, errors):
@@ -163,9 +168,7 @@ def check_profiler(root, errors):
             other = node(os.path.basename(inc))
             if other != me:
                 graph[me].setdefault(other, where)
-    for cyc in find_cycles(graph):
-        steps = ", ".join(f"{a} -> {b} ({graph[a][b]})" for a, b in zip(cyc, cyc[1:]))
-        errors.append(f"profiler: files include each other in a circle: {steps}")
+    report_cycles("profiler", graph, errors)
 
 
 def check_plugins(root, errors):
