@@ -169,6 +169,11 @@ int obs_prof_profile_merge(obs_prof_profile *dst, const obs_prof_profile *src);
 /* Weight of samples having a frame equal to `frame` (leaf_only: as the
  * leaf frame). Each sample counts once however often the frame repeats. */
 uint64_t obs_prof_profile_weight_of(const obs_prof_profile *p, const char *frame, int leaf_only);
+/* The same, counting samples (signals) instead of weight. On a busy
+ * machine the kernel may deliver one signal for many timer periods: the
+ * weight share is then right on average but rests on fewer samples, and
+ * the count share is the steadier estimate of the same CPU split. */
+uint64_t obs_prof_profile_samples_of(const obs_prof_profile *p, const char *frame, int leaf_only);
 /* Label values seen for `key` ("stage"), as a malloc'd NULL-terminated
  * array of borrowed strings (valid while p lives); free() the array. */
 const char **obs_prof_profile_label_values(const obs_prof_profile *p, const char *key);

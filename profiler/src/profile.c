@@ -107,7 +107,8 @@ void prof_profile_tag_label(const obs_prof_profile *p, uint32_t tag, char *buf, 
     int w = snprintf(buf, len, "[");
     o = w > 0 ? (size_t)w : 0;
     for (uint32_t i = 0; i < k->n && o < len; i++) {
-        w = snprintf(buf + o, len - o, "%s%s=%s", i ? " " : "", prof_profile_strget(p, k->kv[2 * i]),
+        w = snprintf(buf + o, len - o, "%s%s=%s", i ? " " : "",
+                     prof_profile_strget(p, k->kv[2 * i]),
                      prof_profile_strget(p, k->kv[2 * i + 1]));
         o += w > 0 ? (size_t)w : 0;
     }
@@ -248,7 +249,10 @@ int obs_prof_profile_merge(obs_prof_profile *dst, const obs_prof_profile *src)
     return 0;
 }
 
-uint64_t obs_prof_profile_weight_of(const obs_prof_profile *p, const char *frame, int leaf_only)
+/* Sum of per-entry values (weights or sample counts) of the entries
+ * whose stack has `frame` (leaf_only: as its leaf). */
+static uint64_t sum_of(const obs_prof_profile *p, const uint64_t *values, const char *frame,
+                       int leaf_only)
 {
     uint64_t w = 0;
     for (uint32_t e = 0; e < p->entries.n; e++) {
@@ -257,11 +261,21 @@ uint64_t obs_prof_profile_weight_of(const obs_prof_profile *p, const char *frame
         const uint32_t *f = prof_profile_stack_get(p, en->stack, &depth);
         for (uint32_t k = leaf_only && depth ? depth - 1 : 0; k < depth; k++)
             if (strcmp(prof_profile_strget(p, prof_profile_frame_get(p, f[k])->name), frame) == 0) {
-                w += p->weight[e];
+                w += values[e];
                 break;
             }
     }
     return w;
+}
+
+uint64_t obs_prof_profile_weight_of(const obs_prof_profile *p, const char *frame, int leaf_only)
+{
+    return sum_of(p, p->weight, frame, leaf_only);
+}
+
+uint64_t obs_prof_profile_samples_of(const obs_prof_profile *p, const char *frame, int leaf_only)
+{
+    return sum_of(p, p->count, frame, leaf_only);
 }
 
 const char **obs_prof_profile_label_values(const obs_prof_profile *p, const char *key)
