@@ -22,8 +22,13 @@
 
 #define DEFAULT_STORE "observatory-data"
 
+#define MAX_STORES 16
+
 typedef struct cli_opts {
     const char *store;
+    const char *stores[MAX_STORES]; /* every --store given (report --run-id) */
+    int n_stores;
+    const char *run_id;             /* report --run-id: the shared run.id */
     const char *config;
     const char *series;
     uint64_t from_ns, to_ns;
@@ -37,6 +42,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: hostd runs    [--store DIR | --config FILE] [--json]\n"
                "       hostd report  RUN [--store DIR | --config FILE] [--json | --metrics |\n"
                "                         --series METRIC [--from NS] [--to NS]]\n"
+               "       hostd report  --run-id ID [--store DIR]... [--json]\n"
                "       hostd compare RUN_A RUN_B [--store DIR | --config FILE]\n"
                "\n"
                "Reads the run history in the store (default: ./" DEFAULT_STORE
@@ -45,6 +51,10 @@ static void usage(FILE *f)
                "  report    reprints a run's end-of-run report (--json: facts and report;\n"
                "            --metrics: names of its metric series; --series: one series as\n"
                "            [t_ns, value] pairs, wall-clock ns, optionally from <= t < to)\n"
+               "  report --run-id\n"
+               "            every run with that run.id in the stores given (one per process\n"
+               "            of a pipeline split over several) in start order, with an\n"
+               "            end-to-end summary\n"
                "  compare   two runs' reports side by side with the relative change B vs A\n");
 }
 
@@ -71,8 +81,14 @@ static int parse(int argc, char **argv, int max_pos, cli_opts *o)
     (strcmp(a, name) == 0                                                                          \
          ? (i + 1 < argc ? (val = argv[++i]) != NULL : 0)                                          \
          : (strncmp(a, name "=", sizeof(name)) == 0 ? (val = a + sizeof(name)) != NULL : 0))
-        if (OPT_ARG("--store"))
-            o->store = val;
+        if (OPT_ARG("--store")) {
+            if (o->n_stores == MAX_STORES) {
+                fprintf(stderr, "hostd %s: at most %d --store\n", argv[0], MAX_STORES);
+                return -1;
+            }
+            o->store = o->stores[o->n_stores++] = val;
+        } else if (OPT_ARG("--run-id"))
+            o->run_id = val;
         else if (OPT_ARG("--config") || (strcmp(a, "-c") == 0 && i + 1 < argc && (val = argv[++i])))
             o->config = val;
         else if (OPT_ARG("--series"))
@@ -107,6 +123,10 @@ static int parse(int argc, char **argv, int max_pos, cli_opts *o)
     }
     if (o->store && o->config) {
         fprintf(stderr, "hostd %s: give --store or --config, not both\n", argv[0]);
+        return -1;
+    }
+    if (o->n_stores > 1 && !o->run_id) {
+        fprintf(stderr, "hostd %s: several --store only with report --run-id\n", argv[0]);
         return -1;
     }
     return 0;
@@ -202,8 +222,8 @@ int cli_runs(int argc, char **argv)
     if (o.json) {
         print_json(runs);
     } else {
-        printf("%5s  %-11s  %-16s  %-24s  %9s  %9s  %-6s  %s\n", "id", "status", "pipeline",
-               "started (UTC)", "run_s", "snapshots", "report", "host");
+        printf("%5s  %-11s  %-16s  %-16s  %-24s  %9s  %9s  %-6s  %s\n", "id", "status",
+               "pipeline", "run.id", "started (UTC)", "run_s", "snapshots", "report", "host");
         size_t i;
         json_t *r;
         json_array_foreach(runs, i, r)
@@ -215,11 +235,12 @@ int cli_runs(int argc, char **argv)
                          (double)(json_integer_value(end) - json_integer_value(start)) / 1e9);
             const char *host =
                 json_string_value(json_object_get(json_object_get(r, "host"), "hostname"));
-            printf("%5" JSON_INTEGER_FORMAT "  %-11s  %-16s  %-24s  %9s  %9" JSON_INTEGER_FORMAT
+            const char *shared = json_string_value(json_object_get(r, "run_id"));
+            printf("%5" JSON_INTEGER_FORMAT "  %-11s  %-16s  %-16s  %-24s  %9s  %9" JSON_INTEGER_FORMAT
                    "  %-6s  %s\n",
                    json_integer_value(json_object_get(r, "id")),
                    json_string_value(json_object_get(r, "status")),
-                   json_string_value(json_object_get(r, "pipeline")),
+                   json_string_value(json_object_get(r, "pipeline")), shared ? shared : "-",
                    json_string_value(json_object_get(r, "start")), dur,
                    json_integer_value(json_object_get(r, "n_snapshots")),
                    json_is_true(json_object_get(r, "has_report")) ? "yes" : "no",
@@ -233,6 +254,8 @@ int cli_runs(int argc, char **argv)
     return 0;
 }
 
+static int report_group(const cli_opts *o);
+
 int cli_report(int argc, char **argv)
 {
     cli_opts o;
@@ -240,7 +263,15 @@ int cli_report(int argc, char **argv)
     json_t *run = NULL, *out = NULL;
     uint64_t id;
     int status = 1;
-    if (parse(argc, argv, 1, &o) < 0 || o.n_pos != 1 || o.json + o.metrics + !!o.series > 1) {
+    int prc = parse(argc, argv, 1, &o);
+    if (prc == 0 && o.run_id) {
+        if (o.n_pos || o.metrics || o.series) {
+            fprintf(stderr, "hostd report --run-id: no run number, --metrics or --series\n");
+            return 2;
+        }
+        return report_group(&o);
+    }
+    if (prc < 0 || o.n_pos != 1 || o.json + o.metrics + !!o.series > 1) {
         if (o.n_pos != 1)
             fprintf(stderr, "hostd report: expected one run id\n");
         usage(stderr);
@@ -289,6 +320,140 @@ out:
     json_decref(out);
     json_decref(run);
     store_close(s);
+    return status;
+}
+
+/* A run of one process of a pipeline split over several, for report_group. */
+typedef struct group_run {
+    const char *store;
+    json_t *run; /* facts + report (store_run_json) */
+    int64_t start_ns;
+} group_run;
+
+static int by_start(const void *a, const void *b)
+{
+    const group_run *x = a, *y = b;
+    return (x->start_ns > y->start_ns) - (x->start_ns < y->start_ns);
+}
+
+/* Stage `which` (0: first, -1: last) of a run's report, or NULL. */
+static json_t *report_stage(json_t *run, int which)
+{
+    json_t *st = json_object_get(json_object_get(run, "report"), "stages");
+    size_t n = json_array_size(st);
+    return n ? json_array_get(st, which < 0 ? n - 1 : 0) : NULL;
+}
+
+/* hostd report --run-id ID --store A --store B ...: the runs of every
+ * process of one pipeline, in start order, and an end-to-end summary: the
+ * first process's generator, the last process's sink and its latency from
+ * the intended time (end to end, since intended times cross the links). */
+static int report_group(const cli_opts *o)
+{
+    const char *one[1] = {o->store ? o->store : DEFAULT_STORE};
+    const char *const *paths = o->n_stores ? o->stores : one;
+    int n_paths = o->n_stores ? o->n_stores : 1;
+    group_run *g = NULL;
+    size_t n = 0, cap = 0;
+    int status = 1;
+    for (int k = 0; k < n_paths; k++) {
+        cli_opts one_store = {.store = paths[k]};
+        store *s = NULL;
+        json_t *runs = NULL;
+        if (open_store(&one_store, &s))
+            goto out;
+        if (store_runs_json(s, &runs) < 0) {
+            fprintf(stderr, "hostd report: store '%s': cannot list runs\n", paths[k]);
+            store_close(s);
+            goto out;
+        }
+        size_t i;
+        json_t *r;
+        json_array_foreach(runs, i, r)
+        {
+            const char *rid = json_string_value(json_object_get(r, "run_id"));
+            json_t *run = NULL;
+            if (!rid || strcmp(rid, o->run_id) != 0 ||
+                store_run_json(s, (uint64_t)json_integer_value(json_object_get(r, "id")), &run) < 0)
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 8;
+                group_run *ng = realloc(g, cap * sizeof *g);
+                if (!ng) {
+                    json_decref(run);
+                    break;
+                }
+                g = ng;
+            }
+            g[n++] = (group_run){paths[k], run, json_integer_value(json_object_get(r, "start_ns"))};
+        }
+        json_decref(runs);
+        store_close(s);
+    }
+    if (n == 0) {
+        fprintf(stderr, "hostd report: no run with run.id '%s' in", o->run_id);
+        for (int k = 0; k < n_paths; k++)
+            fprintf(stderr, "%s '%s'", k ? "," : "", paths[k]);
+        fprintf(stderr, " (see hostd runs)\n");
+        goto out;
+    }
+    qsort(g, n, sizeof *g, by_start);
+    json_t *first = report_stage(g[0].run, 0), *last = report_stage(g[n - 1].run, -1);
+    json_t *lat = json_object_get(last, "latency_ms");
+    if (o->json) {
+        json_t *procs = json_array();
+        for (size_t i = 0; i < n; i++) {
+            json_object_set_new(g[i].run, "store", json_string(g[i].store));
+            json_array_append(procs, g[i].run);
+        }
+        json_t *all = json_pack("{s:s, s:o, s:{s:O?, s:O?, s:O?}}", "run_id", o->run_id,
+                                "processes", procs, "end_to_end", "records_generated",
+                                json_object_get(first, "records_out"), "records_delivered",
+                                json_object_get(last, "records_in"), "latency_ms", lat);
+        print_json(all);
+        json_decref(all);
+        status = 0;
+        goto out;
+    }
+    printf("run.id %s: %zu process%s\n", o->run_id, n, n == 1 ? "" : "es");
+    printf("  %-3s %-16s %-24s %5s %-11s %8s  %s\n", "#", "pipeline", "started (UTC)", "run",
+           "status", "pid", "store");
+    for (size_t i = 0; i < n; i++)
+        printf("  %-3zu %-16s %-24s %5" JSON_INTEGER_FORMAT " %-11s %8" JSON_INTEGER_FORMAT "  %s\n",
+               i + 1, json_string_value(json_object_get(g[i].run, "pipeline")),
+               json_string_value(json_object_get(g[i].run, "start")),
+               json_integer_value(json_object_get(g[i].run, "id")),
+               json_string_value(json_object_get(g[i].run, "status")),
+               json_integer_value(json_object_get(g[i].run, "pid")), g[i].store);
+    for (size_t i = 0; i < n; i++) {
+        printf("\n== process %zu: pipeline %s (store %s, run %" JSON_INTEGER_FORMAT ") ==\n", i + 1,
+               json_string_value(json_object_get(g[i].run, "pipeline")), g[i].store,
+               json_integer_value(json_object_get(g[i].run, "id")));
+        json_t *report = json_object_get(g[i].run, "report");
+        if (json_is_object(report))
+            report_print(report, stdout);
+        else
+            printf("(no end-of-run report: status %s)\n",
+                   json_string_value(json_object_get(g[i].run, "status")));
+    }
+    printf("\nend to end: %" JSON_INTEGER_FORMAT " records generated (process 1, stage %s), %" JSON_INTEGER_FORMAT
+           " delivered (process %zu, stage %s)",
+           json_integer_value(json_object_get(first, "records_out")),
+           json_string_value(json_object_get(first, "name")),
+           json_integer_value(json_object_get(last, "records_in")), n,
+           json_string_value(json_object_get(last, "name")));
+    if (json_is_object(lat))
+        printf("; latency from the intended time p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms "
+               "(wall clocks of the hosts: see docs/scale.md)",
+               json_number_value(json_object_get(lat, "p50")),
+               json_number_value(json_object_get(lat, "p99")),
+               json_number_value(json_object_get(lat, "p99_9")));
+    printf("\n");
+    status = 0;
+out:
+    for (size_t i = 0; i < n; i++)
+        json_decref(g[i].run);
+    free(g);
     return status;
 }
 

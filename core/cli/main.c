@@ -330,6 +330,7 @@ static int begin_run(store *st, const obs_config *cfg, const pipeline *p, uint64
             .plugin_versions = v + 2 * n,
             .plugin_paths = v + 3 * n,
             .plugin_build_ids = v + 4 * n,
+            .run_id = cfg->run_id,
         };
         rc = store_run_begin(st, &info, run_id);
     }
@@ -359,6 +360,8 @@ static void usage(FILE *f)
            "                         (may be repeated)\n"
            "  -d, --duration DUR     override run.duration (e.g. 10s, 500ms, 0 = until signal)\n"
            "  -l, --listen ADDR      override http.listen (host:port, [v6]:port; port 0: any)\n"
+           "      --run-id ID        override run.id: one name for the run in every process\n"
+           "                         of a pipeline split over several (NATS links)\n"
            "      --no-http          do not serve HTTP\n"
            "  -s, --store DIR        override store.path\n"
            "      --no-store         do not record the run\n"
@@ -412,7 +415,8 @@ enum {
     OPT_AB_LOOKS,
     OPT_AB_MODE,
     OPT_AB_BLOCK_MS,
-    OPT_PROFILE_CONTINUOUS
+    OPT_PROFILE_CONTINUOUS,
+    OPT_RUN_ID
 };
 
 int main(int argc, char **argv)
@@ -452,6 +456,7 @@ int main(int argc, char **argv)
         {"ab-mode", required_argument, NULL, OPT_AB_MODE},
         {"ab-block-ms", required_argument, NULL, OPT_AB_BLOCK_MS},
         {"profile-continuous", required_argument, NULL, OPT_PROFILE_CONTINUOUS},
+        {"run-id", required_argument, NULL, OPT_RUN_ID},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -460,7 +465,7 @@ int main(int argc, char **argv)
     };
     const char *config_path = NULL, *duration = NULL, *listen = NULL, *store_path = NULL;
     const char *linger = NULL, *profiler = "native", *gperf_out = NULL, *ab = NULL;
-    const char *prof_cont = NULL;
+    const char *prof_cont = NULL, *run_id_arg = NULL;
     uint64_t prof_cont_ns = 0;
     int aa = 0, no_cost_account = 0;
     uint32_t ab_looks = 0, ab_block_ms = 0;
@@ -523,6 +528,7 @@ int main(int argc, char **argv)
             }
             break;
         case OPT_PROFILE_CONTINUOUS: prof_cont = optarg; break;
+        case OPT_RUN_ID: run_id_arg = optarg; break;
         case 'q': host_set_log_level(OBS_LOG_ERROR); break;
         case 'v': host_set_log_level(OBS_LOG_DEBUG); break;
         case 'h':
@@ -569,6 +575,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "hostd: --duration '%s': expected a duration like 10s, 500ms or 2m\n",
                 duration);
         goto out;
+    }
+    if (run_id_arg) {
+        const char *bad = config_run_id_problem(run_id_arg);
+        if (bad) {
+            fprintf(stderr, "hostd: --run-id '%s': %s\n", run_id_arg, bad);
+            goto out;
+        }
+        free(cfg->run_id);
+        if (!(cfg->run_id = strdup(run_id_arg)))
+            goto out;
     }
     if (linger && config_parse_duration(linger, &linger_ns) < 0) {
         fprintf(stderr, "hostd: --linger '%s': expected a duration like 10s, 500ms or 2m\n",

@@ -181,6 +181,13 @@ static void convert(loader *L, const y_top *y, obs_config *cfg)
                     y->run.warmup, y->run.duration);
     config_check_u32(L, "run.realtime_priority", y->run.realtime_priority, &cfg->realtime_priority,
                      0, 99);
+    if (y->run.id) {
+        const char *bad = config_run_id_problem(y->run.id);
+        if (bad)
+            config_lerr(L, "run.id", "'%s': %s", y->run.id, bad);
+        else
+            cfg->run_id = dup_str(L, y->run.id);
+    }
     if (y->run.seed && config_parse_u64(y->run.seed, &cfg->seed) != 0)
         config_lerr(L, "run.seed", "expected an unsigned 64-bit integer, got '%s'", y->run.seed);
 
@@ -400,6 +407,7 @@ void config_free(obs_config *cfg)
         free(cfg->http_allowed_hosts[i]);
     free(cfg->http_allowed_hosts);
     free(cfg->store_path);
+    free(cfg->run_id);
     free(cfg->path);
     free(cfg->text);
     free(cfg->dir);

@@ -146,7 +146,14 @@ typedef struct obs_config {
     char **http_allowed_hosts;   /* http.allowed_hosts: Host names answered besides addresses */
     size_t n_http_allowed_hosts;
     char *store_path; /* store.path, default "observatory-data" */
+    /* run.id (or hostd --run-id): names one run of a pipeline split over
+     * several processes, the same in each; NULL: none. [A-Za-z0-9._-],
+     * 1..64 characters (config_run_id_problem). */
+    char *run_id;
 } obs_config;
+
+/* NULL when `id` is a valid run.id, else why not. */
+const char *config_run_id_problem(const char *id);
 
 /* Loads and validates `path`. On success *out owns everything (free with
  * config_free). On failure returns OBS_ECONFIG (or OBS_EIO/OBS_ENOMEM), *out

@@ -148,6 +148,20 @@ static bool hostname_ok(const char *h)
 }
 
 /* Checks "host:port" or "[ipv6]:port"; NULL if fine, else what is wrong. */
+const char *config_run_id_problem(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64)
+        return "must be 1 to 64 characters";
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return "may hold only letters, digits, '.', '_' and '-'";
+    }
+    return NULL;
+}
+
 const char *config_listen_problem(const char *s)
 {
     char host[256];

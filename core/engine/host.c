@@ -3,6 +3,7 @@
  * clock and accounted allocation with a fault-injection switch.
  */
 #include "engine/host.h"
+#include "engine/origin.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -212,8 +213,49 @@ static void *api_realloc(const obs_host *api, void *p, size_t size)
     return a + 1;
 }
 
+int64_t host_wall_offset_ns(void)
+{
+    /* The read in the middle of two monotonic reads, the pair that lies
+     * closest together (least disturbed) of a few. */
+    int64_t best = 0;
+    uint64_t best_gap = UINT64_MAX;
+    for (int i = 0; i < 5; i++) {
+        struct timespec w;
+        uint64_t m0 = host_now_ns();
+        clock_gettime(CLOCK_REALTIME, &w);
+        uint64_t m1 = host_now_ns();
+        if (m1 - m0 < best_gap) {
+            best_gap = m1 - m0;
+            int64_t wall = (int64_t)w.tv_sec * 1000000000LL + w.tv_nsec;
+            best = wall - (int64_t)(m0 + (m1 - m0) / 2);
+        }
+    }
+    return best;
+}
+
+static void api_blocked_add(const obs_host *api, uint64_t ns)
+{
+    host_ctx *h = api->host_private;
+    if (h->blocked_into)
+        atomic_fetch_add_explicit(h->blocked_into, ns, memory_order_relaxed);
+}
+
+static uint64_t api_hold(const obs_host *api)
+{
+    host_ctx *h = api->host_private;
+    origin *o = atomic_load_explicit(&h->consuming, memory_order_relaxed);
+    origin_hold(o);
+    return (uint64_t)(uintptr_t)o;
+}
+
+static void api_release(const obs_host *api, uint64_t token)
+{
+    (void)api;
+    origin_drop((origin *)(uintptr_t)token);
+}
+
 void host_ctx_init(host_ctx *h, const char *stage_name, const char *plugin_path, uint64_t seed,
-                   uint32_t batch_size)
+                   uint32_t batch_size, int64_t wall_offset_ns)
 {
     memset(h, 0, sizeof(*h));
     h->api = (obs_host){
@@ -232,6 +274,10 @@ void host_ctx_init(host_ctx *h, const char *stage_name, const char *plugin_path,
         .realloc = api_realloc,
         .free = api_free,
         .host_private = h,
+        .wall_offset_ns = wall_offset_ns,
+        .blocked_add = api_blocked_add,
+        .hold = api_hold,
+        .release = api_release,
     };
 }
 

@@ -30,12 +30,20 @@ typedef struct host_ctx {
     host_counter counters[HOST_MAX_COUNTERS];
     _Atomic uint32_t n_counters;
     _Atomic uint64_t n_allocs, n_frees, alloc_bytes;
+    /* blocked_add adds here (the stage's blocked time; NULL: nowhere). */
+    _Atomic uint64_t *blocked_into;
+    /* The origin of the batch a sink is consuming, for hold() (set by the
+     * stage thread around consume; NULL otherwise). */
+    struct origin *_Atomic consuming;
 } host_ctx;
 
 /* Fills `h` for an instance of a stage. The strings are borrowed and must
- * outlive the instance. */
+ * outlive the instance. wall_offset_ns: see obs_host (host_wall_offset_ns). */
 void host_ctx_init(host_ctx *h, const char *stage_name, const char *plugin_path, uint64_t seed,
-                   uint32_t batch_size);
+                   uint32_t batch_size, int64_t wall_offset_ns);
+
+/* CLOCK_REALTIME - CLOCK_MONOTONIC now, in nanoseconds. */
+int64_t host_wall_offset_ns(void);
 
 /* Sum of the instance's error counters. */
 uint64_t host_error_total(const host_ctx *h);

@@ -305,6 +305,7 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
         goto fail;
     }
 
+    int64_t wall_offset = host_wall_offset_ns();
     for (size_t i = 0; i < p->n_stages; i++)
         for (uint32_t k = 0; k < p->stages[i].n_instances; k++) {
             stage *s = p->stages[i].instances[k];
@@ -312,7 +313,8 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
             /* Instance 0 keeps the stage's seed of a one-instance run. */
             uint64_t seed = mix64(cfg->seed + i);
             host_ctx_init(&s->host, s->cfg->name, sl->module->path, k ? mix64(seed + k) : seed,
-                          cfg->batch_size);
+                          cfg->batch_size, wall_offset);
+            s->host.blocked_into = &s->stats.blocked_ns;
             rc = sl->desc->init(sl->api, &sl->params_view, &sl->instance);
             if (rc != 0) {
                 char which[48] = "";

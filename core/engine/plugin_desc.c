@@ -58,10 +58,12 @@ static const uint32_t desc_size_for_minor[] = {
     /* 1.1 gave the record a key (obs_record.key, the 1.0 reserved field);
      * the descriptor did not grow. */
     [1] = DESC_END(import_state),
+    /* 1.2: flags (OBS_STAGE_SOURCE) and delivered. */
+    [2] = DESC_END(delivered),
 };
 _Static_assert(sizeof(desc_size_for_minor) / sizeof(desc_size_for_minor[0]) == OBS_ABI_MINOR + 1,
                "add the size of the new minor to desc_size_for_minor");
-_Static_assert(DESC_END(import_state) == sizeof(obs_stage_desc),
+_Static_assert(DESC_END(delivered) == sizeof(obs_stage_desc),
                "obs_stage_desc grew: bump OBS_ABI_MINOR and extend desc_size_for_minor");
 
 /* The header every descriptor of every ABI version starts with: the only
@@ -219,6 +221,15 @@ int plugin_check_desc_norm(const obs_stage_desc *raw, obs_kind kind, const char 
         return plugin_refuse(OBS_EPLUGIN, err, errlen, what, "transform without process callback");
     if (d.kind == OBS_KIND_SINK && !d.consume)
         return plugin_refuse(OBS_EPLUGIN, err, errlen, what, "sink without consume callback");
+    if (d.flags & ~OBS_STAGE_SOURCE)
+        return plugin_refuse(OBS_EABI, err, errlen, what,
+                             "descriptor flags 0x%x: this host (ABI %u.%u) knows only 0x%x "
+                             "(source)",
+                             d.flags, OBS_ABI_MAJOR, OBS_ABI_MINOR, OBS_STAGE_SOURCE);
+    if ((d.flags & OBS_STAGE_SOURCE) && d.kind != OBS_KIND_GENERATOR)
+        return plugin_refuse(OBS_EPLUGIN, err, errlen, what,
+                             "%s flagged as a source: only a generator can be one",
+                             plugin_kind_name(d.kind));
 
     int rc = check_params(&d, what, err, errlen);
     if (rc)

@@ -7,12 +7,15 @@
  * owning stage's thread through obs_out.grow and needs no lock.
  */
 #include "engine/pool.h"
+#include "engine/origin.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static void batch_reset(batch *b)
 {
+    origin_drop(b->origin);
+    b->origin = NULL;
     b->out.n_records = 0;
     b->out.arena_used = 0;
     b->out.n_passed = 0;

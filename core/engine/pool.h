@@ -47,6 +47,9 @@ typedef struct batch {
     struct stage_variant *variant;
     uint32_t variant_block;
     uint8_t variant_ab;
+    /* The source generator's batch these records came from (origin.h);
+     * NULL without a source. Dropped when the batch returns to the pool. */
+    struct origin *origin;
 } batch;
 
 struct pool {

@@ -228,6 +228,7 @@ int pipeline_snapshot(const pipeline *p, obs_snapshot *out)
 {
     memset(out, 0, sizeof(*out));
     snprintf(out->pipeline, sizeof(out->pipeline), "%s", p->cfg->pipeline);
+    snprintf(out->run_id, sizeof(out->run_id), "%s", p->cfg->run_id ? p->cfg->run_id : "");
     out->t_mono_ns = host_now_ns();
     out->t_wall_ns = realtime_ns();
     out->t_start_ns = p->t_start_ns;

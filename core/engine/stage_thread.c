@@ -21,6 +21,7 @@
 
 #include "engine/alloc.h"
 #include "engine/host.h"
+#include "engine/origin.h"
 #include "engine/schedule.h"
 #include "engine/swap.h"
 #include "engine/variant.h"
@@ -93,6 +94,8 @@ static void push_by_key(stage *s, batch *b, uint64_t now)
             sub[k]->variant = b->variant;
             sub[k]->variant_block = b->variant_block;
             sub[k]->variant_ab = b->variant_ab;
+            sub[k]->origin = b->origin;
+            origin_hold(b->origin);
             n_sub++;
         }
         obs_out *o = &sub[k]->out;
@@ -296,6 +299,68 @@ static void callback_failed(stage *s, const char *what, int rc)
                  obs_strerror(rc), rc);
 }
 
+/* A source generator (OBS_STAGE_SOURCE): records arrive from outside with
+ * their own seq and intended time, as fast as they come; there is no
+ * schedule. Each batch gets an origin (origin.h) so the plugin learns when
+ * it has left the pipeline. The lag histogram holds how late each record
+ * arrived here after its intended time (the links before this process). */
+static void source_loop(stage *s)
+{
+    pipeline *p = s->pipeline;
+    uint32_t bs = p->cfg->batch_size;
+    uint64_t ticket = 0, received = 0;
+    host_log_limit over_log = {0};
+    stage_slot *sl = stage_active(s);
+    while (!atomic_load_explicit(&p->stop, memory_order_relaxed)) {
+        batch *b = pool_get(&p->pool);
+        obs_gen_request req = {.n_records = bs, .ticket = ++ticket};
+        cb_mark m;
+        cb_enter(s, &m);
+        int rc = sl->desc->generate(sl->instance, &req, &b->out);
+        uint64_t c1 = cb_exit(s, &m);
+        if (rc < 0) {
+            callback_failed(s, "generate", rc);
+            host_log(s->cfg->name, OBS_LOG_ERROR, "source failed: ending the stream");
+            p->failed = 1;
+        }
+        uint32_t got = b->out.n_records;
+        if (got > bs) {
+            host_log_limited(&over_log, s->cfg->name, OBS_LOG_ERROR,
+                             "generate emitted %u records, at most %u were asked for: extra "
+                             "records dropped",
+                             got, bs);
+            got = b->out.n_records = bs;
+        }
+        uint64_t late = 0, max_lag = 0;
+        for (uint32_t i = 0; i < got; i++) {
+            uint64_t t = b->out.records[i].t_intended_ns;
+            uint64_t lag = c1 > t ? c1 - t : 0;
+            histogram_record(s->lag, lag);
+            late += lag > GEN_LATE_NS;
+            if (lag > max_lag)
+                max_lag = lag;
+        }
+        received += got;
+        stat_add(&s->stats.late_records, late);
+        stat_max(&s->stats.max_lag_ns, max_lag);
+        atomic_store_explicit(&s->stats.scheduled, received, memory_order_relaxed);
+        /* Without memory for the origin the batch counts as delivered at
+         * once (origin.h): the records still flow. */
+        b->origin = origin_new(sl->desc, sl->instance, req.ticket);
+        if (!b->origin && sl->desc->delivered)
+            sl->desc->delivered(sl->instance, req.ticket);
+        if (got)
+            push_out(s, b, c1);
+        else
+            pool_put(&p->pool, b);
+        if (rc == OBS_DONE || rc < 0) {
+            atomic_store(&p->generator_done, 1);
+            break;
+        }
+    }
+    flush_slot(s, sl);
+}
+
 static void *generator_main(void *arg)
 {
     stage *s = arg;
@@ -326,6 +391,10 @@ static void *generator_main(void *arg)
                      "run.realtime_priority %u refused (%s): the generator runs with normal "
                      "priority; it needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least %u",
                      cfg->realtime_priority, strerror(rc), cfg->realtime_priority);
+    }
+    if (stage_active(s)->desc->flags & OBS_STAGE_SOURCE) {
+        source_loop(s);
+        goto out;
     }
     if (!times) {
         host_log(s->cfg->name, OBS_LOG_ERROR, "out of memory for the schedule");
@@ -535,6 +604,10 @@ static int transform_step(stage *s, stage_slot *sl, batch *in)
         o->variant_block = in->variant_block;
         o->variant_ab = in->variant_ab;
     }
+    if (in && in->origin && !o->origin) {
+        o->origin = in->origin;
+        origin_hold(o->origin);
+    }
     if (in) {
         if (o->out.n_passed)
             o->borrowed = in; /* records of `o` point into `in` */
@@ -597,7 +670,9 @@ static void *sink_main(void *arg)
         cb_mark m;
         cb_enter(s, &m);
         stage_slot *sl = stage_active(s);
+        atomic_store_explicit(&s->host.consuming, b->origin, memory_order_relaxed);
         int rc = sl->desc->consume(sl->instance, &view);
+        atomic_store_explicit(&s->host.consuming, NULL, memory_order_relaxed);
         uint64_t c1 = cb_exit(s, &m);
         if (rc < 0)
             callback_failed(s, "consume", rc);

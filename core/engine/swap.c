@@ -190,6 +190,13 @@ static int slot_build(pipeline *p, stage *s, const swap_spec *spec, stage_slot *
     if ((rc = plugin_open(&req, &sl->module, err, errlen)) < 0)
         return rc;
     sl->desc = sl->module->desc;
+    if (sl->desc->flags & OBS_STAGE_SOURCE) {
+        snprintf(err, errlen,
+                 "stage '%s': %s %s is a source (records from outside the process): a stage "
+                 "cannot become one while it runs",
+                 s->cfg->name, sl->desc->name, sl->desc->version);
+        return OBS_EINVAL;
+    }
     if ((rc = check_params(p, s, spec, sl, err, errlen)) < 0)
         return rc;
     sl->params_view = (obs_params){.values = sl->params.values, .n_values = sl->params.n_values};
@@ -301,6 +308,16 @@ int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, sw
                  s->cfg->name);
         pthread_mutex_unlock(&p->swap_lock);
         return OBS_EAGAIN;
+    }
+    if (stage_active(s)->desc->flags & OBS_STAGE_SOURCE) {
+        /* Its batches in flight name this instance to be told of their
+         * delivery (origin.h). */
+        snprintf(err, errlen,
+                 "stage '%s' is a source (records from outside the process, acknowledged as "
+                 "they leave the pipeline): it cannot be swapped while it runs",
+                 s->cfg->name);
+        pthread_mutex_unlock(&p->swap_lock);
+        return OBS_EINVAL;
     }
 
     const uint32_t n = s->n_instances ? s->n_instances : 1;

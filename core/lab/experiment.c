@@ -338,7 +338,8 @@ static int build_b(experiment *e, stage *s, const exp_spec *spec, stage_variant 
         snprintf(err, errlen, "out of memory");
         return OBS_ENOMEM;
     }
-    host_ctx_init(h, s->cfg->name, v->b.module->path, s->host.api.seed, p->cfg->batch_size);
+    host_ctx_init(h, s->cfg->name, v->b.module->path, s->host.api.seed, p->cfg->batch_size,
+                  s->host.api.wall_offset_ns);
     *v->b.api = h->api;
     rc = v->b.desc->init(v->b.api, &v->b.params_view, &v->b.instance);
     if (rc != 0) {

@@ -266,12 +266,23 @@ static void render_histogram(outbuf *b, const char *name, const char *labels, co
     ob_sample_end(b, histogram_count(h), VAL_COUNT);
 }
 
+/* pipeline="…" and, when the run has one, run_id="…": the labels every
+ * series starts with, so series of the processes of one run join. */
+static void ob_pipeline_labels(outbuf *lb, const obs_snapshot *snap)
+{
+    ob_puts(lb, "pipeline=\"");
+    ob_put_label_value(lb, snap->pipeline);
+    if (snap->run_id[0]) {
+        ob_puts(lb, "\",run_id=\"");
+        ob_put_label_value(lb, snap->run_id);
+    }
+    ob_puts(lb, "\"");
+}
+
 static void render_pipeline(outbuf *b, const obs_snapshot *snap)
 {
     outbuf lb = {0};
-    ob_puts(&lb, "pipeline=\"");
-    ob_put_label_value(&lb, snap->pipeline);
-    ob_puts(&lb, "\"");
+    ob_pipeline_labels(&lb, snap);
     if (lb.oom) {
         b->oom = 1;
         return;
@@ -334,9 +345,8 @@ static int render_stages(outbuf *b, const obs_snapshot *snap)
     for (size_t i = 0; i < n; i++) {
         const stage_sample *s = unit[i];
         outbuf lb = {0};
-        ob_puts(&lb, "pipeline=\"");
-        ob_put_label_value(&lb, snap->pipeline);
-        ob_puts(&lb, "\",stage=\"");
+        ob_pipeline_labels(&lb, snap);
+        ob_puts(&lb, ",stage=\"");
         ob_put_label_value(&lb, s->name);
         ob_puts(&lb, "\",plugin=\"");
         ob_put_label_value(&lb, s->plugin);

@@ -86,6 +86,7 @@ typedef struct stage_snapshot {
 
 typedef struct obs_snapshot {
     char pipeline[SNAPSHOT_NAME_MAX];
+    char run_id[SNAPSHOT_NAME_MAX]; /* run.id, "" when none */
     snapshot_state state;
     uint64_t t_mono_ns;   /* CLOCK_MONOTONIC when taken */
     uint64_t t_wall_ns;   /* CLOCK_REALTIME when taken (Unix epoch ns) */

@@ -36,6 +36,9 @@ typedef struct run_info {
     const char *const *plugin_versions;
     const char *const *plugin_paths;
     const char *const *plugin_build_ids; /* hex */
+    /* run.id: the name shared by the processes of one pipeline split over
+     * several (facts "run_id"); NULL: none. */
+    const char *run_id;
 } run_info;
 
 /* Opens (creating if needed) the store at `path`; marks runs that never

@@ -182,6 +182,11 @@ int store_run_begin(store *s, const run_info *info, uint64_t *run_id)
     if ((rc = last_run_id(s, &last)) < 0)
         goto out;
     facts = run_facts(last + 1, info, store_wall_ns());
+    if (facts && info->run_id &&
+        json_object_set_new(facts, "run_id", json_string(info->run_id)) != 0) {
+        json_decref(facts);
+        facts = NULL;
+    }
     if (!facts) {
         rc = OBS_ENOMEM;
         goto out;

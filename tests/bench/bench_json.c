@@ -150,7 +150,7 @@ static int instance_open(instance *in, const obs_config *cfg, size_t index, obs_
         return rc;
     }
     in->view = (obs_params){.values = in->params.values, .n_values = in->params.n_values};
-    host_ctx_init(&in->host, st->name, in->module->path, seed, batch);
+    host_ctx_init(&in->host, st->name, in->module->path, seed, batch, host_wall_offset_ns());
     rc = in->desc->init(&in->host.api, &in->view, &in->inst);
     if (rc != 0) {
         fprintf(stderr, "obs-bench-json: stage '%s': plugin '%s': init failed: %s (%d)\n", st->name,

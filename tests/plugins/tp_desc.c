@@ -168,10 +168,20 @@ TP_MAYBE_UNUSED static const obs_param_desc params_bad_default[] = {
  * nothing). */
 #undef TP_INIT
 #define TP_INIT tp_init_fail
+#elif defined(TP_CASE_UNKNOWN_FLAG)
+/* A flag of a later minor this host cannot honour. */
+#define TP_FLAGS 0x80u
+#elif defined(TP_CASE_SOURCE_TRANSFORM)
+/* Only a generator can be a source. */
+#define TP_FLAGS OBS_STAGE_SOURCE
 #elif defined(TP_CASE_NULL_DESC) || defined(TP_CASE_NO_ENTRY)
 /* Handled at the entry point below. */
 #else
 #error "define one TP_CASE_*"
+#endif
+
+#ifndef TP_FLAGS
+#define TP_FLAGS 0u
 #endif
 
 #define TP_DESC_FIELDS                                                                             \
@@ -179,7 +189,7 @@ TP_MAYBE_UNUSED static const obs_param_desc params_bad_default[] = {
     .name = TP_PLUGIN_NAME, .version = TP_VERSION,                                                 \
     .description = "conformance-suite plugin (" TP_NAME ")", .params = TP_PARAMS,                  \
     .n_params = TP_N_PARAMS, .init = TP_INIT, .process = TP_PROCESS, .consume = TP_CONSUME,        \
-    .fini = TP_FINI
+    .fini = TP_FINI, .flags = TP_FLAGS
 
 #if defined(TP_CASE_NEW_MINOR)
 /* What a descriptor from a later minor looks like to this host: the fields

@@ -188,6 +188,22 @@ static void test_batch_delay_and_realtime(void **state)
            "t.yaml:2:26: run.realtime_priority: value 100 is out of range [0, 99]");
 }
 
+/* run.id: the name shared by the processes of a split pipeline. */
+static void test_run_id(void **state)
+{
+    (void)state;
+    obs_config *cfg = load_ok("pipeline: p\nrun: {id: ticks-2026.12_07}\n" STAGES);
+    assert_string_equal(cfg->run_id, "ticks-2026.12_07");
+    config_free(cfg);
+    cfg = load_ok("pipeline: p\n" STAGES);
+    assert_null(cfg->run_id);
+    config_free(cfg);
+    EXPECT("pipeline: p\nrun: {id: 'a b'}\n" STAGES,
+           "t.yaml:2:11: run.id: 'a b': may hold only letters, digits, '.', '_' and '-'");
+    EXPECT("pipeline: p\nrun: {id: ''}\n" STAGES,
+           "t.yaml:2:11: run.id: '': must be 1 to 64 characters");
+}
+
 /* ---------------------------------------------------------- durations */
 
 static void test_parse_duration(void **state)
@@ -433,6 +449,7 @@ int main(void)
         cmocka_unit_test(test_valid_full),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_batch_delay_and_realtime),
+        cmocka_unit_test(test_run_id),
         cmocka_unit_test(test_dir),
         cmocka_unit_test(test_parse_duration),
         cmocka_unit_test(test_load_shapes_valid),

@@ -143,6 +143,14 @@ static void test_metrics_render_escapes_labels(void **state)
     prom_text t = prom_parse(text);
     free(t.s);
     free(text);
+    /* A run.id labels every series of the pipeline and its stages. */
+    strcpy(snap.run_id, "r-1");
+    assert_int_equal(metrics_render(&snap, &text, &len), 0);
+    assert_non_null(strstr(text, "pipeline=\"p\\\\1\\n\\\"x\\\"\",run_id=\"r-1\",stage=\"s\""));
+    assert_non_null(strstr(text, "observatory_pipeline_failed{pipeline=\"p\\\\1\\n\\\"x\\\"\",run_id=\"r-1\"} 0"));
+    t = prom_parse(text);
+    free(t.s);
+    free(text);
     /* Without a snapshot: build info only. */
     assert_int_equal(metrics_render(NULL, &text, &len), 0);
     assert_non_null(strstr(text, "observatory_build_info{version="));

@@ -74,7 +74,7 @@ REFUSAL_TEST(bad_magic, OBS_KIND_TRANSFORM, OBS_EABI,
 REFUSAL_TEST(major2, OBS_KIND_TRANSFORM, OBS_EABI, "ABI major 2, host supports 1")
 REFUSAL_TEST(short_struct, OBS_KIND_TRANSFORM, OBS_EABI,
              "descriptor struct_size 16 too small: ABI 1." OBS_STR(OBS_ABI_MINOR) " needs at least "
-                                                                                  "120 bytes")
+                                                                                  "136 bytes")
 REFUSAL_TEST(no_entry, OBS_KIND_TRANSFORM, OBS_ENOENT,
              "not an Observatory stage plugin: no symbol 'obs_stage_entry'")
 REFUSAL_TEST(null_desc, OBS_KIND_TRANSFORM, OBS_EPLUGIN,
@@ -94,6 +94,10 @@ REFUSAL_TEST(bad_param_type, OBS_KIND_TRANSFORM, OBS_EPLUGIN,
              "parameter 'width' has unknown type 9")
 REFUSAL_TEST(bad_default, OBS_KIND_TRANSFORM, OBS_EPLUGIN,
              "parameter 'width': default 100 outside its range [1, 64]")
+REFUSAL_TEST(unknown_flag, OBS_KIND_TRANSFORM, OBS_EABI,
+             "descriptor flags 0x80: this host (ABI 1." OBS_STR(OBS_ABI_MINOR) ") knows only 0x1")
+REFUSAL_TEST(source_transform, OBS_KIND_TRANSFORM, OBS_EPLUGIN,
+             "transform flagged as a source: only a generator can be one")
 REFUSAL_TEST(undef, OBS_KIND_TRANSFORM, OBS_EPLUGIN,
              "dlopen failed: ") /* the dlerror() text is checked below */
 
@@ -533,6 +537,8 @@ int main(void)
         cmocka_unit_test(test_refuse_bad_param_type),
         cmocka_unit_test(test_refuse_bad_default),
         cmocka_unit_test(test_refuse_undef),
+        cmocka_unit_test(test_refuse_unknown_flag),
+        cmocka_unit_test(test_refuse_source_transform),
         cmocka_unit_test(test_refuse_undef_names_symbol),
         cmocka_unit_test(test_refuse_version),
         cmocka_unit_test(test_refuse_kind_after_success),

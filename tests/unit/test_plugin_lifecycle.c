@@ -437,7 +437,9 @@ static void test_rust_plugin(void **state)
     if (!file_exists(path))
         skip(); /* built only when cargo is installed */
     const obs_module *m = must_open("tp_rust_echo", NULL, OBS_KIND_TRANSFORM);
-    assert_int_equal(m->desc->struct_size, sizeof(obs_stage_desc));
+    /* Built against ABI 1.0 (a 120-byte descriptor on LP64): a later host
+     * still runs it. */
+    assert_int_equal(m->desc->struct_size, 120);
     assert_string_equal(m->desc->version, "1.0.0");
     plugin_build_id_hex(m, hex, sizeof hex);
     assert_true(m->build_id_len > 0);

@@ -42,7 +42,7 @@ extern "C" {
 /* "OBST" in ASCII: first field of every descriptor. */
 #define OBS_STAGE_MAGIC 0x4f425354u
 #define OBS_ABI_MAJOR 1
-#define OBS_ABI_MINOR 1
+#define OBS_ABI_MINOR 2
 
 /* Name of the single exported symbol (type obs_stage_entry_fn). */
 #define OBS_STAGE_ENTRY obs_stage_entry
@@ -280,18 +280,52 @@ struct obs_host {
     void *(*realloc)(const obs_host *h, void *p, size_t size);
     void (*free)(const obs_host *h, void *p);
     void *host_private;
+
+    /* ---- ABI 1.2: check struct_size >= OBS_HOST_SIZE_1_2 before use. */
+
+    /* CLOCK_REALTIME minus CLOCK_MONOTONIC, taken once when the run
+     * started: t_intended_ns + wall_offset_ns is the intended time as
+     * wall-clock nanoseconds since the epoch (how intended times cross
+     * processes), and wall - wall_offset_ns brings one back. */
+    int64_t wall_offset_ns;
+    /* Adds time the callback spent waiting for something outside the
+     * pipeline that is slower than this stage (a server's flow control, a
+     * full remote queue): reported as the stage's blocked time, like a wait
+     * on a full ring. Stage thread only. */
+    void (*blocked_add)(const obs_host *h, uint64_t ns);
+    /* A sink that makes records durable asynchronously: hold() from
+     * consume() keeps the batch being consumed counted as in flight (so a
+     * source upstream is not told it was delivered, see
+     * obs_stage_desc.delivered) until release(token) is called, from any
+     * thread. Returns a token (0 when there is nothing to hold: no source
+     * upstream), which release(0) accepts. */
+    uint64_t (*hold)(const obs_host *h);
+    void (*release)(const obs_host *h, uint64_t token);
 };
+
+/* struct_size of an obs_host that has the 1.2 services. */
+#define OBS_HOST_SIZE_1_2 (offsetof(obs_host, release) + sizeof(void (*)(void)))
 
 /* ------------------------------------------------------------- generators */
 
 /* What the host asks a generator for: exactly n_records records, to be sent
  * at the given intended times. The generator emits them in order with
- * seq = first_seq + i and t_intended_ns = t_intended_ns[i]. */
+ * seq = first_seq + i and t_intended_ns = t_intended_ns[i].
+ *
+ * A source generator (OBS_STAGE_SOURCE, ABI 1.2) is asked differently:
+ * t_intended_ns is NULL and first_seq 0; it emits up to n_records records
+ * that arrived from outside (another process, a queue) with their own seq
+ * and t_intended_ns (CLOCK_MONOTONIC, see obs_host.wall_offset_ns), waits
+ * at most ~100 ms when none has arrived (returning OBS_OK with none), and
+ * returns OBS_DONE at the end of its stream. `ticket` names the batch: the
+ * host calls desc->delivered(instance, ticket) when every record of it has
+ * left the pipeline (see obs_stage_desc.delivered). */
 typedef struct obs_gen_request {
     uint32_t n_records;
     uint32_t reserved;
     uint64_t first_seq;
     const uint64_t *t_intended_ns;
+    uint64_t ticket; /* ABI 1.2, source generators only (0 otherwise) */
 } obs_gen_request;
 
 /* --------------------------------------------------------------- the stage */
@@ -331,7 +365,24 @@ typedef struct obs_stage_desc {
      * allocated with host->alloc (the host frees it); import_state reads it. */
     int (*export_state)(void *instance, void **buf, size_t *len);
     int (*import_state)(void *instance, const void *buf, size_t len);
+
+    /* ---- ABI 1.2 */
+    uint32_t flags; /* OBS_STAGE_* */
+    uint32_t reserved2;
+    /* Source generators: every record of the batch generated with `ticket`
+     * has left the pipeline: consumed by the sinks (and released by those
+     * that hold(), see obs_host), dropped by a stage, or taken into a
+     * stage's state (a window that has not emitted yet). The place to
+     * acknowledge the records to where they came from. Called once per
+     * ticket, from any pipeline thread, before fini. */
+    void (*delivered)(void *instance, uint64_t ticket);
 } obs_stage_desc;
+
+/* obs_stage_desc.flags. A source is a generator whose records come from
+ * outside the process with their own seq and intended times (a link from
+ * another hostd); the host passes them on unchanged instead of stamping
+ * them, and follows every batch to its end to call `delivered`. */
+#define OBS_STAGE_SOURCE 1u
 
 typedef const obs_stage_desc *(*obs_stage_entry_fn)(void);
 
