@@ -623,7 +623,10 @@ int main(int argc, char **argv)
         }
         prof_on = 1;
     }
-    if (pipeline_create(cfg, dirs, n_dirs, &p, err, sizeof(err)) < 0) {
+    /* --check makes every check of a start without its side effects: no
+     * plugin init (docs/config.md). */
+    if ((check_only ? pipeline_create_checked : pipeline_create)(cfg, dirs, n_dirs, &p, err,
+                                                                  sizeof(err)) < 0) {
         /* Parameter errors already begin with file:line:column. */
         size_t n = strlen(config_path);
         if (strncmp(err, config_path, n) == 0 && err[n] == ':')

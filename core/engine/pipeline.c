@@ -134,8 +134,23 @@ static int connect_rings(pipeline *p, char *err, size_t errlen)
     return OBS_OK;
 }
 
+static int create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra, int check_only,
+                  pipeline **out, char *err, size_t errlen);
+
 int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra, pipeline **out,
                     char *err, size_t errlen)
+{
+    return create(cfg, extra_dirs, n_extra, 0, out, err, errlen);
+}
+
+int pipeline_create_checked(const obs_config *cfg, char *const *extra_dirs, size_t n_extra,
+                            pipeline **out, char *err, size_t errlen)
+{
+    return create(cfg, extra_dirs, n_extra, 1, out, err, errlen);
+}
+
+static int create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra, int check_only,
+                  pipeline **out, char *err, size_t errlen)
 {
     int rc = OBS_ENOMEM;
     char **cfg_dirs = NULL;
@@ -296,6 +311,10 @@ int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_ext
                  cfg->batch_size, p->n_rings, cfg->ring_capacity, p->n_threads);
         rc = OBS_ECONFIG;
         goto fail;
+    }
+    if (check_only) {
+        *out = p;
+        return 0;
     }
     rc = pool_init(&p->pool, (uint32_t)n_batches, cfg->batch_size, arena0, (uint32_t)max_records,
                    cfg->max_batch_bytes);

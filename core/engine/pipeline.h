@@ -23,6 +23,13 @@
  * *out is NULL and everything initialised so far has been finalised. */
 int pipeline_create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra, pipeline **out,
                     char *err, size_t errlen);
+/* What hostd --check runs: every check pipeline_create makes (plugins
+ * resolved and loaded, descriptors, parameters, parallelism, the batch
+ * budget) without the side effects of starting: no plugin init (a plugin
+ * may connect to a server or create files there), no batch pool. The
+ * result only names its stages and plugins; pipeline_destroy frees it. */
+int pipeline_create_checked(const obs_config *cfg, char *const *extra_dirs, size_t n_extra,
+                            pipeline **out, char *err, size_t errlen);
 
 /* Runs until the configured duration, pipeline_stop(), end of data or
  * `stop_check` (may be NULL; polled every 20 ms from the calling thread, e.g.

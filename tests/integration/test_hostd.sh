@@ -35,6 +35,20 @@ set -e
 # --- --check ----------------------------------------------------------------
 "$hostd" --check --config "$src/config/demo.yaml" --plugin-dir "$plugins" >out.txt
 expect_in out.txt "ok: pipeline 'demo'" "--check accepts the demo config"
+# No side effects: plugins are not initialised, so sink_rocksdb creates no database.
+cat >noinit.yaml <<YAML
+pipeline: noinit
+plugin_dirs: [$plugins]
+stages:
+  - {name: g, plugin: gen_static}
+  - {name: s, plugin: sink_rocksdb, params: {path: $PWD/check-db}}
+YAML
+"$hostd" --check --config noinit.yaml >out.txt
+if grep -q "ok: pipeline 'noinit'" out.txt && [ ! -e check-db ]; then
+  ok "--check initialises no plugin (sink_rocksdb created no database)"
+else
+  bad "--check had a side effect or failed: $(cat out.txt; ls -d check-db 2>&1)"
+fi
 
 check_fails() { # <yaml> <needle> <what>
   printf '%s' "$1" >bad.yaml
