@@ -2,7 +2,9 @@
  * cli_profile.c - `hostd profile-diff RUN_A RUN_B`: the differential flame
  * graph of two stored runs' profiles, written to a file or stdout (see
  * cli_profile.h). The same merge, filter and rendering as the HTTP route
- * /api/v1/profiles/diff (run_profile.c), without a running hostd.
+ * /api/v1/profiles/diff (run_profile.c), without a running hostd; and the
+ * same diff of an experiment's variants that hostd writes at the end of a
+ * run with --profile-continuous (cli_experiment_flame_diff).
  */
 #include "cli/cli_profile.h"
 
@@ -14,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "config/config.h"
+#include "lab/experiment.h"
 #include "obs_profiler.h"
 #include "store/run_profile.h"
 #include "store/store.h"
@@ -189,4 +192,49 @@ out:
     obs_prof_profile_free(pb);
     store_close(s);
     return status;
+}
+
+/* Writes the differential flame graph of an experiment's two variants (A as
+ * before, B as after) from the run's stored profile windows, into
+ * <store>/run-<id>-experiment-<n>-diff.svg, and prints where. */
+void cli_experiment_flame_diff(store *st, uint64_t run_id, experiment *e)
+{
+    json_t *j = experiment_json(e);
+    const char *stage_name = j ? json_string_value(json_object_get(j, "stage")) : NULL;
+    json_int_t id = j ? json_integer_value(json_object_get(j, "id")) : 0;
+    obs_prof_profile *pa = NULL, *pb = NULL;
+    char err[512], path[4096], title[256];
+    run_profile_sel a = {.run_id = run_id, .to_ns = UINT64_MAX, .n_match = 2};
+    a.match[0] = (obs_prof_label){"stage", stage_name};
+    a.match[1] = (obs_prof_label){"variant", "A"};
+    run_profile_sel b = a;
+    b.match[1] = (obs_prof_label){"variant", "B"};
+    if (!stage_name || run_profile_select(st, &a, &pa, NULL, err, sizeof err) < 0 ||
+        run_profile_select(st, &b, &pb, NULL, err, sizeof err) < 0) {
+        printf("differential flame graph: none (%s)\n", stage_name ? err : "out of memory");
+        goto out;
+    }
+    char *svg = NULL;
+    size_t len = 0;
+    snprintf(title, sizeof title, "stage %s: variant A (before) vs B (after), run %" PRIu64,
+             stage_name, run_id);
+    if (obs_prof_render_diff_svg(pa, pb, title, 0, &svg, &len) != 0) {
+        printf("differential flame graph: none (rendering failed)\n");
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/run-%" PRIu64 "-experiment-%" JSON_INTEGER_FORMAT "-diff.svg",
+             store_path(st), run_id, id);
+    FILE *f = fopen(path, "w");
+    if (f && fwrite(svg, 1, len, f) == len && fclose(f) == 0)
+        printf("differential flame graph (A -> B): %s\n", path);
+    else {
+        if (f)
+            fclose(f);
+        printf("differential flame graph: cannot write %s\n", path);
+    }
+    free(svg);
+out:
+    obs_prof_profile_free(pa);
+    obs_prof_profile_free(pb);
+    json_decref(j);
 }

@@ -13,6 +13,17 @@
 #ifndef OBS_CLI_PROFILE_H
 #define OBS_CLI_PROFILE_H
 
+#include <stdint.h>
+
 int cli_profile_diff(int argc, char **argv);
+
+struct store;
+struct experiment;
+/* After a run with --profile-continuous: writes the differential flame
+ * graph of experiment e's two variants (A as before, B as after) from the
+ * run's stored profile windows into
+ * <store>/run-<id>-experiment-<n>-diff.svg, and prints where (or why
+ * there is none). */
+void cli_experiment_flame_diff(struct store *st, uint64_t run_id, struct experiment *e);
 
 #endif /* OBS_CLI_PROFILE_H */

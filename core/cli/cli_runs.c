@@ -346,8 +346,10 @@ static json_t *report_stage(json_t *run, int which)
 
 /* hostd report --run-id ID --store A --store B ...: the runs of every
  * process of one pipeline, in start order, and an end-to-end summary: the
- * first process's generator, the last process's sink and its latency from
- * the intended time (end to end, since intended times cross the links). */
+ * generator of the process that started first, and the sink of the one
+ * that ended last with a report (each process ends after its upstream
+ * did) with its latency from the intended time (end to end, since intended
+ * times cross the links). */
 static int report_group(const cli_opts *o)
 {
     const char *one[1] = {o->store ? o->store : DEFAULT_STORE};
@@ -398,7 +400,17 @@ static int report_group(const cli_opts *o)
         goto out;
     }
     qsort(g, n, sizeof *g, by_start);
-    json_t *first = report_stage(g[0].run, 0), *last = report_stage(g[n - 1].run, -1);
+    size_t li = n - 1;
+    int64_t last_end = -1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *end = json_object_get(g[i].run, "end_ns");
+        if (json_is_object(json_object_get(g[i].run, "report")) && json_is_integer(end) &&
+            json_integer_value(end) > last_end) {
+            last_end = json_integer_value(end);
+            li = i;
+        }
+    }
+    json_t *first = report_stage(g[0].run, 0), *last = report_stage(g[li].run, -1);
     json_t *lat = json_object_get(last, "latency_ms");
     if (o->json) {
         json_t *procs = json_array();
@@ -440,7 +452,7 @@ static int report_group(const cli_opts *o)
            " delivered (process %zu, stage %s)",
            json_integer_value(json_object_get(first, "records_out")),
            json_string_value(json_object_get(first, "name")),
-           json_integer_value(json_object_get(last, "records_in")), n,
+           json_integer_value(json_object_get(last, "records_in")), li + 1,
            json_string_value(json_object_get(last, "name")));
     if (json_is_object(lat))
         printf("; latency from the intended time p50 %.3f ms, p99 %.3f ms, p99.9 %.3f ms "

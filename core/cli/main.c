@@ -1,7 +1,9 @@
 /*
  * main.c - hostd's command line: load a pipeline.yaml, check it, run it,
  * print the report. Signals: the first SIGINT, SIGTERM or SIGHUP ends the
- * run cleanly (everything accepted drains); a second one exits at once.
+ * run cleanly (everything accepted drains, within run.drain_timeout); a
+ * second one ends the drain at once, with the report of what was done
+ * written and stored (the run marked unclean); a third exits at once.
  * SIGUSR1 prints the report so far on stderr; SIGPIPE is ignored (a client
  * or a plugin's socket that went away is an error code, not an exit).
  */
@@ -29,7 +31,7 @@
 #include "store/run_profile.h"
 #include "store/store.h"
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, abort_signal;
 static volatile sig_atomic_t report_signal;
 
 static void on_signal(int sig);
@@ -67,57 +69,15 @@ static void install_signals(void)
 
 static void on_signal(int sig)
 {
-    if (stop_signal) {
-        /* Second signal: the user wants out now. */
+    if (abort_signal) {
+        /* Third: the user wants out now, report or not. */
         signal(sig, SIG_DFL);
         raise(sig);
     }
-    stop_signal = sig;
-}
-
-/* Writes the differential flame graph of an experiment's two variants (A as
- * before, B as after) from the run's stored profile windows, into
- * <store>/run-<id>-experiment-<n>-diff.svg, and prints where. */
-static void experiment_flame_diff(store *st, uint64_t run_id, experiment *e)
-{
-    json_t *j = experiment_json(e);
-    const char *stage_name = j ? json_string_value(json_object_get(j, "stage")) : NULL;
-    json_int_t id = j ? json_integer_value(json_object_get(j, "id")) : 0;
-    obs_prof_profile *pa = NULL, *pb = NULL;
-    char err[512], path[4096], title[256];
-    run_profile_sel a = {.run_id = run_id, .to_ns = UINT64_MAX, .n_match = 2};
-    a.match[0] = (obs_prof_label){"stage", stage_name};
-    a.match[1] = (obs_prof_label){"variant", "A"};
-    run_profile_sel b = a;
-    b.match[1] = (obs_prof_label){"variant", "B"};
-    if (!stage_name || run_profile_select(st, &a, &pa, NULL, err, sizeof err) < 0 ||
-        run_profile_select(st, &b, &pb, NULL, err, sizeof err) < 0) {
-        printf("differential flame graph: none (%s)\n", stage_name ? err : "out of memory");
-        goto out;
-    }
-    char *svg = NULL;
-    size_t len = 0;
-    snprintf(title, sizeof title, "stage %s: variant A (before) vs B (after), run %" PRIu64,
-             stage_name, run_id);
-    if (obs_prof_render_diff_svg(pa, pb, title, 0, &svg, &len) != 0) {
-        printf("differential flame graph: none (rendering failed)\n");
-        goto out;
-    }
-    snprintf(path, sizeof path, "%s/run-%" PRIu64 "-experiment-%" JSON_INTEGER_FORMAT "-diff.svg",
-             store_path(st), run_id, id);
-    FILE *f = fopen(path, "w");
-    if (f && fwrite(svg, 1, len, f) == len && fclose(f) == 0)
-        printf("differential flame graph (A -> B): %s\n", path);
-    else {
-        if (f)
-            fclose(f);
-        printf("differential flame graph: cannot write %s\n", path);
-    }
-    free(svg);
-out:
-    obs_prof_profile_free(pa);
-    obs_prof_profile_free(pb);
-    json_decref(j);
+    if (stop_signal)
+        abort_signal = sig; /* second: end the drain, keep the report */
+    else
+        stop_signal = sig;
 }
 
 /* Progress display: a one-line status, rewritten once a second, when
@@ -290,6 +250,8 @@ static void progress_tick(progress *pr)
 
 static int check_stop(void *arg)
 {
+    if (abort_signal)
+        return 2;
     if (report_signal) {
         report_signal = 0;
         const progress *pr = arg;
@@ -394,9 +356,11 @@ static void usage(FILE *f)
            "  -V, --version          version and plugin ABI\n"
            "\n"
            "SIGINT, SIGTERM or SIGHUP ends the run: the generator stops, every batch in flight\n"
-           "drains, sinks flush, and hostd exits 0 (a second one exits at once). SIGUSR1 prints\n"
-           "the report so far on stderr; SIGPIPE is ignored. Exit codes: 0 success, 1 run failed,\n"
-           "2 bad usage or configuration.\n");
+           "drains (within run.drain_timeout), sinks flush, and hostd exits 0. A second one ends\n"
+           "the drain at once: the report of what was done is printed and stored, the stages\n"
+           "still running are named, exit 1; a third exits at once. SIGUSR1 prints the report\n"
+           "so far on stderr; SIGPIPE is ignored. Exit codes: 0 success, 1 run failed, 2 bad\n"
+           "usage or configuration.\n");
 }
 
 enum {
@@ -728,7 +692,8 @@ int main(int argc, char **argv)
         host_log(NULL, OBS_LOG_ERROR,
                  "profiler: %" PRIu64 " profile window(s) of run %" PRIu64 " could not be stored",
                  n_lost, run_id);
-    if (stop_signal)
+    int abandoned = atomic_load(&p->abandoned);
+    if (stop_signal && !abandoned)
         host_log(NULL, OBS_LOG_INFO, "%s received: drained and stopped", signal_name(stop_signal));
     json_t *extra = json_pack("{s:I}", "run_id", (json_int_t)run_id);
     json_t *report = pipeline_report_json(p, extra);
@@ -741,7 +706,7 @@ int main(int argc, char **argv)
         experiment_wait(pr.exps[k], 30000000000ull);
         experiment_print(pr.exps[k], stdout);
         if (st && prof_cont)
-            experiment_flame_diff(st, run_id, pr.exps[k]);
+            cli_experiment_flame_diff(st, run_id, pr.exps[k]);
         /* The report holds the first; each is an event of the run too. */
         json_t *ej = k == 0 ? experiment_json(pr.exps[k]) : NULL;
         if (report && ej)
@@ -755,6 +720,15 @@ int main(int argc, char **argv)
     json_decref(report);
     status = rc < 0 ? 1 : 0;
 
+    if (abandoned) {
+        /* Stage threads may still run inside a plugin: nothing they use
+         * may be freed. Leave with the report printed and stored. */
+        http_stop(http);
+        store_close(st);
+        fflush(stdout);
+        fflush(stderr);
+        _exit(1);
+    }
     if (http && linger_ns && !stop_signal) {
         /* Keep the final figures available to scrapers for a while. */
         host_log(NULL, OBS_LOG_INFO, "run ended; serving HTTP for %.1f s more (SIGINT ends it)",

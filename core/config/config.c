@@ -126,6 +126,8 @@ static void convert(loader *L, const y_top *y, obs_config *cfg)
     cfg->max_batch_bytes = 64u << 20;
     cfg->max_batch_delay_ns = 200000;
     cfg->seed = 1;
+    cfg->drain_timeout_ns = 30000000000ull;
+    cfg->callback_warn_ns = 10000000000ull;
 
     if (!config_name_ok(y->pipeline, true))
         config_lerr(L, "pipeline",
@@ -176,6 +178,8 @@ static void convert(loader *L, const y_top *y, obs_config *cfg)
     }
     config_check_duration(L, "run.duration", y->run.duration, &cfg->duration_ns);
     config_check_duration(L, "run.warmup", y->run.warmup, &cfg->warmup_ns);
+    config_check_duration(L, "run.drain_timeout", y->run.drain_timeout, &cfg->drain_timeout_ns);
+    config_check_duration(L, "run.callback_warn", y->run.callback_warn, &cfg->callback_warn_ns);
     if (cfg->duration_ns && cfg->warmup_ns >= cfg->duration_ns)
         config_lerr(L, "run.warmup", "warmup %s must be shorter than the run duration %s",
                     y->run.warmup, y->run.duration);

@@ -139,6 +139,8 @@ typedef struct obs_config {
                                     to fill, default 200 us, 0..1 s */
     uint64_t duration_ns;        /* run.duration, default 0 = until SIGINT/SIGTERM */
     uint64_t warmup_ns;          /* run.warmup, default 0 */
+    uint64_t drain_timeout_ns;   /* run.drain_timeout, default 30 s; 0: wait for ever */
+    uint64_t callback_warn_ns;   /* run.callback_warn, default 10 s; 0: never */
     uint64_t seed;               /* run.seed, default 1 */
     uint32_t realtime_priority;  /* run.realtime_priority: SCHED_FIFO priority of
                                     the generator thread, default 0 = normal */

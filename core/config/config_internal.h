@@ -197,7 +197,7 @@ typedef struct y_stage {
 } y_stage;
 
 typedef struct y_run {
-    char *duration, *warmup, *seed, *realtime_priority, *id;
+    char *duration, *warmup, *seed, *realtime_priority, *id, *drain_timeout, *callback_warn;
 } y_run;
 
 typedef struct y_http {

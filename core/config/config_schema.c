@@ -42,6 +42,8 @@ static const cyaml_schema_field_t run_fields[] = {
     CYAML_FIELD_STRING_PTR("seed", OPT, y_run, seed, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("realtime_priority", OPT, y_run, realtime_priority, 0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("id", OPT, y_run, id, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("drain_timeout", OPT, y_run, drain_timeout, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("callback_warn", OPT, y_run, callback_warn, 0, CYAML_UNLIMITED),
     CYAML_FIELD_END,
 };
 

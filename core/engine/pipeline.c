@@ -370,6 +370,68 @@ static void snapshot_all(pipeline *p, int warm)
         stage_snapshot_take(&p->stages[i], warm ? &p->stages[i].warm : &p->stages[i].stop);
 }
 
+/* The watchdog: logs, once per callback, a plugin callback that has been
+ * running longer than run.callback_warn. Main thread, every poll. */
+static void watchdog(pipeline *p, uint64_t now)
+{
+    uint64_t limit = p->cfg->callback_warn_ns;
+    if (!limit)
+        return;
+    for (size_t j = 0; j < p->n_stages; j++)
+        for (uint32_t k = 0; k < p->stages[j].n_instances; k++) {
+            stage *s = p->stages[j].instances[k];
+            uint64_t since = atomic_load_explicit(&s->in_callback_since_ns, memory_order_relaxed);
+            if (!since || now < since || now - since < limit || s->warned_since_ns == since)
+                continue;
+            s->warned_since_ns = since;
+            const stage_slot *sl = stage_active(s);
+            char which[40] = "";
+            if (s->n_instances > 1)
+                snprintf(which, sizeof which, " (instance %u)", k);
+            host_log(s->cfg->name, OBS_LOG_WARN,
+                     "plugin %s %s%s: its %s callback has been running for %.1f s "
+                     "(run.callback_warn %.1f s)",
+                     sl->desc->name, sl->desc->version, which,
+                     s->kind == OBS_KIND_GENERATOR   ? "generate"
+                     : s->kind == OBS_KIND_TRANSFORM ? "process"
+                                                     : "consume",
+                     (double)(now - since) / 1e9, (double)limit / 1e9);
+        }
+}
+
+size_t pipeline_stuck(const pipeline *p, char *buf, size_t len)
+{
+    size_t n = 0, used = 0;
+    uint64_t now = host_now_ns();
+    if (len)
+        buf[0] = '\0';
+    for (size_t j = 0; j < p->n_stages; j++)
+        for (uint32_t k = 0; k < p->stages[j].n_instances; k++) {
+            const stage *s = p->stages[j].instances[k];
+            if (!s->thread_started || atomic_load(&((stage *)s)->thread_done))
+                continue;
+            uint64_t since =
+                atomic_load_explicit(&((stage *)s)->in_callback_since_ns, memory_order_relaxed);
+            char what[96];
+            if (since && now > since)
+                snprintf(what, sizeof what, "in a callback of %s for %.1f s",
+                         stage_active(s)->desc->name, (double)(now - since) / 1e9);
+            else
+                snprintf(what, sizeof what, "waiting for its input or output");
+            char inst[24] = "";
+            if (s->n_instances > 1)
+                snprintf(inst, sizeof inst, " instance %u", k);
+            if (used + 1 < len) {
+                int w = snprintf(buf + used, len - used, "%s'%s'%s (%s)", n ? ", " : "",
+                                 s->cfg->name, inst, what);
+                if (w > 0)
+                    used += (size_t)w < len - used ? (size_t)w : len - used - 1;
+            }
+            n++;
+        }
+    return n;
+}
+
 int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg)
 {
     const obs_config *cfg = p->cfg;
@@ -416,6 +478,7 @@ int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg)
                 snapshot_all(p, 1);
                 warmed = 1;
             }
+            watchdog(p, now);
             if (atomic_load(&p->stop) || atomic_load(&p->generator_done) ||
                 (cfg->duration_ns && now - p->t_start_ns >= cfg->duration_ns) ||
                 (stop_check && stop_check(arg)))
@@ -445,14 +508,42 @@ int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg)
                     ring_close(s->outs[o]);
             }
     }
-    for (size_t j = 0; j < p->n_stages; j++)
-        for (uint32_t k = 0; k < p->stages[j].n_instances; k++) {
+    /* The drain: every thread ends once its input is done. Bounded by
+     * run.drain_timeout, and cut short when stop_check says 2 (a second
+     * signal): then the threads still running are left as they are, the
+     * pipeline is marked abandoned and the caller reports what it has. */
+    uint64_t deadline = cfg->drain_timeout_ns ? p->t_stop_ns + cfg->drain_timeout_ns : 0;
+    const char *why = NULL;
+    for (size_t j = 0; j < p->n_stages && !why; j++)
+        for (uint32_t k = 0; k < p->stages[j].n_instances && !why; k++) {
             stage *s = p->stages[j].instances[k];
-            if (s->thread_started) {
-                pthread_join(s->thread, NULL);
-                s->thread_started = 0;
+            while (s->thread_started) {
+                struct timespec until = host_realtime_in(20000000u);
+                if (pthread_timedjoin_np(s->thread, NULL, &until) == 0) {
+                    s->thread_started = 0;
+                    break;
+                }
+                uint64_t now = host_now_ns();
+                watchdog(p, now);
+                if (deadline && now >= deadline)
+                    why = "run.drain_timeout passed";
+                else if (stop_check && stop_check(arg) == 2)
+                    why = "asked to stop at once";
+                if (why)
+                    break;
             }
         }
+    if (why) {
+        char stuck[1024];
+        pipeline_stuck(p, stuck, sizeof stuck);
+        host_log(NULL, OBS_LOG_ERROR,
+                 "drain abandoned after %.1f s (%s): still running: %s; the report covers what "
+                 "was done until now",
+                 (double)(host_now_ns() - p->t_stop_ns) / 1e9, why, stuck);
+        atomic_store(&p->abandoned, 1);
+        p->t_end_ns = host_now_ns();
+        return OBS_EAGAIN;
+    }
     atomic_store(&p->running, 0);
     p->t_end_ns = host_now_ns();
     if (p->failed && rc == OBS_OK)

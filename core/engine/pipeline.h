@@ -37,6 +37,15 @@ int pipeline_create_checked(const obs_config *cfg, char *const *extra_dirs, size
  * threads start with all signals blocked. Returns 0, or a negative code when
  * a stage failed fatally (what was accepted has still drained). */
 int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg);
+/* The drain after the stop is bounded by run.drain_timeout, and cut short
+ * when stop_check returns 2; pipeline_run then logs which stages were still
+ * running (pipeline_stuck), sets p->abandoned and returns OBS_EAGAIN. Such
+ * a pipeline's threads may still run: report from it, then exit the process
+ * without pipeline_destroy. */
+
+/* Describes the stage threads still running ("'parse' (in a callback of
+ * xf_slow for 12.0 s), ..."): into buf, returns how many. */
+size_t pipeline_stuck(const pipeline *p, char *buf, size_t len);
 
 /* Asks the run to end; safe from any thread (not from a signal handler). */
 void pipeline_stop(pipeline *p);

@@ -63,6 +63,7 @@ static int sample_stage(const stage *s, stage_sample *o)
     snprintf(o->plugin, sizeof(o->plugin), "%s", sl->desc->name);
     snprintf(o->version, sizeof(o->version), "%s", sl->desc->version);
     snprintf(o->kind, sizeof(o->kind), "%s", plugin_kind_name(s->kind));
+    o->source = (sl->desc->flags & OBS_STAGE_SOURCE) != 0;
     plugin_build_id_hex(sl->module, o->build_id, sizeof(o->build_id));
     o->n_swaps = atomic_load(&((stage *)s)->n_swaps);
 
@@ -191,6 +192,7 @@ static int sample_pipeline_stage(const stage *s, stage_sample *o)
     memcpy(o->plugin, inst[0].plugin, sizeof o->plugin);
     memcpy(o->version, inst[0].version, sizeof o->version);
     memcpy(o->kind, inst[0].kind, sizeof o->kind);
+    o->source = inst[0].source;
     memcpy(o->build_id, inst[0].build_id, sizeof o->build_id);
     const histogram *src[4] = {inst[0].service, inst[0].lag, inst[0].latency, inst[0].swap_pause};
     histogram **dst[4] = {&o->service, &o->lag, &o->latency, &o->swap_pause};

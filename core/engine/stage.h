@@ -106,6 +106,11 @@ typedef struct stage {
     clockid_t cpu_clock;         /* the stage thread's CPU clock, valid while running */
     _Atomic int cpu_clock_valid;
     stage_snapshot warm, stop; /* at the end of warm-up and when the stop came */
+    /* When the plugin callback now running began (CLOCK_MONOTONIC), 0 when
+     * none runs: the watchdog and a drain that times out read it. */
+    _Atomic uint64_t in_callback_since_ns;
+    uint64_t warned_since_ns; /* the callback the watchdog last warned about */
+    _Atomic int thread_done;  /* the stage thread has finished its work */
 } stage;
 
 typedef struct pipeline {
@@ -124,6 +129,10 @@ typedef struct pipeline {
     _Atomic int failed;         /* a fatal error occurred during the run */
     _Atomic uint64_t t_start_ns, t_warm_ns, t_stop_ns, t_end_ns;
     _Atomic int running;  /* threads started and not yet joined */
+    /* The drain was abandoned (run.drain_timeout passed, or stop_check
+     * asked for it): stage threads may still run, so the pipeline must not
+     * be destroyed; the process is to exit. */
+    _Atomic int abandoned;
     uint64_t cpu_read_ns; /* CPU cost of reading the thread CPU clock twice */
     /* 1 (default): charge allocations, sampled CPU time and a service-time
      * histogram to each callback. 0: only counts and wall time (to measure

@@ -196,6 +196,7 @@ static inline void cb_enter(stage *s, cb_mark *m)
 {
     if (!s->pipeline->cost_account) {
         *m = (cb_mark){.wall0 = host_now_ns()};
+        atomic_store_explicit(&s->in_callback_since_ns, m->wall0, memory_order_relaxed);
         return;
     }
     m->a0 = alloc_tls;
@@ -203,6 +204,7 @@ static inline void cb_enter(stage *s, cb_mark *m)
     m->cpu = now - s->last_cpu_sample_ns >= CPU_SAMPLE_INTERVAL_NS;
     m->cpu0 = m->cpu ? host_thread_cpu_ns() : 0;
     m->wall0 = m->cpu ? host_now_ns() : now;
+    atomic_store_explicit(&s->in_callback_since_ns, m->wall0, memory_order_relaxed);
 }
 
 /* Charges one callback's cost to the stage when the cost account is on:
@@ -232,6 +234,7 @@ static inline uint64_t cb_exit(stage *s, cb_mark *m)
 {
     uint64_t c1 = host_now_ns();
     uint64_t wall = c1 - m->wall0;
+    atomic_store_explicit(&s->in_callback_since_ns, 0, memory_order_relaxed);
     if (!s->pipeline->cost_account) {
         stat_add(&s->stats.callback_ns, wall);
         return c1;
@@ -279,6 +282,7 @@ static void thread_end(stage *s)
     atomic_store(&s->stats.cpu_ns, host_thread_cpu_ns());
     atomic_store(&s->cpu_clock_valid, 0);
     obs_prof_thread_detach();
+    atomic_store(&s->thread_done, 1);
 }
 
 static int flush_slot(stage *s, stage_slot *sl);
@@ -549,7 +553,9 @@ static int transform_step(stage *s, stage_slot *sl, batch *in)
         cb_cost c;
         uint32_t block;
         variant_ab v = e->hooks->block_now(e->ctx, &block);
+        atomic_store_explicit(&s->in_callback_since_ns, host_now_ns(), memory_order_relaxed);
         rc = variant_process(e, sl, v, &view, &o->out, &c);
+        atomic_store_explicit(&s->in_callback_since_ns, 0, memory_order_relaxed);
         c1 = v == VARIANT_A ? cb_charge(s, &c) : host_now_ns();
         o->variant = e;
         o->variant_block = block;
@@ -571,7 +577,9 @@ static int transform_step(stage *s, stage_slot *sl, batch *in)
         cb_cost ca, cb;
         int a_first;
         batch *second = pool_get(&p->pool);
+        atomic_store_explicit(&s->in_callback_since_ns, host_now_ns(), memory_order_relaxed);
         rc = variant_duet(e, sl, &view, &o->out, &second->out, &ca, &cb, &a_first);
+        atomic_store_explicit(&s->in_callback_since_ns, 0, memory_order_relaxed);
         if (!a_first) {
             batch *t = o;
             o = second;

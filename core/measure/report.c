@@ -74,7 +74,14 @@ static json_t *generator_verdict(const obs_snapshot *snap, const stage_sample *g
         g->lag && histogram_count(g->lag) ? (double)histogram_quantile_ns(g->lag, 0.99) / 1e6 : 0.0;
     char text[512];
     int kept = 1;
-    if (y == x && g->idle_ns == 0) {
+    if (g->source) {
+        /* Records come from outside, as fast as they arrive: the lag is how
+         * late they reached this process after their intended time. */
+        snprintf(text, sizeof text,
+                 "source: %" PRIu64 " records arrived from outside the process, p99 %.3f ms after "
+                 "their intended time (the links and processes before this one)",
+                 x, p99);
+    } else if (y == x && g->idle_ns == 0) {
         snprintf(text, sizeof text,
                  "generator ran as fast as it could (no schedule): %" PRIu64
                  " records, p99 lag %.3f ms",

@@ -38,6 +38,7 @@ typedef struct stage_sample {
     char plugin[SNAPSHOT_NAME_MAX];  /* plugin name from its descriptor */
     char version[SNAPSHOT_NAME_MAX]; /* plugin version */
     char kind[16];                   /* "generator", "transform", "sink" */
+    int source;                      /* a source generator: records from outside */
     char build_id[2 * 64 + 1];       /* hex, "" when the plugin has none */
 
     uint64_t records_in, records_out;

@@ -43,7 +43,7 @@ static void test_unknown_top_key(void **state)
            "did you mean 'pipeline'?");
     EXPECT("pipeline: p\n" STAGES "run:\n  duration: 1s\n  seeed: 4\n",
            "t.yaml:9:3: run.seeed: unknown key 'seeed'; allowed: duration, warmup, seed, "
-           "realtime_priority, id; did you mean 'seed'?");
+           "realtime_priority, id, drain_timeout, callback_warn; did you mean 'seed'?");
 }
 
 static void test_unknown_stage_key(void **state)

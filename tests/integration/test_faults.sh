@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# test_faults.sh - hostd when a plugin stops returning: the watchdog names
+# the callback that runs too long (run.callback_warn); a drain that cannot
+# finish ends after run.drain_timeout with the report printed and stored,
+# naming the stuck stage; with no drain timeout, a second SIGTERM ends the
+# drain at once, the same way; a third signal exits at once.
+#
+# usage: test_faults.sh <build dir>
+set -euo pipefail
+. "$(dirname "$0")/lib.sh" "$1"
+plugins=$build/plugins
+tplugins=$build/tests/plugins
+
+conf() { # conf DRAIN_TIMEOUT DURATION
+  cat >hang.yaml <<YAML
+pipeline: hang
+plugin_dirs: [$plugins, $tplugins]
+batch_size: 64
+run: {duration: $2, drain_timeout: $1, callback_warn: 300ms}
+load: [{shape: constant, rate: 20000}]
+stages:
+  - {name: gen, plugin: gen_static}
+  - {name: stuck, plugin: tp_hang, params: {after: 5}}
+  - {name: sink, plugin: sink_null}
+YAML
+}
+
+# 1. The drain timeout: the run ends by itself.
+conf 1s 1s
+t0=$(date +%s%N)
+set +e
+"$hostd" --config hang.yaml --store st1 --no-http >out1.txt 2>err1.txt
+rc=$?
+set -e
+t=$((($(date +%s%N) - t0) / 1000000))
+echo "# exit $rc after $t ms"
+[ "$rc" = 1 ] && [ "$t" -lt 8000 ] && ok "a stuck drain ends after run.drain_timeout (exit 1, ${t} ms)" ||
+  { bad "drain timeout: exit $rc after $t ms"; cat err1.txt; }
+grep -q "stuck: warning: plugin tp_hang 1.0.0: its process callback has been running for" err1.txt &&
+  ok "the watchdog names the stage, plugin and callback" || { bad "no watchdog line"; cat err1.txt; }
+grep -q "drain abandoned after .*run.drain_timeout passed.*'stuck' (in a callback of tp_hang" err1.txt &&
+  ok "the log names the stuck stage" || { bad "stuck stage not named"; cat err1.txt; }
+grep -q "^stage .*records_in" out1.txt && ok "the report is printed" || bad "no report printed"
+"$hostd" report 1 --store st1 >rep1.txt 2>&1 && grep -q "tp_hang" rep1.txt &&
+  ok "the report is stored with the run" || { bad "report not stored"; cat rep1.txt; }
+
+# 2. No drain timeout: a second SIGTERM ends the drain; the report is kept.
+conf 0 0
+"$hostd" --config hang.yaml --store st2 --no-http >out2.txt 2>err2.txt &
+pid=$!
+for _ in $(seq 1 100); do grep -q "has been running" err2.txt && break; sleep 0.1; done
+kill -TERM "$pid"
+sleep 0.5
+kill -0 "$pid" 2>/dev/null && ok "after one SIGTERM the drain waits for the stuck stage" ||
+  bad "hostd ended on the first SIGTERM though a stage was stuck"
+kill -TERM "$pid"
+set +e
+for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && { bad "hostd still running 5 s after the second SIGTERM"; kill -9 "$pid"; }
+wait "$pid"
+rc=$?
+set -e
+pid=
+[ "$rc" = 1 ] && ok "the second SIGTERM ends the drain (exit 1)" || bad "second SIGTERM: exit $rc"
+grep -q "asked to stop at once.*'stuck'" err2.txt && ok "the log says why and names the stuck stage" ||
+  { bad "second SIGTERM log"; cat err2.txt; }
+"$hostd" report 1 --store st2 >rep2.txt 2>&1 && grep -q "tp_hang" rep2.txt &&
+  ok "the report is stored after the second SIGTERM" || { bad "report not stored"; cat rep2.txt; }
+finish
