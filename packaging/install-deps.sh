@@ -14,14 +14,15 @@ build_pkgs=(
   build-essential cmake ninja-build pkg-config
   libcyaml-dev libyaml-dev libjansson-dev libmsgpack-dev librocksdb-dev libmicrohttpd-dev
   libunwind-dev libgoogle-perftools-dev libcurl4-openssl-dev
-  libprotobuf-c-dev protobuf-c-compiler google-perftools
+  libprotobuf-c-dev protobuf-c-compiler google-perftools libnats-dev
 )
-# chromium: the dashboard's browser test (tests/integration/test_dashboard.mjs).
-test_pkgs=(libcmocka-dev clang libclang-rt-14-dev binutils prometheus curl jq chromium)
+# chromium: the dashboard's browser test (tests/integration/test_dashboard.mjs);
+# nats-server: the NATS JetStream links' tests (tests/integration/test_nats*.sh).
+test_pkgs=(libcmocka-dev clang libclang-rt-14-dev binutils prometheus curl jq chromium nats-server)
 # The libraries hostd, the plugins and observatory-operator link directly
 # (ldd lists the rest, which these depend on).
 runtime_pkgs=(libcyaml1 libyaml-0-2 libjansson4 libmsgpackc2 librocksdb7.8 libmicrohttpd12 libunwind8
-              libgoogle-perftools4 libcurl4 libprotobuf-c1)
+              libgoogle-perftools4 libcurl4 libprotobuf-c1 libnats3.4)
 image_pkgs=(buildah debootstrap)
 
 case "${1:-}" in

@@ -557,7 +557,10 @@ void pipeline_destroy(pipeline *p)
         return;
     if (p->extension_free)
         p->extension_free(p);
-    for (size_t i = 0; p->stages && i < p->n_stages; i++) {
+    /* Sinks first, the generator last: a sink that still holds a source's
+     * batch (obs_host.hold) releases it in its fini at the latest, and the
+     * source must still be there to be told (origin.h). */
+    for (size_t i = p->n_stages; p->stages && i-- > 0;) {
         stage **inst = p->stages[i].instances;
         uint32_t n = inst ? p->stages[i].n_instances : 1;
         for (uint32_t k = 0; k < n; k++) {

@@ -50,7 +50,8 @@ size_t pipeline_stuck(const pipeline *p, char *buf, size_t len);
 /* Asks the run to end; safe from any thread (not from a signal handler). */
 void pipeline_stop(pipeline *p);
 
-/* Calls fini on every initialised instance in pipeline order and frees. */
+/* Calls fini on every initialised instance, sinks first and the generator
+ * last (a sink may release a source's batch until its fini), and frees. */
 void pipeline_destroy(pipeline *p);
 
 #endif /* OBS_PIPELINE_H */

@@ -18,6 +18,9 @@
 #   tests/bench/run.sh profiler [ARGS] only obs-bench-profiler (cost per sample, pipeline overhead)
 #   tests/bench/run.sh scale [ARGS]    only obs-bench-scale (JSON pipeline, parse parallelism
 #                                      1..cores, records/s and CPU per record as ratios to 1)
+#   tests/bench/run.sh nats [ARGS]     only bench_nats.sh: one NATS JetStream link (nats-server on
+#                                      loopback) vs the in-process ring, batch 256 and 1024,
+#                                      batch and record framing, as ratios to the ring (~2 min)
 #   tests/bench/run.sh ab [ARGS]       only obs-bench-ab: real A/B experiments (false positives,
 #                                      time to detect, p99 in interleaved mode, drift under load,
 #                                      the duet's units, interleaved A/A on a saturating stream);
@@ -36,10 +39,10 @@ jobs=${OBS_BENCH_JOBS:-2}
 what=all
 quick=0
 case "${1:-}" in
-pipeline | json | account | histogram | metrics | load | abstats | profiler | ab | operator | scale)
+pipeline | json | account | histogram | metrics | load | abstats | profiler | ab | operator | scale | nats)
     what=$1; shift ;;
 --quick) quick=1; shift ;;
--h | --help) sed -n '2,29p' "$0"; exit 0 ;;
+-h | --help) sed -n '2,32p' "$0"; exit 0 ;;
 esac
 if [ "$what" = all ] && [ $# -gt 0 ]; then
     echo "run.sh: options are passed only after a program's name (see --help)" >&2
@@ -70,6 +73,8 @@ fi
 if [ "$what" = all ]; then
     targets="obs-bench-pipeline obs-bench-json obs-bench-account obs-bench-histogram
         obs-bench-metrics obs-bench-load obs-bench-abstats obs-bench-profiler obs-bench-scale"
+elif [ "$what" = nats ]; then
+    targets="hostd gen_nats sink_nats"
 else
     targets=obs-bench-$what
 fi
@@ -90,6 +95,16 @@ mkdir -p "$out"
     ps -eo pcpu=,comm= --sort=-pcpu | head -4 | sed 's/^/#   /'
 } | tee "$out/run.txt"
 
+if [ "$what" = all ] || [ "$what" = nats ]; then
+    if [ "$quick" = 1 ]; then
+        set -- --quick
+    elif [ "$what" = all ]; then
+        set --
+    fi
+    echo
+    { bash "$root/tests/bench/bench_nats.sh" "$build" "$@" || echo $? >>"$out/failed"; } \
+        | tee "$out/nats.txt"
+fi
 if [ "$what" = all ] || [ "$what" = pipeline ]; then
     if [ "$quick" = 1 ]; then
         set -- --seconds 0.5 --warmup 0.1 --runs 1
