@@ -328,6 +328,15 @@ static void source_loop(stage *s)
             p->failed = 1;
         }
         uint32_t got = b->out.n_records;
+        if (got == 0 && rc == OBS_OK) {
+            /* Nothing had arrived: the call was a wait, shown as idle time,
+             * not as time spent working. */
+            uint64_t waited = c1 - m.wall0;
+            uint64_t busy = atomic_load_explicit(&s->stats.callback_ns, memory_order_relaxed);
+            atomic_store_explicit(&s->stats.callback_ns, busy > waited ? busy - waited : 0,
+                                  memory_order_relaxed);
+            stat_add(&s->stats.idle_ns, waited);
+        }
         if (got > bs) {
             host_log_limited(&over_log, s->cfg->name, OBS_LOG_ERROR,
                              "generate emitted %u records, at most %u were asked for: extra "
