@@ -29,6 +29,7 @@ typedef struct cli_opts {
     const char *stores[MAX_STORES]; /* every --store given (report --run-id) */
     int n_stores;
     const char *run_id;             /* report --run-id: the shared run.id */
+    const char *run_id2;            /* compare --run-id A --run-id B: the second */
     const char *config;
     const char *series;
     uint64_t from_ns, to_ns;
@@ -44,6 +45,7 @@ static void usage(FILE *f)
                "                         --series METRIC [--from NS] [--to NS]]\n"
                "       hostd report  --run-id ID [--store DIR]... [--json]\n"
                "       hostd compare RUN_A RUN_B [--store DIR | --config FILE]\n"
+               "       hostd compare --run-id A --run-id B [--store DIR]...\n"
                "\n"
                "Reads the run history in the store (default: ./" DEFAULT_STORE
                "; --config FILE uses its store.path).\n"
@@ -55,7 +57,8 @@ static void usage(FILE *f)
                "            every run with that run.id in the stores given (one per process\n"
                "            of a pipeline split over several) in start order, with an\n"
                "            end-to-end summary\n"
-               "  compare   two runs' reports side by side with the relative change B vs A\n");
+               "  compare   two runs' reports side by side with the relative change B vs A\n"
+               "            (--run-id twice: each process's, matched by pipeline name)\n");
 }
 
 static int parse_u64(const char *s, uint64_t *v)
@@ -87,8 +90,12 @@ static int parse(int argc, char **argv, int max_pos, cli_opts *o)
                 return -1;
             }
             o->store = o->stores[o->n_stores++] = val;
-        } else if (OPT_ARG("--run-id"))
-            o->run_id = val;
+        } else if (OPT_ARG("--run-id")) {
+            if (o->run_id)
+                o->run_id2 = val;
+            else
+                o->run_id = val;
+        }
         else if (OPT_ARG("--config") || (strcmp(a, "-c") == 0 && i + 1 < argc && (val = argv[++i])))
             o->config = val;
         else if (OPT_ARG("--series"))
@@ -126,7 +133,7 @@ static int parse(int argc, char **argv, int max_pos, cli_opts *o)
         return -1;
     }
     if (o->n_stores > 1 && !o->run_id) {
-        fprintf(stderr, "hostd %s: several --store only with report --run-id\n", argv[0]);
+        fprintf(stderr, "hostd %s: several --store only with --run-id\n", argv[0]);
         return -1;
     }
     return 0;
@@ -336,38 +343,34 @@ static int by_start(const void *a, const void *b)
     return (x->start_ns > y->start_ns) - (x->start_ns < y->start_ns);
 }
 
-/* Stage `which` (0: first, -1: last) of a run's report, or NULL. */
-static json_t *report_stage(json_t *run, int which)
+static void group_free(group_run *g, size_t n)
 {
-    json_t *st = json_object_get(json_object_get(run, "report"), "stages");
-    size_t n = json_array_size(st);
-    return n ? json_array_get(st, which < 0 ? n - 1 : 0) : NULL;
+    for (size_t i = 0; i < n; i++)
+        json_decref(g[i].run);
+    free(g);
 }
 
-/* hostd report --run-id ID --store A --store B ...: the runs of every
- * process of one pipeline, in start order, and an end-to-end summary: the
- * generator of the process that started first, and the sink of the one
- * that ended last with a report (each process ends after its upstream
- * did) with its latency from the intended time (end to end, since intended
- * times cross the links). */
-static int report_group(const cli_opts *o)
+/* The runs with run.id `id` in the stores the options name (every --store,
+ * or the default one), in start order. Returns 0, or -1 after printing why
+ * (as `hostd cmd`). */
+static int collect_group(const cli_opts *o, const char *id, const char *cmd, group_run **out,
+                         size_t *n_out)
 {
     const char *one[1] = {o->store ? o->store : DEFAULT_STORE};
     const char *const *paths = o->n_stores ? o->stores : one;
     int n_paths = o->n_stores ? o->n_stores : 1;
     group_run *g = NULL;
     size_t n = 0, cap = 0;
-    int status = 1;
     for (int k = 0; k < n_paths; k++) {
         cli_opts one_store = {.store = paths[k]};
         store *s = NULL;
         json_t *runs = NULL;
         if (open_store(&one_store, &s))
-            goto out;
+            goto fail;
         if (store_runs_json(s, &runs) < 0) {
-            fprintf(stderr, "hostd report: store '%s': cannot list runs\n", paths[k]);
+            fprintf(stderr, "hostd %s: store '%s': cannot list runs\n", cmd, paths[k]);
             store_close(s);
-            goto out;
+            goto fail;
         }
         size_t i;
         json_t *r;
@@ -375,7 +378,7 @@ static int report_group(const cli_opts *o)
         {
             const char *rid = json_string_value(json_object_get(r, "run_id"));
             json_t *run = NULL;
-            if (!rid || strcmp(rid, o->run_id) != 0 ||
+            if (!rid || strcmp(rid, id) != 0 ||
                 store_run_json(s, (uint64_t)json_integer_value(json_object_get(r, "id")), &run) < 0)
                 continue;
             if (n == cap) {
@@ -393,12 +396,42 @@ static int report_group(const cli_opts *o)
         store_close(s);
     }
     if (n == 0) {
-        fprintf(stderr, "hostd report: no run with run.id '%s' in", o->run_id);
+        fprintf(stderr, "hostd %s: no run with run.id '%s' in", cmd, id);
         for (int k = 0; k < n_paths; k++)
             fprintf(stderr, "%s '%s'", k ? "," : "", paths[k]);
         fprintf(stderr, " (see hostd runs)\n");
-        goto out;
+        goto fail;
     }
+    qsort(g, n, sizeof *g, by_start);
+    *out = g;
+    *n_out = n;
+    return 0;
+fail:
+    group_free(g, n);
+    return -1;
+}
+
+/* Stage `which` (0: first, -1: last) of a run's report, or NULL. */
+static json_t *report_stage(json_t *run, int which)
+{
+    json_t *st = json_object_get(json_object_get(run, "report"), "stages");
+    size_t n = json_array_size(st);
+    return n ? json_array_get(st, which < 0 ? n - 1 : 0) : NULL;
+}
+
+/* hostd report --run-id ID --store A --store B ...: the runs of every
+ * process of one pipeline, in start order, and an end-to-end summary: the
+ * generator of the process that started first, and the sink of the one
+ * that ended last with a report (each process ends after its upstream
+ * did) with its latency from the intended time (end to end, since intended
+ * times cross the links). */
+static int report_group(const cli_opts *o)
+{
+    group_run *g = NULL;
+    size_t n = 0;
+    int status = 1;
+    if (collect_group(o, o->run_id, "report", &g, &n) < 0)
+        goto out;
     qsort(g, n, sizeof *g, by_start);
     size_t li = n - 1;
     int64_t last_end = -1;
@@ -463,9 +496,7 @@ static int report_group(const cli_opts *o)
     printf("\n");
     status = 0;
 out:
-    for (size_t i = 0; i < n; i++)
-        json_decref(g[i].run);
-    free(g);
+    group_free(g, n);
     return status;
 }
 
@@ -492,12 +523,75 @@ static json_t *report_for_compare(store *s, uint64_t id)
     return r;
 }
 
+/* The report of group run g (the last run of `pipeline` with a report), with
+ * its run number and start for the header, or NULL. */
+static json_t *group_report(const group_run *g, size_t n, const char *pipeline)
+{
+    for (size_t i = n; i-- > 0;) {
+        json_t *report = json_object_get(g[i].run, "report");
+        const char *name = json_string_value(json_object_get(g[i].run, "pipeline"));
+        if (!json_is_object(report) || !name || strcmp(name, pipeline) != 0)
+            continue;
+        json_t *r = json_deep_copy(report);
+        if (r) {
+            json_object_set(r, "run_id", json_object_get(g[i].run, "id"));
+            json_object_set(r, "start", json_object_get(g[i].run, "start"));
+        }
+        return r;
+    }
+    return NULL;
+}
+
+/* hostd compare --run-id A --run-id B: each process of run A beside the
+ * process of run B with the same pipeline name. */
+static int compare_group(const cli_opts *o)
+{
+    group_run *ga = NULL, *gb = NULL;
+    size_t na = 0, nb = 0;
+    int status = 1, compared = 0;
+    if (collect_group(o, o->run_id, "compare", &ga, &na) < 0 ||
+        collect_group(o, o->run_id2, "compare", &gb, &nb) < 0)
+        goto out;
+    for (size_t i = 0; i < na; i++) {
+        const char *name = json_string_value(json_object_get(ga[i].run, "pipeline"));
+        int seen = 0;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = strcmp(json_string_value(json_object_get(ga[k].run, "pipeline")), name) == 0;
+        if (seen)
+            continue; /* a process restarted: its last run stands for it */
+        json_t *ra = group_report(ga, na, name), *rb = group_report(gb, nb, name);
+        printf("%s== pipeline %s: run.id %s vs %s ==\n", compared ? "\n" : "", name, o->run_id,
+               o->run_id2);
+        if (ra && rb) {
+            report_compare(ra, rb, stdout);
+            compared++;
+        } else {
+            printf("(no report of this pipeline in run.id %s)\n", ra ? o->run_id2 : o->run_id);
+        }
+        json_decref(ra);
+        json_decref(rb);
+    }
+    status = compared ? 0 : 1;
+out:
+    group_free(ga, na);
+    group_free(gb, nb);
+    return status;
+}
+
 int cli_compare(int argc, char **argv)
 {
     cli_opts o;
     store *s = NULL;
     uint64_t a, b;
-    if (parse(argc, argv, 2, &o) < 0 || o.n_pos != 2 || o.metrics || o.series || o.json) {
+    int prc = parse(argc, argv, 2, &o);
+    if (prc == 0 && o.run_id) {
+        if (!o.run_id2 || o.n_pos || o.metrics || o.series || o.json) {
+            fprintf(stderr, "hostd compare: --run-id A --run-id B, without run numbers\n");
+            return 2;
+        }
+        return compare_group(&o);
+    }
+    if (prc < 0 || o.n_pos != 2 || o.metrics || o.series || o.json) {
         if (o.n_pos != 2)
             fprintf(stderr, "hostd compare: expected two run ids\n");
         usage(stderr);

@@ -179,5 +179,27 @@ expect_in demo.txt "ended cleanly" "demo ends cleanly"
 "$dbread" demo-data/ticks >db.txt || bad "obs-dbread on the demo output failed"
 expect_in db.txt "ordered=1" "demo windows are stored in key order"
 
+# --- run.id: one run over several stores ------------------------------------
+for id in grp-a grp-b; do
+  for st in grp1 grp2; do
+    "$hostd" --config "$src/config/null.yaml" --plugin-dir "$plugins" --duration 300ms --no-http \
+      --store "$st" --run-id "$id" >/dev/null 2>&1 || bad "run $id in $st failed"
+  done
+done
+"$hostd" runs --store grp1 >runs.txt
+expect_in runs.txt "grp-b" "hostd runs shows the run.id"
+"$hostd" report --run-id grp-a --store grp1 --store grp2 >grp.txt 2>&1 || bad "report --run-id failed"
+expect_in grp.txt "run.id grp-a: 2 processes" "report --run-id finds the run in both stores"
+expect_in grp.txt "end to end:" "report --run-id ends with the end-to-end line"
+"$hostd" compare --run-id grp-a --run-id grp-b --store grp1 --store grp2 >cmp.txt 2>&1 ||
+  bad "compare --run-id failed"
+expect_in cmp.txt "run.id grp-a vs grp-b" "compare --run-id puts the two runs side by side"
+set +e
+"$hostd" report --run-id nope --store grp1 >/dev/null 2>nope.txt
+rc=$?
+set -e
+[ $rc -eq 1 ] && ok "report --run-id of an unknown id exits 1" || bad "unknown run.id: exit $rc"
+expect_in nope.txt "no run with run.id 'nope'" "and says which id it did not find"
+
 if [ $fails -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
 echo "all checks passed"
