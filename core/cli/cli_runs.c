@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "config/config.h"
+#include "engine/crash.h"
 #include "engine/plugin.h"
 #include "measure/report.h"
 #include "store/store.h"
@@ -175,6 +176,23 @@ out:
     return rc;
 }
 
+/* The crash record hostd left for run `id` of the store at `dir`
+ * (engine/crash.h), malloc'd, or NULL when there is none. */
+static char *crash_text(const char *dir, uint64_t id)
+{
+    char path[4200];
+    crash_record_path(dir, (unsigned long long)id, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *t = malloc(65536);
+    size_t n = t ? fread(t, 1, 65535, f) : 0;
+    fclose(f);
+    if (t)
+        t[n] = '\0';
+    return t;
+}
+
 static int parse_run(const char *cmd, const char *s, uint64_t *id)
 {
     if (parse_u64(s, id) < 0 || *id == 0) {
@@ -243,10 +261,17 @@ int cli_runs(int argc, char **argv)
             const char *host =
                 json_string_value(json_object_get(json_object_get(r, "host"), "hostname"));
             const char *shared = json_string_value(json_object_get(r, "run_id"));
+            const char *status = json_string_value(json_object_get(r, "status"));
+            char *crash = status && strcmp(status, "incomplete") == 0
+                              ? crash_text(store_path(s),
+                                           (uint64_t)json_integer_value(json_object_get(r, "id")))
+                              : NULL;
+            if (crash)
+                status = "crashed";
+            free(crash);
             printf("%5" JSON_INTEGER_FORMAT "  %-11s  %-16s  %-16s  %-24s  %9s  %9" JSON_INTEGER_FORMAT
                    "  %-6s  %s\n",
-                   json_integer_value(json_object_get(r, "id")),
-                   json_string_value(json_object_get(r, "status")),
+                   json_integer_value(json_object_get(r, "id")), status,
                    json_string_value(json_object_get(r, "pipeline")), shared ? shared : "-",
                    json_string_value(json_object_get(r, "start")), dur,
                    json_integer_value(json_object_get(r, "n_snapshots")),
@@ -301,8 +326,20 @@ int cli_report(int argc, char **argv)
         status = 0;
         goto out;
     }
+    char *crash = crash_text(store_path(s), id);
+    if (crash)
+        json_object_set_new(run, "crash", json_string(crash));
     if (o.json) {
         print_json(run);
+        free(crash);
+        status = 0;
+        goto out;
+    }
+    if (crash) {
+        printf("run %" PRIu64 " (pipeline '%s', started %s) CRASHED; the record hostd left:\n%s",
+               id, json_string_value(json_object_get(run, "pipeline")),
+               json_string_value(json_object_get(run, "start")), crash);
+        free(crash);
         status = 0;
         goto out;
     }

@@ -20,6 +20,7 @@
 #include "cli/cli_runs.h"
 #include "cli/cli_swap.h"
 #include "config/config.h"
+#include "engine/crash.h"
 #include "engine/host.h"
 #include "engine/pipeline.h"
 #include "engine/snapshot.h"
@@ -619,6 +620,7 @@ int main(int argc, char **argv)
     /* From here on, failures are of the run (exit 1), not of the input. */
     status = 1;
     install_signals();
+    crash_install();
     exps = calloc(p->n_stages + 1, sizeof *exps);
     if (!exps) {
         fprintf(stderr, "hostd: out of memory\n");
@@ -634,6 +636,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "hostd: store '%s': cannot record the run\n", path);
             goto out;
         }
+        char crash_path[4200];
+        crash_record_path(path, run_id, crash_path, sizeof crash_path);
+        crash_set_record(crash_path);
     }
     if (!no_http) {
         http_options ho = {

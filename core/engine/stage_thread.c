@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "engine/alloc.h"
+#include "engine/crash.h"
 #include "engine/host.h"
 #include "engine/origin.h"
 #include "engine/schedule.h"
@@ -264,6 +265,7 @@ static uint64_t cb_charge(stage *s, const cb_cost *c)
 /* Called first and last on every stage thread. */
 static void thread_begin(stage *s)
 {
+    crash_thread_enter(s);
     if (pthread_getcpuclockid(pthread_self(), &s->cpu_clock) == 0)
         atomic_store(&s->cpu_clock_valid, 1);
     if (obs_prof_active()) {
@@ -282,6 +284,7 @@ static void thread_end(stage *s)
     atomic_store(&s->stats.cpu_ns, host_thread_cpu_ns());
     atomic_store(&s->cpu_clock_valid, 0);
     obs_prof_thread_detach();
+    crash_thread_leave();
     atomic_store(&s->thread_done, 1);
 }
 

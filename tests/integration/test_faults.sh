@@ -66,4 +66,34 @@ grep -q "asked to stop at once.*'stuck'" err2.txt && ok "the log says why and na
   { bad "second SIGTERM log"; cat err2.txt; }
 "$hostd" report 1 --store st2 >rep2.txt 2>&1 && grep -q "tp_hang" rep2.txt &&
   ok "the report is stored after the second SIGTERM" || { bad "report not stored"; cat rep2.txt; }
+# 3. Crashes: the stage, plugin, build-id and signal are named; the run shows as crashed.
+for how in segv abort stack; do
+  cat >crash.yaml <<YAML
+pipeline: crash
+plugin_dirs: [$plugins, $tplugins]
+batch_size: 64
+load: [{shape: constant, rate: 20000}]
+stages:
+  - {name: gen, plugin: gen_static}
+  - {name: boom, plugin: tp_crash, params: {after: 5, how: $how}}
+  - {name: sink, plugin: sink_null}
+YAML
+  set +e
+  "$hostd" --config crash.yaml --store "st-$how" --no-http >/dev/null 2>"crash-$how.err"
+  rc=$?
+  set -e
+  want=$([ "$how" = abort ] && echo 134 || echo 139)
+  [ "$rc" = "$want" ] && ok "$how: hostd dies with the signal (exit $rc)" || bad "$how: exit $rc, wanted $want"
+  grep -q "hostd: CRASH: stage 'boom', plugin tp_crash 1.0.0, build-id [0-9a-f]*, file .*tp_crash.so, inside its process callback: SIG" "crash-$how.err" &&
+    ok "$how: stderr names the stage, plugin, build-id, file and callback" || { bad "$how: no crash line"; cat "crash-$how.err"; }
+  grep -q "tp_crash.so+0x[0-9a-f]*$" "crash-$how.err" && ok "$how: the backtrace reaches into the plugin" ||
+    bad "$how: no plugin frame in the backtrace"
+  # To files first: grep -q stops reading at the first match (pipefail).
+  "$hostd" runs --store "st-$how" >"runs-$how.txt" 2>&1 || true
+  "$hostd" report 1 --store "st-$how" >"report-$how.txt" 2>&1 || true
+  grep -q " crashed " "runs-$how.txt" && ok "$how: hostd runs shows the run as crashed" ||
+    bad "$how: run not shown as crashed"
+  grep -q "CRASHED; the record hostd left" "report-$how.txt" &&
+    ok "$how: hostd report prints the crash record" || bad "$how: report lacks the crash record"
+done
 finish
