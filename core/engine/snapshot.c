@@ -88,6 +88,9 @@ static int sample_stage(const stage *s, stage_sample *o)
     o->frees = ld(&st->frees);
     o->alloc_bytes = ld(&st->alloc_bytes);
     o->blocked_ns = ld(&st->blocked_ns);
+    uint64_t since = atomic_load_explicit(&((stage *)s)->in_callback_since_ns, memory_order_relaxed);
+    uint64_t now = since ? host_now_ns() : 0;
+    o->callback_running_ns = since && now > since ? now - since : 0;
     for (uint32_t k = 0; k < s->n_out; k++) {
         o->ring_occupancy += ring_occupancy(s->outs[k]);
         o->ring_capacity += s->outs[k]->cap;
@@ -138,6 +141,8 @@ static int sample_add(stage_sample *o, const stage_sample *x)
     o->frees += x->frees;
     o->alloc_bytes += x->alloc_bytes;
     o->blocked_ns += x->blocked_ns;
+    if (x->callback_running_ns > o->callback_running_ns)
+        o->callback_running_ns = x->callback_running_ns;
     o->ring_occupancy += x->ring_occupancy;
     o->ring_capacity += x->ring_capacity;
     o->records_scheduled += x->records_scheduled;

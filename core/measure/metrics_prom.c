@@ -203,6 +203,10 @@ static const stage_metric stage_metrics[] = {
     {"observatory_blocked_seconds_total", "counter",
      "Time the stage waited to push into a full output ring (backpressure).", F(blocked_ns),
      VAL_SECONDS, K_NOT_SINK},
+    {"observatory_callback_running_seconds", "gauge",
+     "How long the plugin callback now running has been running, 0 when none (the watchdog "
+     "logs one past run.callback_warn).",
+     F(callback_running_ns), VAL_SECONDS, K_ALL},
     {"observatory_records_scheduled_total", "counter",
      "Generator: records whose intended send time has come.", F(records_scheduled), VAL_COUNT,
      K_GEN},

@@ -53,6 +53,8 @@ typedef struct stage_sample {
     uint64_t frees;
     uint64_t alloc_bytes;                   /* bytes requested by those allocations */
     uint64_t blocked_ns;                    /* time blocked pushing into a full output ring */
+    uint64_t callback_running_ns; /* how long the callback now running has run, 0: none
+                                     (of a parallel stage: the longest) */
     uint32_t ring_occupancy, ring_capacity; /* output ring; 0/0 for sinks */
 
     /* Generator only. */

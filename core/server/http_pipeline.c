@@ -161,6 +161,7 @@ static json_t *stage_json(const stage_sample *s)
     json_object_set_new(o, "frees", http_ju64(s->frees));
     json_object_set_new(o, "allocated_bytes", http_ju64(s->alloc_bytes));
     json_object_set_new(o, "blocked_seconds", http_jsec(s->blocked_ns));
+    json_object_set_new(o, "callback_running_seconds", http_jsec(s->callback_running_ns));
     json_object_set_new(o, "ring",
                         s->ring_capacity
                             ? json_pack("{s:I,s:I}", "occupancy", (json_int_t)s->ring_occupancy,

@@ -45,10 +45,19 @@ grep -q "^stage .*records_in" out1.txt && ok "the report is printed" || bad "no 
   ok "the report is stored with the run" || { bad "report not stored"; cat rep1.txt; }
 
 # 2. No drain timeout: a second SIGTERM ends the drain; the report is kept.
+# Meanwhile /metrics and /api/v1/stages show how long the callback has run.
 conf 0 0
-"$hostd" --config hang.yaml --store st2 --no-http >out2.txt 2>err2.txt &
+"$hostd" --config hang.yaml --store st2 --listen 127.0.0.1:0 >out2.txt 2>err2.txt &
 pid=$!
+port=$(wait_port err2.txt)
 for _ in $(seq 1 100); do grep -q "has been running" err2.txt && break; sleep 0.1; done
+curl -s -H "Host: 127.0.0.1" "http://127.0.0.1:$port/metrics" >m.txt || true
+running=$(sed -n 's/^observatory_callback_running_seconds{[^}]*stage="stuck"[^}]*} \(.*\)/\1/p' m.txt | head -1)
+awk -v r="${running:-0}" 'BEGIN { exit !(r >= 0.3) }' &&
+  ok "/metrics shows the stuck callback running for ${running} s" || bad "callback_running_seconds: '${running}'"
+curl -s -H "Host: 127.0.0.1" "http://127.0.0.1:$port/api/v1/stages" >api.txt || true
+grep -Eq '"callback_running_seconds":([1-9]|0\.[3-9])' api.txt &&
+  ok "/api/v1/stages shows it too" || bad "/api/v1/stages lacks callback_running_seconds"
 kill -TERM "$pid"
 sleep 0.5
 kill -0 "$pid" 2>/dev/null && ok "after one SIGTERM the drain waits for the stuck stage" ||

@@ -181,6 +181,10 @@ function renderTable(stages) {
         s.parallelism > 1
           ? h('span.hint', { title: `parallel instances; records in: ${(s.instances || []).map((i) => i.records_in).join(' / ')}` },
             ` ×${s.parallelism}`)
+          : null,
+        s.callback_running_seconds >= 1
+          ? h('span.stuck', { title: 'the plugin callback now running has been running this long (the watchdog logs it past run.callback_warn)' },
+            ` in its callback for ${fmt(s.callback_running_seconds)} s`)
           : null),
       h('td', null, `${s.plugin} ${s.version}`),
       h('td', null, s.kind),
