@@ -6,6 +6,8 @@
  */
 #include "cli/cli_swap.h"
 
+#include "config/config.h"
+
 #include <getopt.h>
 #include <jansson.h>
 #include <netdb.h>
@@ -19,10 +21,12 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: hostd swap STAGE PLUGIN [--version V] [--param KEY=VALUE]... "
                "[--no-handover]\n"
-               "                  [--url http://HOST:PORT] [--token TOKEN] [--timeout SECONDS]\n"
+               "                  [--url http://HOST:PORT | --config FILE] [--token TOKEN]\n"
+               "                  [--timeout SECONDS]\n"
                "\n"
-               "Hot-swaps stage STAGE of the hostd serving at --url (default\n"
-               "http://127.0.0.1:9464) to PLUGIN (a name, or a .so file in its plugin dirs).\n"
+               "Hot-swaps stage STAGE of the hostd serving at --url (or at the http.listen of\n"
+               "the pipeline.yaml given with --config; default http://127.0.0.1:9464) to\n"
+               "PLUGIN (a name, or a .so file in its plugin dirs).\n"
                "--param replaces the stage's parameters (all of them). The token defaults to\n"
                "$OBS_HTTP_TOKEN. Exit status 0 when the swap happened, 1 when it was refused,\n"
                "2 for bad usage.\n");
@@ -101,15 +105,51 @@ static char *http_post(const char *host, const char *port, const char *path, con
     return resp;
 }
 
+/* The URL of the hostd that runs the pipeline of config file `path`: its
+ * http.listen, with a wildcard address replaced by loopback. Returns 0, or
+ * -1 after printing why. */
+static int url_from_config(const char *path, char *url, size_t len)
+{
+    char err[4096];
+    obs_config *cfg = NULL;
+    if (config_load(path, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    const char *l = cfg->http_listen, *colon = strrchr(l, ':');
+    int rc = -1;
+    if (!colon || strcmp(colon + 1, "0") == 0) {
+        fprintf(stderr,
+                "hostd swap: %s: http.listen '%s' names no fixed port (hostd picks one at "
+                "start): give --url\n",
+                path, l);
+        goto out;
+    }
+    char host[256];
+    snprintf(host, sizeof host, "%.*s", (int)(colon - l), l);
+    const char *h = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
+                    : strcmp(host, "[::]") == 0  ? "[::1]"
+                                                 : host;
+    snprintf(url, len, "http://%s:%s", h, colon + 1);
+    rc = 0;
+out:
+    config_free(cfg);
+    return rc;
+}
+
 int cli_swap(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"version", required_argument, NULL, 'v'}, {"param", required_argument, NULL, 'p'},
         {"no-handover", no_argument, NULL, 'n'},   {"url", required_argument, NULL, 'u'},
         {"token", required_argument, NULL, 't'},   {"timeout", required_argument, NULL, 'T'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},          {"config", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0},
     };
     const char *url = "http://127.0.0.1:9464", *token = getenv("OBS_HTTP_TOKEN");
+    const char *config = NULL;
+    int url_given = 0;
+    char config_url[512];
     json_t *req = json_object(), *params = NULL;
     int c, status = 2;
     optind = 1;
@@ -130,7 +170,11 @@ int cli_swap(int argc, char **argv)
             break;
         }
         case 'n': json_object_set_new(req, "handover", json_false()); break;
-        case 'u': url = optarg; break;
+        case 'u':
+            url = optarg;
+            url_given = 1;
+            break;
+        case 'c': config = optarg; break;
         case 't': token = optarg; break;
         case 'T': json_object_set_new(req, "timeout_s", json_real(atof(optarg))); break;
         case 'h':
@@ -143,6 +187,15 @@ int cli_swap(int argc, char **argv)
     if (argc - optind != 2) {
         usage(stderr);
         goto out;
+    }
+    if (config && url_given) {
+        fprintf(stderr, "hostd swap: give --url or --config, not both\n");
+        goto out;
+    }
+    if (config) {
+        if (url_from_config(config, config_url, sizeof config_url) < 0)
+            goto out;
+        url = config_url;
     }
     const char *stage = argv[optind], *plugin = argv[optind + 1];
     json_object_set_new(req, "plugin", json_string(plugin));
