@@ -88,6 +88,7 @@ typedef struct progress {
     const pipeline *p;
     int tty;
     uint64_t next_ns, last_ns, last_records;
+    uint64_t every_ns; /* stdout not a terminal: a status line on stderr this often (0: none) */
     /* --ab / --aa: an experiment started once warm-up is over. */
     const char *ab;
     int aa;
@@ -228,16 +229,23 @@ static void progress_tick(progress *pr)
 {
     const pipeline *p = pr->p;
     uint64_t now = host_now_ns();
-    if (!pr->tty || now < pr->next_ns || !p->t_start_ns)
+    if ((!pr->tty && !pr->every_ns) || now < pr->next_ns || !p->t_start_ns)
         return;
+    if (!pr->tty && !pr->next_ns) { /* the first line after one period */
+        pr->next_ns = p->t_start_ns + pr->every_ns;
+        return;
+    }
     const stage *sink = &p->stages[p->n_stages - 1];
     uint64_t n = 0;
     for (uint32_t k = 0; k < sink->n_instances; k++)
         n += atomic_load_explicit(&sink->instances[k]->stats.records_in, memory_order_relaxed);
     double elapsed = (double)(now - p->t_start_ns) / 1e9;
-    double rate =
-        pr->last_ns ? (double)(n - pr->last_records) * 1e9 / (double)(now - pr->last_ns) : 0;
-    if (p->cfg->duration_ns)
+    uint64_t since = pr->last_ns ? pr->last_ns : p->t_start_ns;
+    double rate = now > since ? (double)(n - pr->last_records) * 1e9 / (double)(now - since) : 0;
+    if (!pr->tty)
+        fprintf(stderr, "hostd: progress: %.1f s%s, %" PRIu64 " records at the sink, %.0f records/s\n",
+                elapsed, p->cfg->duration_ns ? "" : " (until signal)", n, rate);
+    else if (p->cfg->duration_ns)
         printf("\r[%6.1f s / %.1f s] %14" PRIu64 " records at the sink, %12.0f records/s ", elapsed,
                (double)p->cfg->duration_ns / 1e9, n, rate);
     else
@@ -246,7 +254,7 @@ static void progress_tick(progress *pr)
     fflush(stdout);
     pr->last_ns = now;
     pr->last_records = n;
-    pr->next_ns = now + 1000000000u;
+    pr->next_ns = now + (pr->tty ? 1000000000u : pr->every_ns);
 }
 
 static int check_stop(void *arg)
@@ -323,6 +331,8 @@ static void usage(FILE *f)
            "                         (may be repeated)\n"
            "  -d, --duration DUR     override run.duration (e.g. 10s, 500ms, 0 = until signal)\n"
            "  -l, --listen ADDR      override http.listen (host:port, [v6]:port; port 0: any)\n"
+           "      --progress DUR     stdout not a terminal: a status line on stderr every DUR\n"
+           "                         (default 10s, 0 or --quiet: none)\n"
            "      --run-id ID        override run.id: one name for the run in every process\n"
            "                         of a pipeline split over several (NATS links)\n"
            "      --no-http          do not serve HTTP\n"
@@ -381,7 +391,8 @@ enum {
     OPT_AB_MODE,
     OPT_AB_BLOCK_MS,
     OPT_PROFILE_CONTINUOUS,
-    OPT_RUN_ID
+    OPT_RUN_ID,
+    OPT_PROGRESS
 };
 
 int main(int argc, char **argv)
@@ -422,6 +433,7 @@ int main(int argc, char **argv)
         {"ab-block-ms", required_argument, NULL, OPT_AB_BLOCK_MS},
         {"profile-continuous", required_argument, NULL, OPT_PROFILE_CONTINUOUS},
         {"run-id", required_argument, NULL, OPT_RUN_ID},
+        {"progress", required_argument, NULL, OPT_PROGRESS},
         {"quiet", no_argument, NULL, 'q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -430,7 +442,8 @@ int main(int argc, char **argv)
     };
     const char *config_path = NULL, *duration = NULL, *listen = NULL, *store_path = NULL;
     const char *linger = NULL, *profiler = "native", *gperf_out = NULL, *ab = NULL;
-    const char *prof_cont = NULL, *run_id_arg = NULL;
+    const char *prof_cont = NULL, *run_id_arg = NULL, *progress_arg = NULL;
+    int quiet = 0;
     uint64_t prof_cont_ns = 0;
     int aa = 0, no_cost_account = 0;
     uint32_t ab_looks = 0, ab_block_ms = 0;
@@ -494,7 +507,11 @@ int main(int argc, char **argv)
             break;
         case OPT_PROFILE_CONTINUOUS: prof_cont = optarg; break;
         case OPT_RUN_ID: run_id_arg = optarg; break;
-        case 'q': host_set_log_level(OBS_LOG_ERROR); break;
+        case OPT_PROGRESS: progress_arg = optarg; break;
+        case 'q':
+            host_set_log_level(OBS_LOG_ERROR);
+            quiet = 1;
+            break;
         case 'v': host_set_log_level(OBS_LOG_DEBUG); break;
         case 'h':
             usage(stdout);
@@ -539,6 +556,12 @@ int main(int argc, char **argv)
     if (duration && config_parse_duration(duration, &cfg->duration_ns) < 0) {
         fprintf(stderr, "hostd: --duration '%s': expected a duration like 10s, 500ms or 2m\n",
                 duration);
+        goto out;
+    }
+    uint64_t progress_ns = quiet ? 0 : 10000000000ull;
+    if (progress_arg && config_parse_duration(progress_arg, &progress_ns) < 0) {
+        fprintf(stderr, "hostd: --progress '%s': expected a duration like 10s (0: none)\n",
+                progress_arg);
         goto out;
     }
     if (run_id_arg) {
@@ -678,6 +701,7 @@ int main(int argc, char **argv)
              cfg->duration_ns ? "" : " until SIGINT/SIGTERM");
     progress pr = {.p = p,
                    .tty = isatty(STDOUT_FILENO),
+                   .every_ns = progress_ns,
                    .exps = exps,
                    .ab = ab,
                    .aa = aa,

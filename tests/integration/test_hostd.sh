@@ -179,6 +179,16 @@ expect_in demo.txt "ended cleanly" "demo ends cleanly"
 "$dbread" demo-data/ticks >db.txt || bad "obs-dbread on the demo output failed"
 expect_in db.txt "ordered=1" "demo windows are stored in key order"
 
+# --- progress when stdout is not a terminal ----------------------------------
+"$hostd" --config "$src/config/null.yaml" --plugin-dir "$plugins" --duration 1100ms --no-http \
+  --no-store --progress 250ms >prog.txt 2>progerr.txt || bad "progress run failed"
+n=$(grep -c "^hostd: progress: .* records at the sink, .* records/s$" progerr.txt || true)
+[ "$n" -ge 3 ] && ok "a status line on stderr every --progress period when stdout is a file ($n)" ||
+  { bad "progress lines: $n"; cat progerr.txt; }
+"$hostd" --config "$src/config/null.yaml" --plugin-dir "$plugins" --duration 300ms --no-http \
+  --no-store -q >prog.txt 2>progerr.txt || bad "quiet run failed"
+grep -q "progress" progerr.txt && bad "--quiet still printed progress" || ok "--quiet prints no progress"
+
 # --- run.id: one run over several stores ------------------------------------
 for id in grp-a grp-b; do
   for st in grp1 grp2; do
