@@ -306,6 +306,38 @@ static void callback_failed(stage *s, const char *what, int rc)
                  obs_strerror(rc), rc);
 }
 
+/* Keeps at most `max` of the records a generate call emitted (more is the
+ * plugin's error, logged at most once a second); returns how many. */
+static uint32_t keep_asked(stage *s, batch *b, uint32_t max, host_log_limit *l)
+{
+    uint32_t got = b->out.n_records;
+    if (got > max) {
+        host_log_limited(l, s->cfg->name, OBS_LOG_ERROR,
+                         "generate emitted %u records, at most %u were asked for: extra records "
+                         "dropped",
+                         got, max);
+        got = b->out.n_records = max;
+    }
+    return got;
+}
+
+/* Records how late each record of b left at `now` after its intended
+ * time: the lag histogram, late records, the largest lag. */
+static void account_lag(stage *s, const batch *b, uint64_t now)
+{
+    uint64_t late = 0, max_lag = 0;
+    for (uint32_t i = 0; i < b->out.n_records; i++) {
+        uint64_t t = b->out.records[i].t_intended_ns;
+        uint64_t lag = now > t ? now - t : 0;
+        histogram_record(s->lag, lag);
+        late += lag > GEN_LATE_NS;
+        if (lag > max_lag)
+            max_lag = lag;
+    }
+    stat_add(&s->stats.late_records, late);
+    stat_max(&s->stats.max_lag_ns, max_lag);
+}
+
 /* A source generator (OBS_STAGE_SOURCE): records arrive from outside with
  * their own seq and intended time, as fast as they come; there is no
  * schedule. Each batch gets an origin (origin.h) so the plugin learns when
@@ -330,7 +362,7 @@ static void source_loop(stage *s)
             host_log(s->cfg->name, OBS_LOG_ERROR, "source failed: ending the stream");
             p->failed = 1;
         }
-        uint32_t got = b->out.n_records;
+        uint32_t got = keep_asked(s, b, bs, &over_log);
         if (got == 0 && rc == OBS_OK) {
             /* Nothing had arrived: the call was a wait, shown as idle time,
              * not as time spent working. */
@@ -340,25 +372,8 @@ static void source_loop(stage *s)
                                   memory_order_relaxed);
             stat_add(&s->stats.idle_ns, waited);
         }
-        if (got > bs) {
-            host_log_limited(&over_log, s->cfg->name, OBS_LOG_ERROR,
-                             "generate emitted %u records, at most %u were asked for: extra "
-                             "records dropped",
-                             got, bs);
-            got = b->out.n_records = bs;
-        }
-        uint64_t late = 0, max_lag = 0;
-        for (uint32_t i = 0; i < got; i++) {
-            uint64_t t = b->out.records[i].t_intended_ns;
-            uint64_t lag = c1 > t ? c1 - t : 0;
-            histogram_record(s->lag, lag);
-            late += lag > GEN_LATE_NS;
-            if (lag > max_lag)
-                max_lag = lag;
-        }
+        account_lag(s, b, c1);
         received += got;
-        stat_add(&s->stats.late_records, late);
-        stat_max(&s->stats.max_lag_ns, max_lag);
         atomic_store_explicit(&s->stats.scheduled, received, memory_order_relaxed);
         /* Without memory for the origin the batch counts as delivered at
          * once (origin.h): the records still flow. */
@@ -488,27 +503,13 @@ static void *generator_main(void *arg)
         }
         /* The host owns seq and intended time: stamp them, whatever the plugin
          * wrote, so the end-to-end checks do not depend on plugin care. */
-        uint32_t got = b->out.n_records;
-        if (got > n) {
-            host_log_limited(&over_log, s->cfg->name, OBS_LOG_ERROR,
-                             "generate emitted %u records, %u were asked for: extra records "
-                             "dropped",
-                             got, n);
-            got = b->out.n_records = n;
-        }
-        uint64_t late = 0, max_lag = 0;
+        uint32_t got = keep_asked(s, b, n, &over_log);
         for (uint32_t i = 0; i < got; i++) {
             b->out.records[i].seq = seq + i;
             b->out.records[i].t_intended_ns = times[i];
-            uint64_t lag = c1 > times[i] ? c1 - times[i] : 0;
-            histogram_record(s->lag, lag);
-            late += lag > GEN_LATE_NS;
-            if (lag > max_lag)
-                max_lag = lag;
         }
+        account_lag(s, b, c1);
         seq += got;
-        stat_add(&s->stats.late_records, late);
-        stat_max(&s->stats.max_lag_ns, max_lag);
         if (got)
             push_out(s, b, c1);
         else

@@ -32,19 +32,6 @@
 #include "measure/metrics_prom.h"
 #include "stage_test_util.h"
 
-static char yaml[8192];
-
-static obs_config *load(const char *body)
-{
-    snprintf(yaml, sizeof(yaml), "pipeline: t\nplugin_dirs: [%s, %s]\n%s", getenv("OBS_PLUGIN_DIR"),
-             getenv("OBS_TEST_PLUGIN_DIR"), body);
-    obs_config *cfg = NULL;
-    char err[2048];
-    if (config_load_string("t.yaml", yaml, &cfg, err, sizeof(err)) != 0)
-        fail_msg("config: %s", err);
-    return cfg;
-}
-
 /* The sum of counter `name` over the instances of pipeline stage s. */
 static uint64_t counter_sum(const stage *s, const char *name)
 {
@@ -60,15 +47,6 @@ static void *run_thread(void *arg)
 {
     run_rc = pipeline_run(arg, NULL, NULL);
     return NULL;
-}
-
-static pipeline *create(obs_config *cfg)
-{
-    pipeline *p = NULL;
-    char err[2048];
-    if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
-        fail_msg("pipeline_create: %s", err);
-    return p;
 }
 
 /* Runs p to its end and checks what every parallel run must give: every
@@ -124,8 +102,8 @@ static void test_round_robin(void **state)
                  "  - {name: echo, plugin: tp_echo, parallelism: %u}\n"
                  "  - {name: check, plugin: sink_seqcheck, params: {order: none}}\n",
                  ns[i], ns[i] == 1 ? 1 : ns[i] - 1);
-        obs_config *cfg = load(body);
-        pipeline *p = create(cfg);
+        obs_config *cfg = stage_test_config(body);
+        pipeline *p = stage_test_pipeline(cfg);
         assert_int_equal(p->stages[1].n_instances, ns[i]);
         assert_int_equal(p->n_threads, 2 + ns[i] + (ns[i] == 1 ? 1 : ns[i] - 1));
         run_exactly_once(p);
@@ -153,8 +131,8 @@ static void test_key_partition_keeps_key_order(void **state)
                  "  - {name: pass, plugin: xf_pass, parallelism: %u, partition: key}\n"
                  "  - {name: check, plugin: sink_seqcheck, params: {order: key}}\n",
                  ns[i]);
-        obs_config *cfg = load(body);
-        pipeline *p = create(cfg);
+        obs_config *cfg = stage_test_config(body);
+        pipeline *p = stage_test_pipeline(cfg);
         run_exactly_once(p);
         if (ns[i] > 1)
             for (uint32_t k = 0; k < ns[i]; k++)
@@ -170,14 +148,14 @@ static void test_key_partition_keeps_key_order(void **state)
 static void test_keys_survive_a_parser(void **state)
 {
     (void)state;
-    obs_config *cfg = load("batch_size: 256\nrun: {duration: 300ms, seed: 9}\n"
+    obs_config *cfg = stage_test_config("batch_size: 256\nrun: {duration: 300ms, seed: 9}\n"
                            "load: [{shape: max}]\n"
                            "stages:\n"
                            "  - {name: ticks, plugin: gen_market, params: {symbols: 300}}\n"
                            "  - {name: parse, plugin: xf_json_fast}\n"
                            "  - {name: check, plugin: sink_seqcheck, parallelism: 3, "
                            "partition: key, params: {order: key, exclusive_keys: true}}\n");
-    pipeline *p = create(cfg);
+    pipeline *p = stage_test_pipeline(cfg);
     assert_true(p->stages[1].keep_keys);
     assert_true(p->stages[1].out_by_key);
     run_exactly_once(p);
@@ -242,13 +220,13 @@ static void test_keys_survive_a_parser(void **state)
 static void test_duet_on_parallel_stage(void **state)
 {
     (void)state;
-    obs_config *cfg = load("batch_size: 64\nrun: {duration: 0}\nload: [{shape: constant, "
+    obs_config *cfg = stage_test_config("batch_size: 64\nrun: {duration: 0}\nload: [{shape: constant, "
                            "rate: 200000}]\n"
                            "stages:\n"
                            "  - {name: gen, plugin: gen_static}\n"
                            "  - {name: pass, plugin: tp_echo, parallelism: 2}\n"
                            "  - {name: check, plugin: sink_seqcheck, params: {order: none}}\n");
-    pipeline *p = create(cfg);
+    pipeline *p = stage_test_pipeline(cfg);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, run_thread, p), 0);
     while (!atomic_load(&p->running) || p->stages[0].stats.records_out < 1000) {
@@ -295,7 +273,7 @@ static void test_duet_on_parallel_stage(void **state)
 static void test_pool_budget_refuses(void **state)
 {
     (void)state;
-    obs_config *cfg = load("batch_size: 1024\nring_capacity: 4096\nrun: {duration: 100ms}\n"
+    obs_config *cfg = stage_test_config("batch_size: 1024\nring_capacity: 4096\nrun: {duration: 100ms}\n"
                            "stages:\n"
                            "  - {name: gen, plugin: gen_static}\n"
                            "  - {name: a, plugin: xf_pass, parallelism: 16}\n"

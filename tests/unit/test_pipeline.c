@@ -27,24 +27,6 @@
 #include "engine/snapshot.h"
 #include "stage_test_util.h"
 
-static char yaml[4096];
-
-/* Builds a config with both plugin dirs; `body` holds run/load/stages. */
-static obs_config *load(const char *body)
-{
-    snprintf(yaml, sizeof(yaml),
-             "pipeline: t\n"
-             "plugin_dirs: [%s, %s]\n"
-             "%s",
-             getenv("OBS_PLUGIN_DIR"), getenv("OBS_TEST_PLUGIN_DIR"), body);
-    obs_config *cfg = NULL;
-    char err[2048];
-    int rc = config_load_string("t.yaml", yaml, &cfg, err, sizeof(err));
-    if (rc != 0)
-        fail_msg("config: %s", err);
-    return cfg;
-}
-
 /* Asserts exactly-once delivery from the generator to the seqcheck sink. */
 static void assert_no_loss(pipeline *p)
 {
@@ -92,7 +74,7 @@ static void run_and_check(const char *settings)
 {
     char body[2048];
     snprintf(body, sizeof(body), "%s%s", settings, chain);
-    obs_config *cfg = load(body);
+    obs_config *cfg = stage_test_config(body);
     pipeline *p = run_ok(cfg);
     /* 16-byte records: bytes follow records through zero-copy hops. */
     assert_int_equal(p->stages[0].stats.bytes_out, 16 * p->stages[0].stats.records_out);
@@ -128,7 +110,7 @@ static void test_stop_from_another_thread_drains(void **state)
     (void)state;
     char body[2048];
     snprintf(body, sizeof(body), "batch_size: 64\nring_capacity: 8\nrun: {duration: 0}\n%s", chain);
-    obs_config *cfg = load(body);
+    obs_config *cfg = stage_test_config(body);
     pipeline *p = NULL;
     char err[2048];
     if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
@@ -149,7 +131,7 @@ static void test_constant_rate_never_ahead_of_schedule(void **state)
     snprintf(body, sizeof(body),
              "batch_size: 64\nrun: {duration: 400ms}\nload: [{shape: constant, rate: 20000}]\n%s",
              chain);
-    obs_config *cfg = load(body);
+    obs_config *cfg = stage_test_config(body);
     pipeline *p = run_ok(cfg);
     /* Open loop: a record is sent only once its intended time has come, so
      * the count can never exceed rate * elapsed (+1 for the record at t=0).
@@ -182,7 +164,7 @@ static void test_intended_times_follow_schedule(void **state)
                  "  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
                  "  - {name: check, plugin: sink_seqcheck, params: {times: %s}}\n",
                  delays[d], file);
-        obs_config *cfg = load(body);
+        obs_config *cfg = stage_test_config(body);
         pipeline *p = run_ok(cfg);
         uint64_t sent = p->stages[0].stats.records_out;
         pipeline_destroy(p);
@@ -215,7 +197,7 @@ static void test_intended_times_follow_schedule(void **state)
 
 static void expect_create_error(const char *body, const char *const *needles)
 {
-    obs_config *cfg = load(body);
+    obs_config *cfg = stage_test_config(body);
     pipeline *p = NULL;
     char err[2048] = "";
     assert_true(pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) < 0);
@@ -283,7 +265,7 @@ static void test_allocation_failure_in_init_is_clean(void **state)
      * that the stages initialised before the failure were finalised). */
     char body[2048];
     snprintf(body, sizeof(body), "%s", chain);
-    obs_config *cfg = load(body);
+    obs_config *cfg = stage_test_config(body);
     int refused = 0, built = 0;
     for (uint64_t n = 1; n <= 64 && !built; n++) {
         pipeline *p = NULL;
@@ -329,7 +311,7 @@ static void test_cost_account_and_snapshot(void **state)
 {
     (void)state;
     obs_config *cfg =
-        load("batch_size: 64\nrun: {duration: 300ms}\n"
+        stage_test_config("batch_size: 64\nrun: {duration: 300ms}\n"
              "load: [{shape: constant, rate: 50000}]\n"
              "stages:\n"
              "  - {name: gen, plugin: gen_static, params: {size: 16}}\n"

@@ -28,28 +28,6 @@
 #include "measure/histogram.h"
 #include "stage_test_util.h"
 
-static char yaml[4096];
-
-static obs_config *load(const char *body)
-{
-    snprintf(yaml, sizeof(yaml), "pipeline: t\nplugin_dirs: [%s, %s]\n%s", getenv("OBS_PLUGIN_DIR"),
-             getenv("OBS_TEST_PLUGIN_DIR"), body);
-    obs_config *cfg = NULL;
-    char err[2048];
-    if (config_load_string("t.yaml", yaml, &cfg, err, sizeof(err)) != 0)
-        fail_msg("config: %s", err);
-    return cfg;
-}
-
-static pipeline *create(obs_config *cfg)
-{
-    pipeline *p = NULL;
-    char err[2048];
-    if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
-        fail_msg("pipeline_create: %s", err);
-    return p;
-}
-
 /* tp_source's process-wide counts: tickets given, delivered() calls,
  * tickets delivered twice, tickets never given, records emitted,
  * deliveries of tickets that had records. */
@@ -86,13 +64,13 @@ static void check_all_delivered(pipeline *p, uint64_t count)
 static void test_source_through_parallel(void **state)
 {
     (void)state;
-    obs_config *cfg = load("batch_size: 64\nring_capacity: 4\n"
+    obs_config *cfg = stage_test_config("batch_size: 64\nring_capacity: 4\n"
                            "stages:\n"
                            "  - {name: src, plugin: tp_source, params: {count: 50000, first_seq: "
                            "1000, age_ms: 5}}\n"
                            "  - {name: pass, plugin: xf_pass, parallelism: 2, partition: key}\n"
                            "  - {name: check, plugin: sink_seqcheck, params: {order: key}}\n");
-    pipeline *p = create(cfg);
+    pipeline *p = stage_test_pipeline(cfg);
     assert_int_equal(pipeline_run(p, NULL, NULL), 0);
     const stage *sink = &p->stages[2];
     assert_int_equal(counter(sink, "seq_records"), 50000);
@@ -118,19 +96,18 @@ static void *run_thread(void *arg)
 /* A sink that holds every batch's delivery until its flush: the source
  * hears of no delivery while the stream runs, and of all at the end. A
  * window between aggregates records (those it takes into its state count
- * as delivered when their batch is done). A source cannot be swapped. */
+ * as delivered when their batch is done). */
 static void test_source_held_by_sink(void **state)
 {
     (void)state;
-    obs_config *cfg = load("batch_size: 32\nring_capacity: 4\n"
+    obs_config *cfg = stage_test_config("batch_size: 32\nring_capacity: 4\n"
                            "stages:\n"
                            "  - {name: src, plugin: tp_source, params: {count: 20000}}\n"
                            "  - {name: hold, plugin: tp_hold, params: {lag: 0}}\n");
-    pipeline *p = create(cfg);
+    pipeline *p = stage_test_pipeline(cfg);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, run_thread, p), 0);
     uint64_t st[6];
-    int swap_checked = 0;
     for (;;) {
         source_stats(st);
         if (atomic_load(&p->generator_done))
@@ -138,17 +115,6 @@ static void test_source_held_by_sink(void **state)
         /* Read before the generator ended, so before the sink's flush:
          * only batches without records (nothing arrived) are done. */
         assert_int_equal(st[5], 0);
-        if (!swap_checked && atomic_load(&p->running)) {
-            swap_spec spec = {.plugin = "tp_source"};
-            swap_result res;
-            char err[512];
-            int rc = pipeline_swap(p, "src", &spec, &res, err, sizeof err);
-            if (rc != OBS_EAGAIN) { /* EAGAIN: the run ended meanwhile */
-                assert_int_equal(rc, OBS_EINVAL);
-                assert_non_null(strstr(err, "is a source"));
-            }
-            swap_checked = 1;
-        }
         struct timespec ts = {0, 200000};
         nanosleep(&ts, NULL);
     }
@@ -159,14 +125,48 @@ static void test_source_held_by_sink(void **state)
     pipeline_destroy(p);
     config_free(cfg);
 
-    cfg = load("batch_size: 32\nring_capacity: 4\n"
+    cfg = stage_test_config("batch_size: 32\nring_capacity: 4\n"
                "stages:\n"
                "  - {name: src, plugin: tp_source, params: {count: 20000}}\n"
                "  - {name: win, plugin: xf_window}\n"
                "  - {name: hold, plugin: tp_hold, params: {lag: 3}}\n");
-    p = create(cfg);
+    p = stage_test_pipeline(cfg);
     assert_int_equal(pipeline_run(p, NULL, NULL), 0);
     check_all_delivered(p, 20000);
+    pipeline_destroy(p);
+    config_free(cfg);
+}
+
+/* A running source cannot be swapped (its batches in flight name the
+ * instance to tell); the stream goes on, and every batch is still told of. */
+static void test_source_not_swapped(void **state)
+{
+    (void)state;
+    obs_config *cfg = stage_test_config("batch_size: 32\nring_capacity: 4\n"
+                                        "stages:\n"
+                                        "  - {name: src, plugin: tp_source, params: {count: "
+                                        "1000000000}}\n"
+                                        "  - {name: hold, plugin: tp_hold, params: {lag: 2}}\n");
+    pipeline *p = stage_test_pipeline(cfg);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_thread, p), 0);
+    while (!atomic_load(&p->running)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    swap_spec spec = {.plugin = "tp_source"};
+    swap_result res;
+    char err[512];
+    assert_int_equal(pipeline_swap(p, "src", &spec, &res, err, sizeof err), OBS_EINVAL);
+    assert_non_null(strstr(err, "stage 'src' is a source"));
+    pipeline_stop(p);
+    pthread_join(t, NULL);
+    assert_int_equal(run_rc, 0);
+    uint64_t st[6];
+    source_stats(st);
+    assert_true(st[4] > 0);
+    assert_int_equal(st[1], st[0]);
+    assert_int_equal(st[2] + st[3], 0);
     pipeline_destroy(p);
     config_free(cfg);
 }
@@ -176,6 +176,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_source_through_parallel),
         cmocka_unit_test(test_source_held_by_sink),
+        cmocka_unit_test(test_source_not_swapped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
