@@ -19,6 +19,7 @@
 #include "engine/crash.h"
 #include "engine/plugin.h"
 #include "measure/report.h"
+#include "store/group.h"
 #include "store/store.h"
 
 #define DEFAULT_STORE "observatory-data"
@@ -367,93 +368,49 @@ out:
     return status;
 }
 
-/* A run of one process of a pipeline split over several, for report_group. */
-typedef struct group_run {
-    const char *store;
-    json_t *run; /* facts + report (store_run_json) */
-    int64_t start_ns;
-} group_run;
-
-static int by_start(const void *a, const void *b)
+/* The stores the options name (every --store, or the default one), opened;
+ * *paths names them. Returns 0, or 1 after printing why. */
+static int open_group_stores(const cli_opts *o, store **stores, const char **paths, size_t *n)
 {
-    const group_run *x = a, *y = b;
-    return (x->start_ns > y->start_ns) - (x->start_ns < y->start_ns);
-}
-
-static void group_free(group_run *g, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        json_decref(g[i].run);
-    free(g);
-}
-
-/* The runs with run.id `id` in the stores the options name (every --store,
- * or the default one), in start order. Returns 0, or -1 after printing why
- * (as `hostd cmd`). */
-static int collect_group(const cli_opts *o, const char *id, const char *cmd, group_run **out,
-                         size_t *n_out)
-{
-    const char *one[1] = {o->store ? o->store : DEFAULT_STORE};
-    const char *const *paths = o->n_stores ? o->stores : one;
-    int n_paths = o->n_stores ? o->n_stores : 1;
-    group_run *g = NULL;
-    size_t n = 0, cap = 0;
-    for (int k = 0; k < n_paths; k++) {
+    *n = o->n_stores ? (size_t)o->n_stores : 1;
+    for (size_t k = 0; k < *n; k++) {
+        paths[k] = o->n_stores ? o->stores[k] : o->store ? o->store : DEFAULT_STORE;
         cli_opts one_store = {.store = paths[k]};
-        store *s = NULL;
-        json_t *runs = NULL;
-        if (open_store(&one_store, &s))
-            goto fail;
-        if (store_runs_json(s, &runs) < 0) {
-            fprintf(stderr, "hostd %s: store '%s': cannot list runs\n", cmd, paths[k]);
-            store_close(s);
-            goto fail;
+        if (open_store(&one_store, &stores[k])) {
+            while (k-- > 0)
+                store_close(stores[k]);
+            return 1;
         }
-        size_t i;
-        json_t *r;
-        json_array_foreach(runs, i, r)
-        {
-            const char *rid = json_string_value(json_object_get(r, "run_id"));
-            json_t *run = NULL;
-            if (!rid || strcmp(rid, id) != 0 ||
-                store_run_json(s, (uint64_t)json_integer_value(json_object_get(r, "id")), &run) < 0)
-                continue;
-            if (n == cap) {
-                cap = cap ? cap * 2 : 8;
-                group_run *ng = realloc(g, cap * sizeof *g);
-                if (!ng) {
-                    json_decref(run);
-                    break;
-                }
-                g = ng;
-            }
-            g[n++] = (group_run){paths[k], run, json_integer_value(json_object_get(r, "start_ns"))};
-        }
-        json_decref(runs);
-        store_close(s);
     }
-    if (n == 0) {
+    return 0;
+}
+
+static void close_group_stores(store **stores, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        store_close(stores[k]);
+}
+
+/* The runs with run.id `id` in the stores, in start order. Returns 0, or -1
+ * after printing why (as `hostd cmd`). */
+static int collect_group(store **stores, const char **paths, size_t n_paths, const char *id,
+                         const char *cmd, store_group_run **out, size_t *n_out)
+{
+    int rc = store_group_collect(stores, n_paths, id, out, n_out);
+    if (rc < 0) {
+        fprintf(stderr, "hostd %s: cannot read the runs: %s\n", cmd, obs_strerror(rc));
+        return -1;
+    }
+    if (*n_out == 0) {
         fprintf(stderr, "hostd %s: no run with run.id '%s' in", cmd, id);
-        for (int k = 0; k < n_paths; k++)
+        for (size_t k = 0; k < n_paths; k++)
             fprintf(stderr, "%s '%s'", k ? "," : "", paths[k]);
         fprintf(stderr, " (see hostd runs)\n");
-        goto fail;
+        store_group_free(*out, 0);
+        *out = NULL;
+        return -1;
     }
-    qsort(g, n, sizeof *g, by_start);
-    *out = g;
-    *n_out = n;
     return 0;
-fail:
-    group_free(g, n);
-    return -1;
-}
-
-/* Stage `which` (0: first, -1: last) of a run's report, or NULL. */
-static json_t *report_stage(json_t *run, int which)
-{
-    json_t *st = json_object_get(json_object_get(run, "report"), "stages");
-    size_t n = json_array_size(st);
-    return n ? json_array_get(st, which < 0 ? n - 1 : 0) : NULL;
 }
 
 /* hostd report --run-id ID --store A --store B ...: the runs of every
@@ -464,37 +421,28 @@ static json_t *report_stage(json_t *run, int which)
  * times cross the links). */
 static int report_group(const cli_opts *o)
 {
-    group_run *g = NULL;
-    size_t n = 0;
+    store *stores[MAX_STORES];
+    const char *paths[MAX_STORES];
+    size_t n_stores = 0, n = 0;
+    store_group_run *g = NULL;
     int status = 1;
-    if (collect_group(o, o->run_id, "report", &g, &n) < 0)
+    if (open_group_stores(o, stores, paths, &n_stores))
+        return 1;
+    if (collect_group(stores, paths, n_stores, o->run_id, "report", &g, &n) < 0)
         goto out;
-    qsort(g, n, sizeof *g, by_start);
-    size_t li = n - 1;
-    int64_t last_end = -1;
-    for (size_t i = 0; i < n; i++) {
-        json_t *end = json_object_get(g[i].run, "end_ns");
-        if (json_is_object(json_object_get(g[i].run, "report")) && json_is_integer(end) &&
-            json_integer_value(end) > last_end) {
-            last_end = json_integer_value(end);
-            li = i;
-        }
-    }
-    json_t *first = report_stage(g[0].run, 0), *last = report_stage(g[li].run, -1);
+    size_t li = store_group_last(g, n);
+    json_t *first = store_group_report_stage(g[0].run, 0);
+    json_t *last = store_group_report_stage(g[li].run, -1);
     json_t *lat = json_object_get(last, "latency_ms");
     if (o->json) {
-        json_t *procs = json_array();
-        for (size_t i = 0; i < n; i++) {
-            json_object_set_new(g[i].run, "store", json_string(g[i].store));
-            json_array_append(procs, g[i].run);
+        json_t *all = store_group_json(g, n, o->run_id, paths);
+        if (all) {
+            print_json(all);
+            json_decref(all);
+            status = 0;
+        } else {
+            fprintf(stderr, "hostd report: out of memory\n");
         }
-        json_t *all = json_pack("{s:s, s:o, s:{s:O?, s:O?, s:O?}}", "run_id", o->run_id,
-                                "processes", procs, "end_to_end", "records_generated",
-                                json_object_get(first, "records_out"), "records_delivered",
-                                json_object_get(last, "records_in"), "latency_ms", lat);
-        print_json(all);
-        json_decref(all);
-        status = 0;
         goto out;
     }
     printf("run.id %s: %zu process%s\n", o->run_id, n, n == 1 ? "" : "es");
@@ -506,10 +454,10 @@ static int report_group(const cli_opts *o)
                json_string_value(json_object_get(g[i].run, "start")),
                json_integer_value(json_object_get(g[i].run, "id")),
                json_string_value(json_object_get(g[i].run, "status")),
-               json_integer_value(json_object_get(g[i].run, "pid")), g[i].store);
+               json_integer_value(json_object_get(g[i].run, "pid")), paths[g[i].store]);
     for (size_t i = 0; i < n; i++) {
         printf("\n== process %zu: pipeline %s (store %s, run %" JSON_INTEGER_FORMAT ") ==\n", i + 1,
-               json_string_value(json_object_get(g[i].run, "pipeline")), g[i].store,
+               json_string_value(json_object_get(g[i].run, "pipeline")), paths[g[i].store],
                json_integer_value(json_object_get(g[i].run, "id")));
         json_t *report = json_object_get(g[i].run, "report");
         if (json_is_object(report))
@@ -533,7 +481,8 @@ static int report_group(const cli_opts *o)
     printf("\n");
     status = 0;
 out:
-    group_free(g, n);
+    store_group_free(g, n);
+    close_group_stores(stores, n_stores);
     return status;
 }
 
@@ -562,7 +511,7 @@ static json_t *report_for_compare(store *s, uint64_t id)
 
 /* The report of group run g (the last run of `pipeline` with a report), with
  * its run number and start for the header, or NULL. */
-static json_t *group_report(const group_run *g, size_t n, const char *pipeline)
+static json_t *group_report(const store_group_run *g, size_t n, const char *pipeline)
 {
     for (size_t i = n; i-- > 0;) {
         json_t *report = json_object_get(g[i].run, "report");
@@ -583,11 +532,15 @@ static json_t *group_report(const group_run *g, size_t n, const char *pipeline)
  * process of run B with the same pipeline name. */
 static int compare_group(const cli_opts *o)
 {
-    group_run *ga = NULL, *gb = NULL;
-    size_t na = 0, nb = 0;
+    store *stores[MAX_STORES];
+    const char *paths[MAX_STORES];
+    store_group_run *ga = NULL, *gb = NULL;
+    size_t na = 0, nb = 0, n_stores = 0;
     int status = 1, compared = 0;
-    if (collect_group(o, o->run_id, "compare", &ga, &na) < 0 ||
-        collect_group(o, o->run_id2, "compare", &gb, &nb) < 0)
+    if (open_group_stores(o, stores, paths, &n_stores))
+        return 1;
+    if (collect_group(stores, paths, n_stores, o->run_id, "compare", &ga, &na) < 0 ||
+        collect_group(stores, paths, n_stores, o->run_id2, "compare", &gb, &nb) < 0)
         goto out;
     for (size_t i = 0; i < na; i++) {
         const char *name = json_string_value(json_object_get(ga[i].run, "pipeline"));
@@ -610,8 +563,9 @@ static int compare_group(const cli_opts *o)
     }
     status = compared ? 0 : 1;
 out:
-    group_free(ga, na);
-    group_free(gb, nb);
+    store_group_free(ga, na);
+    store_group_free(gb, nb);
+    close_group_stores(stores, n_stores);
     return status;
 }
 

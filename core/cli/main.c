@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli_dashboard.h"
 #include "cli/cli_profile.h"
 #include "cli/cli_runs.h"
 #include "cli/cli_swap.h"
@@ -320,6 +321,7 @@ static void usage(FILE *f)
            "       hostd swap STAGE PLUGIN [--version V] [--param K=V]... [--url URL]\n"
            "       hostd profile-diff RUN_A RUN_B [--store DIR] [--stage S] [--out FILE.svg]\n"
            "       hostd experiments [RUN] [--store DIR | --config FILE] [--json]\n"
+           "       hostd dashboard --store DIR [--store DIR]... [--listen ADDR]\n"
            "\n"
            "Runs the stage pipeline described by FILE (YAML), serves its metrics over HTTP,\n"
            "records the run in the store and prints per-stage figures at the end.\n"
@@ -409,6 +411,8 @@ int main(int argc, char **argv)
         return cli_profile_diff(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "experiments") == 0)
         return cli_experiments(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "dashboard") == 0)
+        return cli_dashboard(argc - 1, argv + 1);
 
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},

@@ -27,6 +27,7 @@
 #include "observatory/stage.h"
 #include "server/http_internal.h"
 #include "server/http_parse.h"
+#include "store/store.h"
 
 #define HTTP_DEFAULT_LISTEN "127.0.0.1:9464"
 /* One thread may be busy with a /profile request for its whole duration. */
@@ -210,6 +211,9 @@ static void free_server(http_server *srv)
     for (size_t i = 0; i < srv->n_allowed_hosts; i++)
         free(srv->allowed_hosts[i]);
     free(srv->allowed_hosts);
+    for (size_t i = 0; i < srv->n_store_paths; i++)
+        free(srv->store_paths[i]);
+    free(srv->store_paths);
     free(srv->token);
     free(srv);
 }
@@ -231,6 +235,22 @@ static int allowed_hosts_copy(http_server *srv, const http_options *opt, const c
         if (!name)
             return -1;
         srv->allowed_hosts[srv->n_allowed_hosts++] = name;
+    }
+    return 0;
+}
+
+/* The read-only stores, without the server's own store if named again. */
+static int store_paths_copy(http_server *srv, const http_options *opt)
+{
+    size_t n = opt ? opt->n_store_paths : 0;
+    srv->store_paths = calloc(n + 1, sizeof(char *));
+    if (!srv->store_paths)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (srv->store && strcmp(store_path(srv->store), opt->store_paths[i]) == 0)
+            continue;
+        if (!(srv->store_paths[srv->n_store_paths++] = strdup(opt->store_paths[i])))
+            return -1;
     }
     return 0;
 }
@@ -259,7 +279,7 @@ int http_start(const http_options *opt, http_server **out, char *err, size_t err
             return OBS_ENOMEM;
         }
     }
-    if (allowed_hosts_copy(srv, opt, listen) != 0) {
+    if (allowed_hosts_copy(srv, opt, listen) != 0 || store_paths_copy(srv, opt) != 0) {
         free_server(srv);
         snprintf(err, errlen, "http: out of memory");
         return OBS_ENOMEM;

@@ -30,6 +30,12 @@ typedef struct http_options {
      * Host gets 421, so a DNS-rebinding page cannot reach hostd. */
     const char *const *allowed_hosts;
     size_t n_allowed_hosts;
+    /* More run stores to read besides `store` (hostd dashboard --store A
+     * --store B: the processes of a pipeline split over several), opened
+     * read-only for each request that reads them; a request names one with
+     * ?store=K (0: `store` when set, then these in order). */
+    const char *const *store_paths;
+    size_t n_store_paths;
 } http_options;
 
 /* Starts serving in libmicrohttpd's own thread(s). Returns 0 or a negative

@@ -48,6 +48,8 @@ struct http_server {
     char *token;          /* required on mutating endpoints when set (Bearer) */
     char **allowed_hosts; /* Host names answered besides addresses and localhost */
     size_t n_allowed_hosts;
+    char **store_paths; /* read-only stores after `store` (http_options.store_paths) */
+    size_t n_store_paths;
     _Atomic int starting;  /* while MHD_start_daemon runs: keep its last message */
     char start_error[256]; /* that message */
 };
@@ -119,8 +121,25 @@ void http_dispatch(http_server *srv, const char *raw, const char *method, const 
 /* ------------------------------------------------------------------------ */
 /* Shared by the run and profile handlers (http_runs.c)                     */
 
-/* 0 when the server has a store, else -1 after replying 503. */
-int http_need_store(http_request *r);
+/* The run store a request reads: ?store=K (default 0) among the server's
+ * own store (when it has one) and then its read-only store_paths, which are
+ * opened for the request. */
+typedef struct http_store_ref {
+    struct store *s;
+    size_t index; /* K */
+    int owned;    /* opened for this request: http_store_release closes it */
+} http_store_ref;
+
+/* Number of stores the server reads (0: the run routes answer 503). */
+size_t http_n_stores(const http_server *srv);
+/* The path of store k. */
+const char *http_store_path(const http_server *srv, size_t k);
+/* Opens store k into *ref: 0, or an OBS_E* code with `err` set. */
+int http_store_open(const http_server *srv, size_t k, http_store_ref *ref, char *err,
+                    size_t errlen);
+/* The store ?store=K names: 0, or -1 after replying 400, 404 or 503. */
+int http_store_acquire(http_request *r, http_store_ref *ref);
+void http_store_release(http_store_ref *ref);
 /* Parses captures[0] as a run id into *id: 0, or -1 after replying 400. */
 int http_run_id_capture(http_request *r, uint64_t *id);
 
@@ -138,6 +157,9 @@ void http_handle_stages(http_request *r);
 /* http_runs.c */
 void http_handle_runs(http_request *r);
 void http_handle_run(http_request *r);
+/* http_groups.c */
+void http_handle_groups(http_request *r);
+void http_handle_group(http_request *r);
 void http_handle_run_metrics(http_request *r);
 void http_handle_run_series(http_request *r);
 /* http_profile.c */

@@ -89,6 +89,7 @@ void http_handle_status(http_request *r)
     }
     json_object_set_new(o, "run_id", r->srv->run_id ? http_ju64(r->srv->run_id) : json_null());
     json_object_set_new(o, "store", json_boolean(r->srv->store != NULL));
+    json_object_set_new(o, "stores", json_integer((json_int_t)http_n_stores(r->srv)));
     if (r->srv->pipeline) {
         obs_snapshot snap;
         if (pipeline_snapshot(r->srv->pipeline, &snap) != 0) {

@@ -57,9 +57,12 @@ void http_handle_run_profile(http_request *r)
 {
     uint64_t id;
     http_runprof_reply rp;
-    if (http_need_store(r) != 0 || http_run_id_capture(r, &id) != 0)
+    http_store_ref ref;
+    if (http_run_id_capture(r, &id) != 0 || http_store_acquire(r, &ref) != 0)
         return;
-    reply_run_profile(r, http_runprof(r->srv->store, id, r->target, &rp), &rp);
+    int rc = http_runprof(ref.s, id, r->target, &rp);
+    http_store_release(&ref);
+    reply_run_profile(r, rc, &rp);
 }
 
 /* GET /api/v1/profiles/diff: differential flame graph of two stored
@@ -67,7 +70,10 @@ void http_handle_run_profile(http_request *r)
 void http_handle_profiles_diff(http_request *r)
 {
     http_runprof_reply rp;
-    if (http_need_store(r) != 0)
+    http_store_ref ref;
+    if (http_store_acquire(r, &ref) != 0)
         return;
-    reply_run_profile(r, http_runprof_diff(r->srv->store, r->target, &rp), &rp);
+    int rc = http_runprof_diff(ref.s, r->target, &rp);
+    http_store_release(&ref);
+    reply_run_profile(r, rc, &rp);
 }

@@ -4,11 +4,16 @@
  * run and the points of one metric over a time range (/series). The store
  * (store/store.h) builds the JSON; this file checks the run id, the metric
  * name and the times, and maps store errors to 404 or 500. Without a store
- * these routes answer 503; http_profile.c shares those two checks.
+ * these routes answer 503; http_profile.c and http_groups.c share those
+ * checks and the choice of a store (?store=K: the server's own, live, then
+ * any read-only ones it was given, opened for the request).
  */
 #include "server/http_internal.h"
 
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "engine/plugin.h"
 #include "observatory/stage.h"
@@ -25,12 +30,77 @@ static void reply_store_error(http_request *r, int rc, uint64_t id)
         http_reply_error(r->out, 500, "store read failed: %s", obs_strerror(rc));
 }
 
-int http_need_store(http_request *r)
+size_t http_n_stores(const http_server *srv)
 {
-    if (r->srv->store)
+    return (srv->store ? 1 : 0) + srv->n_store_paths;
+}
+
+const char *http_store_path(const http_server *srv, size_t k)
+{
+    if (srv->store && k == 0)
+        return store_path(srv->store);
+    return srv->store_paths[k - (srv->store ? 1 : 0)];
+}
+
+int http_store_open(const http_server *srv, size_t k, http_store_ref *ref, char *err,
+                    size_t errlen)
+{
+    *ref = (http_store_ref){.index = k};
+    if (srv->store && k == 0) {
+        ref->s = srv->store;
         return 0;
-    http_reply_error(r->out, 503, "no run store is configured (store.path)");
-    return -1;
+    }
+    /* Read-only, so that the hostd writing the store goes on; a store that
+     * is being written can change files under the opening (a flush or a
+     * compaction), which fails it: try again a few times. */
+    int rc = OBS_EIO;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        if (attempt)
+            nanosleep(&(struct timespec){.tv_nsec = 20 * 1000000L}, NULL);
+        rc = store_open_flags(http_store_path(srv, k), STORE_READONLY, &ref->s, err, errlen);
+        if (rc == 0) {
+            ref->owned = 1;
+            return 0;
+        }
+    }
+    return rc;
+}
+
+void http_store_release(http_store_ref *ref)
+{
+    if (ref->owned)
+        store_close(ref->s);
+    *ref = (http_store_ref){0};
+}
+
+int http_store_acquire(http_request *r, http_store_ref *ref)
+{
+    size_t n = http_n_stores(r->srv);
+    uint64_t k = 0;
+    const char *v = http_target_param(r->target, "store");
+    if (v && http_parse_u64(v, &k) != 0) {
+        char clean[64];
+        text_sanitize(v, clean, sizeof(clean));
+        http_reply_error(r->out, 400, "query parameter 'store': '%s' is not a store number", clean);
+        return -1;
+    }
+    if (n == 0) {
+        http_reply_error(r->out, 503, "no run store is configured (store.path)");
+        return -1;
+    }
+    if (k >= n) {
+        http_reply_error(r->out, 404, "no store %llu: this server reads %zu (0..%zu)",
+                         (unsigned long long)k, n, n - 1);
+        return -1;
+    }
+    char err[512];
+    if (http_store_open(r->srv, (size_t)k, ref, err, sizeof err) != 0) {
+        char clean[512];
+        text_sanitize(err, clean, sizeof clean);
+        http_reply_error(r->out, 503, "%s", clean);
+        return -1;
+    }
+    return 0;
 }
 
 int http_run_id_capture(http_request *r, uint64_t *id)
@@ -44,26 +114,93 @@ int http_run_id_capture(http_request *r, uint64_t *id)
     return 0;
 }
 
+static int by_newest(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "start_ns"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "start_ns"));
+    return (x < y) - (x > y);
+}
+
+/* The runs of every store the server reads, each with its store number,
+ * newest first; a store that cannot be read is named in "unreadable". */
 void http_handle_runs(http_request *r)
 {
-    json_t *runs = NULL;
-    if (http_need_store(r) != 0)
-        return;
-    int rc = store_runs_json(r->srv->store, &runs);
-    if (rc != 0) {
-        http_reply_error(r->out, 500, "store read failed: %s", obs_strerror(rc));
+    size_t n = http_n_stores(r->srv);
+    if (n == 0) {
+        http_reply_error(r->out, 503, "no run store is configured (store.path)");
         return;
     }
-    http_reply_json(r->out, 200, json_pack("{s:o}", "runs", runs));
+    json_t *all = json_array(), *unreadable = json_array();
+    for (size_t k = 0; all && unreadable && k < n; k++) {
+        http_store_ref ref;
+        json_t *runs = NULL, *run;
+        char err[512];
+        int rc = http_store_open(r->srv, k, &ref, err, sizeof err);
+        if (rc == 0 && (rc = store_runs_json(ref.s, &runs)) != 0)
+            snprintf(err, sizeof err, "store read failed: %s", obs_strerror(rc));
+        http_store_release(&ref);
+        if (rc != 0) {
+            if (n == 1) {
+                http_reply_error(r->out, 500, "%s", err);
+                json_decref(all);
+                json_decref(unreadable);
+                return;
+            }
+            json_array_append_new(unreadable, json_pack("{s:I, s:s, s:s}", "store", (json_int_t)k,
+                                                        "path", http_store_path(r->srv, k),
+                                                        "error", err));
+            continue;
+        }
+        size_t i;
+        json_array_foreach(runs, i, run)
+        {
+            json_object_set_new(run, "store", json_integer((json_int_t)k));
+            json_array_append(all, run);
+        }
+        json_decref(runs);
+    }
+    if (!all || !unreadable) {
+        json_decref(all);
+        json_decref(unreadable);
+        http_reply_error(r->out, 500, "out of memory");
+        return;
+    }
+    if (n > 1) {
+        /* One list, newest first, as one store gives it. */
+        size_t m = json_array_size(all);
+        json_t **v = malloc((m ? m : 1) * sizeof *v), *sorted = json_array();
+        for (size_t i = 0; v && i < m; i++)
+            v[i] = json_incref(json_array_get(all, i));
+        if (v && sorted) {
+            qsort(v, m, sizeof *v, by_newest);
+            for (size_t i = 0; i < m; i++)
+                json_array_append_new(sorted, v[i]);
+            json_decref(all);
+            all = sorted;
+        } else {
+            for (size_t i = 0; v && i < m; i++)
+                json_decref(v[i]);
+            json_decref(sorted);
+        }
+        free(v);
+    }
+    json_t *stores = json_array();
+    for (size_t k = 0; stores && k < n; k++)
+        json_array_append_new(stores, json_string(http_store_path(r->srv, k)));
+    http_reply_json(r->out, 200,
+                    json_pack("{s:o, s:o?, s:o}", "runs", all, "stores", stores, "unreadable",
+                              unreadable));
 }
 
 void http_handle_run(http_request *r)
 {
     uint64_t id;
     json_t *run = NULL;
-    if (http_need_store(r) != 0 || http_run_id_capture(r, &id) != 0)
+    http_store_ref ref;
+    if (http_run_id_capture(r, &id) != 0 || http_store_acquire(r, &ref) != 0)
         return;
-    int rc = store_run_json(r->srv->store, id, &run);
+    int rc = store_run_json(ref.s, id, &run);
+    http_store_release(&ref);
     if (rc != 0) {
         reply_store_error(r, rc, id);
         return;
@@ -75,9 +212,11 @@ void http_handle_run_metrics(http_request *r)
 {
     uint64_t id;
     json_t *names = NULL;
-    if (http_need_store(r) != 0 || http_run_id_capture(r, &id) != 0)
+    http_store_ref ref;
+    if (http_run_id_capture(r, &id) != 0 || http_store_acquire(r, &ref) != 0)
         return;
-    int rc = store_metrics_json(r->srv->store, id, &names);
+    int rc = store_metrics_json(ref.s, id, &names);
+    http_store_release(&ref);
     if (rc != 0) {
         reply_store_error(r, rc, id);
         return;
@@ -106,7 +245,8 @@ void http_handle_run_series(http_request *r)
 {
     uint64_t id, from = 0, to = UINT64_MAX;
     json_t *points = NULL;
-    if (http_need_store(r) != 0 || http_run_id_capture(r, &id) != 0)
+    http_store_ref ref;
+    if (http_run_id_capture(r, &id) != 0)
         return;
     const char *metric = http_target_param(r->target, "metric");
     if (!metric) {
@@ -130,7 +270,10 @@ void http_handle_run_series(http_request *r)
         http_reply_error(r->out, 400, "'from' is after 'to'");
         return;
     }
-    int rc = store_series_json(r->srv->store, id, metric, from, to, &points);
+    if (http_store_acquire(r, &ref) != 0)
+        return;
+    int rc = store_series_json(ref.s, id, metric, from, to, &points);
+    http_store_release(&ref);
     if (rc != 0) {
         reply_store_error(r, rc, id);
         return;

@@ -25,6 +25,9 @@
 #                                      time to detect, p99 in interleaved mode, drift under load,
 #                                      the duet's units, interleaved A/A on a saturating stream);
 #                                      up to 80 minutes, so not in the full run; `ab --quick` ~1 min
+#   tests/bench/run.sh soak [ARGS]     only bench_soak.sh: the demo pipeline for 30 minutes (--minutes M,
+#                                      --every S, --rate R, --quick: 1 min); RSS, PSS, threads, fds
+#                                      and store sizes every 10 s, and their slope; not in the full run
 #   tests/bench/run.sh operator [ARGS] only bench_operator.py: observatory-operator's RSS with
 #                                      100 StageSets and change-to-children latency, against
 #                                      the test API server (needs kubectl; ~30 s; not in the full run)
@@ -39,10 +42,10 @@ jobs=${OBS_BENCH_JOBS:-2}
 what=all
 quick=0
 case "${1:-}" in
-pipeline | json | account | histogram | metrics | load | abstats | profiler | ab | operator | scale | nats)
+pipeline | json | account | histogram | metrics | load | abstats | profiler | ab | operator | scale | nats | soak)
     what=$1; shift ;;
 --quick) quick=1; shift ;;
--h | --help) sed -n '2,32p' "$0"; exit 0 ;;
+-h | --help) sed -n '2,35p' "$0"; exit 0 ;;
 esac
 if [ "$what" = all ] && [ $# -gt 0 ]; then
     echo "run.sh: options are passed only after a program's name (see --help)" >&2
@@ -75,6 +78,8 @@ if [ "$what" = all ]; then
         obs-bench-metrics obs-bench-load obs-bench-abstats obs-bench-profiler obs-bench-scale"
 elif [ "$what" = nats ]; then
     targets="hostd gen_nats sink_nats"
+elif [ "$what" = soak ]; then
+    targets="hostd xf_window sink_rocksdb"
 else
     targets=obs-bench-$what
 fi
@@ -95,6 +100,11 @@ mkdir -p "$out"
     ps -eo pcpu=,comm= --sort=-pcpu | head -4 | sed 's/^/#   /'
 } | tee "$out/run.txt"
 
+if [ "$what" = soak ]; then
+    echo
+    { bash "$root/tests/bench/bench_soak.sh" "$build" "$root" "$@" || echo $? >>"$out/failed"; } \
+        | tee "$out/soak.txt"
+fi
 if [ "$what" = all ] || [ "$what" = nats ]; then
     if [ "$quick" = 1 ]; then
         set -- --quick

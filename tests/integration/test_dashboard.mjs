@@ -10,6 +10,9 @@
 // message, when the hostd has no experiments API); the Runs tab lists both
 // runs and compares them. No console errors. Screenshots of every tab (and
 // a phone-sized and a dark one) go to build/tests/integration/dashboard/.
+// Then `hostd dashboard` over three stores of one run.id (two processes
+// ended, one running) shows them together and follows the running one to
+// its end.
 //
 // usage: node test_dashboard.mjs <build dir>
 // Exits 77 (skipped) only when the dashboard was not built.
@@ -60,8 +63,8 @@ function waitExit(child) {
 }
 
 // Starts hostd; resolves with the port from its "... port N ..." line.
-function startHostd(extra = []) {
-  const child = spawn(hostd, [...hostdArgs, ...extra], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+function startHostd(extra = [], args = hostdArgs) {
+  const child = spawn(hostd, [...args, ...extra], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stdout.resume();
   return new Promise((res, rej) => {
@@ -198,7 +201,7 @@ try {
 
   // --- Runs ------------------------------------------------------------------------
   await page.click('#tab-runs');
-  await page.waitForSelector(`#runs-table tr[data-run="${runId}"]`);
+  await page.waitForSelector(`#runs-table tr[data-run="0:${runId}"]`);
   const nRuns = await page.$$eval('#runs-table tbody tr', (t) => t.length);
   ok(nRuns >= 2, `the Runs tab lists this run (${runId}) and the earlier one`);
   await page.click('#runs-compare-btn');
@@ -206,6 +209,42 @@ try {
   await page.waitForFunction(() => document.querySelector('#runs-chart')?.chart?.data[0].length > 0);
   ok(/records\/s/.test(await page.textContent('#runs-compare')), 'two runs compare: report table and series');
   await page.screenshot({ path: join(shots, 'runs.png'), fullPage: true });
+
+  // --- One run.id over several processes: hostd dashboard over their stores ---------
+  // Two processes that ended and one still running, each with its own store.
+  const grp = ['--config', 'p.yaml', '--no-http', '--run-id', 'grp-x', '-q'];
+  for (const st of ['g1', 'g2']) {
+    const c = spawn(hostd, [...grp, '--store', st, '--duration', '1500ms'], { cwd: work, stdio: 'ignore' });
+    ok((await waitExit(c)) === 0, `process with store ${st} ends`);
+  }
+  const third = spawn(hostd, [...grp, '--store', 'g3', '--duration', '8s'], { cwd: work, stdio: 'ignore' });
+  await new Promise((res) => setTimeout(res, 1500));
+  const board = await startHostd([], ['dashboard', '--store', 'g1', '--store', 'g2', '--store', 'g3', '--listen', '127.0.0.1:0']);
+  try {
+    const bpage = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    bpage.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
+    await bpage.goto(`http://127.0.0.1:${board.port}/`);
+    await bpage.waitForSelector('#groups-table tr[data-group="grp-x"]');
+    ok(/no pipeline in this process/.test(await bpage.textContent('#status')) && !(await bpage.isHidden('#panel-runs')),
+       'hostd dashboard opens on the Runs tab and says it runs no pipeline');
+    ok((await bpage.$$eval('#runs-table tbody tr', (t) => t.length)) >= 3, 'the runs of all three stores are listed');
+    await bpage.click('#groups-table tr[data-group="grp-x"]');
+    await bpage.waitForFunction(() => document.querySelectorAll('#group-processes tbody tr').length === 3);
+    ok(/\(running\)/.test(await bpage.textContent('#group-view h3')), 'the group shows 3 processes, one still running');
+    await bpage.waitForFunction(() => document.querySelector('#group-chart')?.chart?.data.length === 4 &&
+      document.querySelector('#group-chart').chart.data[0].length > 2, null, { timeout: 10000 });
+    ok(true, 'records/s of each process on one axis');
+    // When the last process ends, the refreshing view gets its report and the end-to-end line.
+    ok((await waitExit(third)) === 0, 'the running process ends');
+    await bpage.waitForFunction(() => /records generated/.test(document.querySelector('#group-e2e')?.textContent || ''),
+      null, { timeout: 10000 });
+    ok((await bpage.$$eval('#group-stages tbody tr', (t) => t.length)) === 12, 'every stage of the 3 processes in flow order');
+    await bpage.screenshot({ path: join(shots, 'run-group.png'), fullPage: true });
+    await bpage.close();
+  } finally {
+    board.child.kill('SIGTERM');
+    ok((await waitExit(board.child)) === 0, 'hostd dashboard exits 0 on SIGTERM');
+  }
 
   // --- Phone-sized and dark ---------------------------------------------------------
   await page.setViewportSize({ width: 390, height: 844 });

@@ -210,6 +210,64 @@ rc=$?
 set -e
 [ $rc -eq 1 ] && ok "report --run-id of an unknown id exits 1" || bad "unknown run.id: exit $rc"
 expect_in nope.txt "no run with run.id 'nope'" "and says which id it did not find"
+"$hostd" report --run-id grp-a --store grp1 --store grp2 --json >grp.json 2>&1 ||
+  bad "report --run-id --json failed"
+python3 - grp.json <<'PY' && ok "report --run-id --json: both processes, their stores, end to end" || bad "report --run-id --json"
+import json, sys
+g = json.load(open(sys.argv[1]))
+assert [p["store_path"] for p in g["processes"]] == ["grp1", "grp2"], g["processes"]
+assert [p["store"] for p in g["processes"]] == [0, 1]
+e = g["end_to_end"]
+assert e["records_delivered"] > 0 and e["delivered_by"]["process"] == 2, e
+PY
+
+# --- hostd dashboard: the run API over several stores, read-only -----------------------
+"$hostd" dashboard --store grp1 --store grp2 --listen 127.0.0.1:0 >/dev/null 2>dash.err &
+dpid=$!
+dport=
+for _ in $(seq 1 100); do
+  dport=$(sed -n 's/.*port \([0-9][0-9]*\).*/\1/p' dash.err | head -n 1)
+  [ -n "$dport" ] && break
+  sleep 0.1
+done
+[ -n "$dport" ] || { bad "hostd dashboard did not start"; cat dash.err; }
+get() { curl -s -H "Host: 127.0.0.1" -o "$2" -w "%{http_code}" "http://127.0.0.1:$dport$1"; }
+[ "$(get /api/v1/groups groups.json)" = 200 ] && ok "dashboard: GET /api/v1/groups" || bad "groups"
+[ "$(get /api/v1/groups/grp-a group.json)" = 200 ] && ok "dashboard: GET /api/v1/groups/grp-a" ||
+  bad "group grp-a"
+[ "$(get /api/v1/runs allruns.json)" = 200 ] && ok "dashboard: GET /api/v1/runs" || bad "runs"
+[ "$(get '/api/v1/runs/1/metrics?store=1' m.json)" = 200 ] && ok "dashboard: a run of store 1" ||
+  bad "runs/1/metrics?store=1"
+[ "$(get '/api/v1/runs/1?store=2' e1.json)" = 404 ] && ok "dashboard: store 2 of 2 is a 404" ||
+  bad "store=2: $(cat e1.json)"
+[ "$(get '/api/v1/runs/1?store=x' e2.json)" = 400 ] && ok "dashboard: store=x is a 400" || bad "store=x"
+[ "$(get '/api/v1/groups/no%20such' e3.json)" = 400 ] && ok "dashboard: a bad run.id is a 400" ||
+  bad "bad run.id: $(cat e3.json)"
+[ "$(get /api/v1/groups/nope e4.json)" = 404 ] && ok "dashboard: an unknown run.id is a 404" ||
+  bad "unknown run.id"
+[ "$(get /api/v1/stages e5.json)" = 503 ] && ok "dashboard: no pipeline, stage routes 503" ||
+  bad "stages: $(cat e5.json)"
+python3 - <<'PY' && ok "dashboard: groups and runs of both stores, with their store numbers" || bad "dashboard JSON"
+import json
+groups = {g["run_id"]: g for g in json.load(open("groups.json"))["groups"]}
+assert groups["grp-a"]["processes"] == 2 and groups["grp-b"]["status"] == "complete", groups
+g = json.load(open("group.json"))
+assert sorted(p["store"] for p in g["processes"]) == [0, 1] and g["end_to_end"]["records_delivered"] > 0
+runs = json.load(open("allruns.json"))
+assert runs["stores"] == ["grp1", "grp2"] and sorted({r["store"] for r in runs["runs"]}) == [0, 1]
+starts = [r["start_ns"] for r in runs["runs"]]
+assert starts == sorted(starts, reverse=True), "newest first across stores"
+PY
+kill -TERM $dpid
+set +e
+wait $dpid
+rc=$?
+"$hostd" dashboard --store no-such-store >/dev/null 2>nostore.txt
+rc2=$?
+set -e
+[ $rc -eq 0 ] && ok "hostd dashboard exits 0 on SIGTERM" || bad "dashboard exit $rc"
+[ $rc2 -eq 1 ] && grep -q "no store at 'no-such-store'" nostore.txt &&
+  ok "hostd dashboard on a missing store: exit 1 and says which" || bad "missing store: $rc2"
 
 if [ $fails -ne 0 ]; then echo "$fails check(s) failed"; exit 1; fi
 echo "all checks passed"

@@ -11,11 +11,21 @@
 # run.id, waits for them to end by themselves (process 1 generates for
 # 10 s; each later one ends after its upstream's end-of-stream mark), and
 # prints the combined report (hostd report --run-id). Stops everything it
-# started on exit or Ctrl-C.
+# started on exit or Ctrl-C. With --dashboard [ADDR] it also serves
+# `hostd dashboard` over the three stores (default 127.0.0.1:9464) once the
+# processes run, and keeps it, after the report, until Ctrl-C.
 #
 #   config/examples/nats/run.sh              (after the README's build)
+#   config/examples/nats/run.sh --dashboard [127.0.0.1:9464]
 #   HOSTD=/path/to/hostd config/examples/nats/run.sh
 set -euo pipefail
+
+dashboard=
+case "${1:-}" in
+  "") ;;
+  --dashboard) dashboard=${2:-127.0.0.1:9464} ;;
+  *) echo "usage: run.sh [--dashboard [HOST:PORT]]" >&2; exit 2 ;;
+esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
@@ -27,8 +37,9 @@ command -v nats-server >/dev/null ||
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/obs-nats-example.XXXXXX")
 pids=()
+dash_pid=
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}" $dash_pid; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
@@ -71,6 +82,14 @@ for c in gen parse window; do
   echo "process $i ($c.yaml) running, pid ${pids[-1]}"
 done
 
+if [ -n "$dashboard" ]; then
+  "$hostd" dashboard --store "$work/store-gen" --store "$work/store-parse" \
+    --store "$work/store-window" --listen "$dashboard" 2>"$work/dashboard.err" &
+  dash_pid=$!
+  wait_for "$work/dashboard.err" "serving" 10
+  sed -n 's/.*(open \(http[^)]*\)).*/dashboard: \1 (Runs tab)/p' "$work/dashboard.err"
+fi
+
 status=0
 for idx in 1 2 3; do
   if ! wait "${pids[$idx]}"; then
@@ -83,4 +102,9 @@ pids=("${pids[0]}")
 echo
 "$hostd" report --run-id "$run_id" --store "$work/store-gen" --store "$work/store-parse" \
   --store "$work/store-window"
+if [ -n "$dash_pid" ]; then
+  echo
+  echo "the dashboard stays up: Ctrl-C to stop it (and remove the run's stores)"
+  wait "$dash_pid" || true
+fi
 exit $status

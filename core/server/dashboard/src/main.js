@@ -7,6 +7,8 @@ import { initProfile, refreshStages } from './profile.js';
 import { initExperiments, showExperiments, hideExperiments } from './experiments.js';
 import { initRuns, refreshRuns } from './runs.js';
 import { rebuildAll, resizeAll } from './charts.js';
+import { api } from './api.js';
+import { h } from './dom.js';
 
 const TABS = ['live', 'profile', 'experiments', 'runs'];
 
@@ -32,8 +34,10 @@ function status(j, err) {
   el.className = 'status ' + (j.state === 'running' ? 'ok' : '');
 }
 
+let defaultTab = 'live';
+
 function show(tab) {
-  if (!TABS.includes(tab)) tab = 'live';
+  if (!TABS.includes(tab)) tab = defaultTab;
   for (const t of TABS) {
     const on = t === tab;
     document.getElementById('panel-' + t).hidden = !on;
@@ -48,7 +52,18 @@ function show(tab) {
   requestAnimationFrame(resizeAll);
 }
 
-function main() {
+// hostd dashboard --store A --store B: no pipeline in this process, only
+// stored runs (live while the processes writing them run).
+async function storesOnly() {
+  try {
+    const j = await api('/api/v1/status');
+    return !j.pipeline && j.stores > 0 ? j.stores : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function main() {
   theme(initialTheme());
   document.getElementById('theme').addEventListener('click', () => {
     theme(document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark');
@@ -58,7 +73,17 @@ function main() {
   tok.value = localStorage.getItem('obs.token') || '';
   tok.addEventListener('change', () => localStorage.setItem('obs.token', tok.value.trim()));
 
-  initLive(document.getElementById('panel-live'), status);
+  const nStores = await storesOnly();
+  if (nStores) {
+    defaultTab = 'runs';
+    const el = document.getElementById('status');
+    el.textContent = `hostd dashboard · ${nStores} run store${nStores === 1 ? '' : 's'} · no pipeline in this process`;
+    el.className = 'status ok';
+    document.getElementById('panel-live').append(h('div.msg', { role: 'status' },
+      'This hostd runs no pipeline (hostd dashboard): its stores\' runs are under Runs, live while their processes run.'));
+  } else {
+    initLive(document.getElementById('panel-live'), status);
+  }
   initProfile(document.getElementById('panel-profile'));
   initExperiments(document.getElementById('panel-experiments'));
   initRuns(document.getElementById('panel-runs'));

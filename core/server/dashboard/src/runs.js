@@ -1,52 +1,73 @@
-// Runs: the run history (GET /api/v1/runs). Pick two runs to compare them
-// side by side: the per-stage figures of their end-of-run reports with the
-// relative change, and one stored metric of both overlaid against seconds
-// since each run's start (counters are shown as a rate per second).
+// Runs: the run history (GET /api/v1/runs, of every store this hostd
+// reads). Pick two runs to compare them side by side: the per-stage figures
+// of their end-of-run reports with the relative change, and one stored
+// metric of both overlaid against seconds since each run's start (counters
+// are shown as a rate per second). Runs that share a run.id (one pipeline
+// over several processes) are listed above and shown together (groups.js).
 import { api } from './api.js';
 import { Chart } from './charts.js';
 import { h, fmt, message } from './dom.js';
+import { initGroups, refreshGroups, showGroup } from './groups.js';
 
 let listBox, cmpBox, metricSel, rateBox, chartBox, chart = null;
 let runs = [];
-const picked = [];
+let nStores = 1;
+const picked = []; // keys "store:id"
 let pair = null; // [runA, runB] details
+
+const keyOf = (r) => `${r.store ?? 0}:${r.id}`;
+const label = (r) => (nStores > 1 ? `run ${r.id} (store ${r.store ?? 0})` : `run ${r.id}`);
 
 export function initRuns(panel) {
   listBox = h('div.table-wrap', { id: 'runs-list' });
   cmpBox = h('div', { id: 'runs-compare' });
+  const groupList = h('div', { id: 'groups-list' }), groupView = h('div', { id: 'group-view' });
+  initGroups(groupList, groupView, refreshRuns);
   panel.append(
     h('div.toolbar', null, h('h2', null, 'Runs'),
       h('button', { type: 'button', id: 'runs-refresh', onclick: refreshRuns }, 'Refresh'),
       h('button', { type: 'button', id: 'runs-compare-btn', onclick: compare }, 'Compare selected'),
       h('span.hint', null, 'select two runs')),
-    listBox, cmpBox);
+    groupList, groupView, listBox, cmpBox);
 }
 
 export async function refreshRuns() {
+  let j;
   try {
-    runs = (await api('/api/v1/runs')).runs || [];
+    j = await api('/api/v1/runs');
   } catch (e) {
     message(listBox, 'error', e.status === 503 ? 'No run store: start hostd with store.path (or --store DIR) to keep run history.' : e.message);
     return;
   }
-  if (!picked.length && runs.length >= 2) picked.push(runs[1].id, runs[0].id);
+  runs = j.runs || [];
+  nStores = (j.stores || []).length || 1;
+  refreshGroups();
+  if (!picked.length && runs.length >= 2) picked.push(keyOf(runs[1]), keyOf(runs[0]));
   const when = (ns) => (ns ? new Date(ns / 1e6).toLocaleString() : '–');
-  listBox.replaceChildren(h('table.data', { id: 'runs-table' },
-    h('thead', null, h('tr', null, ['', 'id', 'pipeline', 'status', 'started', 'snapshots', 'report'].map((x) => h('th', { scope: 'col' }, x)))),
-    h('tbody', null, runs.map((r) => h('tr', { 'data-run': r.id },
-      h('td', null, h('input', { type: 'checkbox', 'aria-label': `select run ${r.id}`, checked: picked.includes(r.id),
-        onchange: (e) => pick(r.id, e.target.checked) })),
-      h('td', null, r.id), h('td', null, r.pipeline), h('td', null, r.status),
-      h('td', null, when(r.start_ns)), h('td.num', null, r.n_snapshots ?? '–'), h('td', null, r.has_report ? 'yes' : 'no'))))));
+  const cols = ['', 'id', ...(nStores > 1 ? ['store'] : []), 'pipeline', 'run.id', 'status', 'started', 'snapshots', 'report'];
+  const unreadable = (j.unreadable || []).map((u) => `${u.path}: ${u.error}`);
+  listBox.replaceChildren(
+    unreadable.length ? h('div.msg.error', { role: 'alert' }, 'Stores that could not be read: ' + unreadable.join('; ')) : '',
+    h('table.data', { id: 'runs-table' },
+      h('thead', null, h('tr', null, cols.map((x) => h('th', { scope: 'col' }, x)))),
+      h('tbody', null, runs.map((r) => h('tr', { 'data-run': keyOf(r) },
+        h('td', null, h('input', { type: 'checkbox', 'aria-label': `select ${label(r)}`, checked: picked.includes(keyOf(r)),
+          onchange: (e) => pick(keyOf(r), e.target.checked) })),
+        h('td', null, r.id), nStores > 1 ? h('td', { title: (j.stores || [])[r.store] }, r.store) : null,
+        h('td', null, r.pipeline),
+        h('td', null, r.run_id ? h('a', { href: '#runs', title: 'the processes of this run.id together',
+          onclick: (e) => { e.preventDefault(); showGroup(r.run_id); } }, r.run_id) : '–'),
+        h('td', null, r.status),
+        h('td', null, when(r.start_ns)), h('td.num', null, r.n_snapshots ?? '–'), h('td', null, r.has_report ? 'yes' : 'no'))))));
 }
 
-function pick(id, on) {
-  const i = picked.indexOf(id);
-  if (on && i < 0) picked.push(id);
+function pick(key, on) {
+  const i = picked.indexOf(key);
+  if (on && i < 0) picked.push(key);
   if (!on && i >= 0) picked.splice(i, 1);
   while (picked.length > 2) picked.shift();
   listBox.querySelectorAll('tbody tr').forEach((tr) => {
-    tr.querySelector('input').checked = picked.includes(Number(tr.dataset.run));
+    tr.querySelector('input').checked = picked.includes(tr.dataset.run);
   });
 }
 
@@ -55,10 +76,12 @@ async function compare() {
     message(cmpBox, 'info', 'Select two runs to compare.');
     return;
   }
-  const ids = picked.slice().sort((a, b) => a - b);
+  const refs = picked.map((k) => k.split(':').map(Number)).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   try {
-    const [a, b] = await Promise.all(ids.map((id) => api(`/api/v1/runs/${id}`)));
-    const [ma, mb] = await Promise.all(ids.map((id) => api(`/api/v1/runs/${id}/metrics`)));
+    const [a, b] = await Promise.all(refs.map(([s, id]) => api(`/api/v1/runs/${id}?store=${s}`)));
+    const [ma, mb] = await Promise.all(refs.map(([s, id]) => api(`/api/v1/runs/${id}/metrics?store=${s}`)));
+    a.store = refs[0][0];
+    b.store = refs[1][0];
     pair = [a, b];
     const names = [...new Set([...(ma.metrics || []), ...(mb.metrics || [])])].sort();
     renderCompare(a, b, names);
@@ -107,9 +130,9 @@ function reportTable(a, b) {
   }
   const measured = (r) => (r ? `${fmt(r.measured_s)} s` : '– (no report yet: running or cut short)');
   return h('table.data.report', { id: 'runs-report' },
-    h('caption', null, `measured: run ${a.id} ${measured(ra)}, run ${b.id} ${measured(rb)}`),
-    h('thead', null, h('tr', null, h('th', { scope: 'col' }, ''), h('th', { scope: 'col' }, `run ${a.id}`),
-      h('th', { scope: 'col' }, `run ${b.id}`), h('th', { scope: 'col' }, 'change'))),
+    h('caption', null, `measured: ${label(a)} ${measured(ra)}, ${label(b)} ${measured(rb)}`),
+    h('thead', null, h('tr', null, h('th', { scope: 'col' }, ''), h('th', { scope: 'col' }, label(a)),
+      h('th', { scope: 'col' }, label(b)), h('th', { scope: 'col' }, 'change'))),
     h('tbody', null, rows));
 }
 
@@ -127,7 +150,7 @@ function renderCompare(a, b, names) {
   rateBox = h('input', { type: 'checkbox', id: 'runs-rate', checked: true, onchange: drawSeries });
   chartBox = h('div.chart', { id: 'runs-chart' });
   cmpBox.replaceChildren(
-    h('h3', null, `Run ${a.id} vs run ${b.id}`),
+    h('h3', null, `${label(a)} vs ${label(b)}`),
     h('div.grid2', null,
       h('div.card', null, h('h4', null, 'Report'), reportTable(a, b)),
       h('figure.card', null, h('figcaption', null, 'Series: ', metricSel, ' ', h('label', null, rateBox, ' counters as rate/s')), chartBox)));
@@ -141,7 +164,7 @@ async function drawSeries() {
   const [a, b] = pair;
   let sa, sb;
   try {
-    [sa, sb] = await Promise.all([a, b].map((r) => api(`/api/v1/runs/${r.id}/series?metric=${encodeURIComponent(metric)}`)));
+    [sa, sb] = await Promise.all([a, b].map((r) => api(`/api/v1/runs/${r.id}/series?store=${r.store}&metric=${encodeURIComponent(metric)}`)));
   } catch (e) {
     message(chartBox, 'error', e.message);
     return;
@@ -172,7 +195,7 @@ async function drawSeries() {
       xTime: false, xLabel: 'seconds since the run started', height: 260,
       spanGaps: true,
       points: true, // a short run has few snapshots
-      series: [{ label: `run ${a.id}` }, { label: `run ${b.id}` }],
+      series: [{ label: label(a) }, { label: label(b) }],
     });
   }
   chart.spec.yLabel = asRate ? `${metric.split('/').pop()} /s` : metric.split('/').pop();
