@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 
 #include "config/config.h"
-#include "engine/crash.h"
 #include "engine/plugin.h"
 #include "measure/report.h"
+#include "store/crashed.h"
 #include "store/group.h"
 #include "store/store.h"
 
@@ -177,23 +177,6 @@ out:
     return rc;
 }
 
-/* The crash record hostd left for run `id` of the store at `dir`
- * (engine/crash.h), malloc'd, or NULL when there is none. */
-static char *crash_text(const char *dir, uint64_t id)
-{
-    char path[4200];
-    crash_record_path(dir, (unsigned long long)id, path, sizeof path);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    char *t = malloc(65536);
-    size_t n = t ? fread(t, 1, 65535, f) : 0;
-    fclose(f);
-    if (t)
-        t[n] = '\0';
-    return t;
-}
-
 static int parse_run(const char *cmd, const char *s, uint64_t *id)
 {
     if (parse_u64(s, id) < 0 || *id == 0) {
@@ -245,13 +228,14 @@ int cli_runs(int argc, char **argv)
         store_close(s);
         return 1;
     }
+    size_t i;
+    json_t *r;
+    json_array_foreach(runs, i, r) store_crash_annotate(store_path(s), r, 0);
     if (o.json) {
         print_json(runs);
     } else {
         printf("%5s  %-11s  %-16s  %-16s  %-24s  %9s  %9s  %-6s  %s\n", "id", "status",
                "pipeline", "run.id", "started (UTC)", "run_s", "snapshots", "report", "host");
-        size_t i;
-        json_t *r;
         json_array_foreach(runs, i, r)
         {
             json_t *start = json_object_get(r, "start_ns"), *end = json_object_get(r, "end_ns");
@@ -263,13 +247,6 @@ int cli_runs(int argc, char **argv)
                 json_string_value(json_object_get(json_object_get(r, "host"), "hostname"));
             const char *shared = json_string_value(json_object_get(r, "run_id"));
             const char *status = json_string_value(json_object_get(r, "status"));
-            char *crash = status && strcmp(status, "incomplete") == 0
-                              ? crash_text(store_path(s),
-                                           (uint64_t)json_integer_value(json_object_get(r, "id")))
-                              : NULL;
-            if (crash)
-                status = "crashed";
-            free(crash);
             printf("%5" JSON_INTEGER_FORMAT "  %-11s  %-16s  %-16s  %-24s  %9s  %9" JSON_INTEGER_FORMAT
                    "  %-6s  %s\n",
                    json_integer_value(json_object_get(r, "id")), status,
@@ -327,7 +304,7 @@ int cli_report(int argc, char **argv)
         status = 0;
         goto out;
     }
-    char *crash = crash_text(store_path(s), id);
+    char *crash = store_crash_text(store_path(s), id);
     if (crash)
         json_object_set_new(run, "crash", json_string(crash));
     if (o.json) {

@@ -18,6 +18,7 @@
 #include "engine/plugin.h"
 #include "observatory/stage.h"
 #include "server/http_parse.h"
+#include "store/crashed.h"
 #include "store/store.h"
 #include "util/text.h"
 
@@ -154,6 +155,7 @@ void http_handle_runs(http_request *r)
         size_t i;
         json_array_foreach(runs, i, run)
         {
+            store_crash_annotate(http_store_path(r->srv, k), run, 0);
             json_object_set_new(run, "store", json_integer((json_int_t)k));
             json_array_append(all, run);
         }
@@ -200,7 +202,10 @@ void http_handle_run(http_request *r)
     if (http_run_id_capture(r, &id) != 0 || http_store_acquire(r, &ref) != 0)
         return;
     int rc = store_run_json(ref.s, id, &run);
+    size_t k = ref.index;
     http_store_release(&ref);
+    if (rc == 0) /* a crashed run: its status, and the record hostd left */
+        store_crash_annotate(http_store_path(r->srv, k), run, 1);
     if (rc != 0) {
         reply_store_error(r, rc, id);
         return;

@@ -217,9 +217,20 @@ try {
     const c = spawn(hostd, [...grp, '--store', st, '--duration', '1500ms'], { cwd: work, stdio: 'ignore' });
     ok((await waitExit(c)) === 0, `process with store ${st} ends`);
   }
+  // And a run that a crashing plugin took down, in a fourth store.
+  writeFileSync(join(work, 'crash.yaml'), `pipeline: crash
+plugin_dirs: [${join(build, 'plugins')}, ${join(build, 'tests', 'plugins')}]
+load: [{shape: constant, rate: 20000}]
+stages:
+  - {name: gen, plugin: gen_static}
+  - {name: boom, plugin: tp_crash, params: {after: 5, how: segv}}
+  - {name: sink, plugin: sink_null}
+`);
+  const crashed = spawn(hostd, ['--config', 'crash.yaml', '--store', 'gc', '--no-http', '-q'], { cwd: work, stdio: 'ignore' });
+  ok((await waitExit(crashed)) !== 0, 'a run with a crashing plugin dies');
   const third = spawn(hostd, [...grp, '--store', 'g3', '--duration', '8s'], { cwd: work, stdio: 'ignore' });
   await new Promise((res) => setTimeout(res, 1500));
-  const board = await startHostd([], ['dashboard', '--store', 'g1', '--store', 'g2', '--store', 'g3', '--listen', '127.0.0.1:0']);
+  const board = await startHostd([], ['dashboard', '--store', 'g1', '--store', 'g2', '--store', 'g3', '--store', 'gc', '--listen', '127.0.0.1:0']);
   try {
     const bpage = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     bpage.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
@@ -227,7 +238,11 @@ try {
     await bpage.waitForSelector('#groups-table tr[data-group="grp-x"]');
     ok(/no pipeline in this process/.test(await bpage.textContent('#status')) && !(await bpage.isHidden('#panel-runs')),
        'hostd dashboard opens on the Runs tab and says it runs no pipeline');
-    ok((await bpage.$$eval('#runs-table tbody tr', (t) => t.length)) >= 3, 'the runs of all three stores are listed');
+    ok((await bpage.$$eval('#runs-table tbody tr', (t) => t.length)) >= 4, 'the runs of all four stores are listed');
+    await bpage.click('#runs-table tr[data-run="3:1"] a.bad');
+    await bpage.waitForSelector('#runs-crash');
+    ok(/stage 'boom', plugin tp_crash/.test(await bpage.textContent('#runs-crash')),
+       'a crashed run is marked and shows the record hostd left');
     await bpage.click('#groups-table tr[data-group="grp-x"]');
     await bpage.waitForFunction(() => document.querySelectorAll('#group-processes tbody tr').length === 3);
     ok(/\(running\)/.test(await bpage.textContent('#group-view h3')), 'the group shows 3 processes, one still running');

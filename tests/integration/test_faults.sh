@@ -105,4 +105,19 @@ YAML
   grep -q "CRASHED; the record hostd left" "report-$how.txt" &&
     ok "$how: hostd report prints the crash record" || bad "$how: report lacks the crash record"
 done
+# The HTTP run routes (and so the dashboard) say so too.
+"$hostd" dashboard --store st-segv --store st-abort --listen 127.0.0.1:0 >/dev/null 2>dash.err &
+dpid=$!
+dport=$(wait_port dash.err)
+curl -s -H "Host: 127.0.0.1" -o runs.json "http://127.0.0.1:$dport/api/v1/runs"
+curl -s -H "Host: 127.0.0.1" -o run1.json "http://127.0.0.1:$dport/api/v1/runs/1?store=1"
+kill $dpid
+python3 - <<'PY' && ok "/api/v1/runs shows both runs crashed; /api/v1/runs/1 has the record" ||
+import json
+runs = json.load(open("runs.json"))["runs"]
+assert [r["status"] for r in runs] == ["crashed", "crashed"], runs
+run = json.load(open("run1.json"))
+assert run["status"] == "crashed" and "stage 'boom', plugin tp_crash" in run["crash"], run.get("status")
+PY
+  bad "crashed runs over HTTP"
 finish

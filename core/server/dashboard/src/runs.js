@@ -57,8 +57,22 @@ export async function refreshRuns() {
         h('td', null, r.pipeline),
         h('td', null, r.run_id ? h('a', { href: '#runs', title: 'the processes of this run.id together',
           onclick: (e) => { e.preventDefault(); showGroup(r.run_id); } }, r.run_id) : '–'),
-        h('td', null, r.status),
+        h('td', null, r.status === 'crashed' ? h('a', { href: '#runs', class: 'bad', title: 'the record hostd left when a plugin crashed it',
+          onclick: (e) => { e.preventDefault(); showCrash(r); } }, 'crashed') : r.status),
         h('td', null, when(r.start_ns)), h('td.num', null, r.n_snapshots ?? '–'), h('td', null, r.has_report ? 'yes' : 'no'))))));
+}
+
+// A run a crashing plugin took down: the record hostd's fatal-signal
+// handler left (stage, plugin, build-id, signal, backtrace).
+async function showCrash(r) {
+  try {
+    const run = await api(`/api/v1/runs/${r.id}?store=${r.store ?? 0}`);
+    cmpBox.replaceChildren(h('h3', null, `${label(r)} (${run.pipeline}) crashed`),
+      h('p.hint', null, 'The record hostd left (frames inside a plugin are file+offset, for addr2line):'),
+      h('pre.crash', { id: 'runs-crash' }, run.crash || '(no record)'));
+  } catch (e) {
+    message(cmpBox, 'error', e.message);
+  }
 }
 
 function pick(key, on) {
