@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The CPU time that two back-to-back reads of the thread CPU clock charge
  * to the thread (median of 7), subtracted from each sampled callback. */
@@ -149,6 +151,31 @@ int pipeline_create_checked(const obs_config *cfg, char *const *extra_dirs, size
     return create(cfg, extra_dirs, n_extra, 1, out, err, errlen);
 }
 
+/* The plugin directories of the installed hostd that exist: the one next to
+ * the executable (<prefix>/bin/hostd -> <prefix>/lib/observatory/plugins,
+ * so an install with `cmake --install --prefix P` finds its plugins
+ * wherever P is), then the configured prefix's. At most two, no repeats. */
+static size_t installed_plugin_dirs(char dirs[2][PATH_MAX])
+{
+    size_t n = 0;
+    char exe[PATH_MAX], cand[PATH_MAX], real[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            if (snprintf(cand, sizeof cand, "%s/%s", exe, OBS_PLUGIN_DIR_FROM_BIN) <
+                    (int)sizeof cand &&
+                realpath(cand, real))
+                memcpy(dirs[n++], real, sizeof real);
+        }
+    }
+    if (realpath(OBS_DEFAULT_PLUGIN_DIR, real) && (n == 0 || strcmp(dirs[0], real) != 0))
+        memcpy(dirs[n++], real, sizeof real);
+    return n;
+}
+
 static int create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra, int check_only,
                   pipeline **out, char *err, size_t errlen)
 {
@@ -164,29 +191,42 @@ static int create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra
     pthread_mutex_init(&p->swap_lock, NULL);
 
     /* Plugin directories: command line first, then the file's, then the
-     * installed default when neither gave any. */
-    char *const default_dirs[] = {(char *)OBS_DEFAULT_PLUGIN_DIR};
-    char *const *want = cfg->plugin_dirs;
-    size_t n_want = cfg->n_plugin_dirs;
+     * installed hostd's own (the shipped plugins), where it exists. */
+    char installed[2][PATH_MAX];
+    size_t n_installed = installed_plugin_dirs(installed);
+    char **want_buf = calloc(cfg->n_plugin_dirs + 3, sizeof(char *));
+    if (!want_buf)
+        goto fail_msg;
+    char *const *want = want_buf;
+    size_t n_want = 0;
+    for (size_t i = 0; i < cfg->n_plugin_dirs; i++)
+        want_buf[n_want++] = cfg->plugin_dirs[i];
+    for (size_t i = 0; i < n_installed; i++)
+        want_buf[n_want++] = installed[i];
     if (n_want == 0 && n_extra == 0) {
-        want = default_dirs;
-        n_want = 1;
+        /* Nothing at all: the default, so the error names where it looked. */
+        want_buf[n_want++] = (char *)OBS_DEFAULT_PLUGIN_DIR;
     }
     char **extra = NULL;
     size_t n_extra_resolved = 0;
     if (n_extra) {
         rc = plugin_dirs_resolve(".", extra_dirs, n_extra, &extra, err, errlen);
-        if (rc < 0)
+        if (rc < 0) {
+            free(want_buf);
             goto fail;
+        }
         n_extra_resolved = n_extra;
     }
     if (n_want) {
         rc = plugin_dirs_resolve(cfg->dir, want, n_want, &cfg_dirs, err, errlen);
+        free(want_buf);
         if (rc < 0) {
             plugin_dirs_free(extra, n_extra_resolved);
             goto fail;
         }
         n_cfg_dirs = n_want;
+    } else {
+        free(want_buf);
     }
     p->n_dirs = n_extra_resolved + n_cfg_dirs;
     p->dirs = calloc(p->n_dirs ? p->n_dirs : 1, sizeof(char *));

@@ -6,8 +6,9 @@
 # directory), builds docs/example-plugin with nothing but the installed
 # header found through PKG_CONFIG_PATH=<prefix>/share/pkgconfig, and checks
 # that the result exports only the entry point and that its descriptor reads
-# back correctly through that same header. Registered with ctest as
-# out_of_tree_plugin.
+# back correctly through that same header; checks that the shipped plugins
+# are installed where the .pc file says, and runs the guide's pipeline with
+# the installed hostd. Registered with ctest as out_of_tree_plugin.
 set -euo pipefail
 
 build=${1:?usage: test_out_of_tree.sh BUILD_DIR [PREFIX]}
@@ -59,10 +60,17 @@ file_code=$(sed -n '/^#include/,$p' "$src/docs/example-plugin/xf_upper.c")
     fail "docs/plugin-guide.md's xf_upper.c listing differs from docs/example-plugin/xf_upper.c:
 $(diff <(echo "$guide_code") <(echo "$file_code") || true)"
 
-# Build the example exactly as the guide says, from a copy outside the tree.
+# The shipped plugins are installed where the .pc file says.
+plugindir=$(pkg-config --variable=plugindir observatory-stage)
+[ -f "$plugindir/gen_static.so" ] && [ -f "$plugindir/sink_null.so" ] ||
+    fail "cmake --install put no shipped plugins in the .pc file's plugindir ($plugindir)"
+
+# Build the example exactly as the guide says, from a copy outside the tree:
+# with PKG_CONFIG_PATH on make's command line, not in the environment.
 cp -r "$src/docs/example-plugin" "$work/example"
-step "building the example plugin"
-make -C "$work/example" CC="${CC:-cc}" >"$work/make.log" 2>&1 ||
+step "building the example plugin: make PKG_CONFIG_PATH=<prefix>/share/pkgconfig"
+env -u PKG_CONFIG_PATH -u PKG_CONFIG_LIBDIR make -C "$work/example" CC="${CC:-cc}" \
+    PKG_CONFIG_PATH="$prefix/share/pkgconfig" >"$work/make.log" 2>&1 ||
     { cat "$work/make.log" >&2; fail "the example plugin does not build against the installed header"; }
 so="$work/example/xf_upper.so"
 [ -f "$so" ] || fail "make did not produce xf_upper.so"
@@ -101,4 +109,19 @@ PROBE
 "${CC:-cc}" -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror $cflags -o "$work/probe" "$work/probe.c" -ldl ||
     fail "cannot build the descriptor probe against the installed header"
 "$work/probe" "$so" || fail "xf_upper.so's descriptor is not what the header describes"
+
+# Run the guide's pipeline, as written, with the installed hostd: the
+# guide's plugin from plugins/ beside the file, the shipped ones from the
+# installed hostd's own directory.
+mkdir -p "$work/run/plugins"
+cp "$so" "$work/run/plugins/"
+awk '/^```yaml$/{on=1; buf=""; next} on && /^```$/{if (buf ~ /plugin: xf_upper/) {printf "%s", buf; exit} on=0; next} on {buf = buf $0 "\n"}' \
+    "$src/docs/plugin-guide.md" >"$work/run/upper.yaml"
+grep -q "^pipeline:" "$work/run/upper.yaml" || fail "the guide's pipeline has no 'pipeline:' line"
+step "running the guide's pipeline with $prefix/bin/hostd"
+(cd "$work/run" && "$prefix/bin/hostd" --config upper.yaml --duration 1s --no-http --no-store \
+    >"$work/run/report.txt" 2>"$work/run/err.txt") ||
+    { cat "$work/run/err.txt" >&2; fail "the guide's pipeline does not run from the installed copy"; }
+grep -q "xf_upper" "$work/run/report.txt" ||
+    { cat "$work/run/report.txt" >&2; fail "the report of the guide's pipeline lacks xf_upper"; }
 step "PASS"
