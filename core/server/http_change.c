@@ -323,11 +323,21 @@ void http_handle_experiment_start(http_request *r)
     json_t *jp = jb ? json_object_get(jb, "plugin") : NULL;
     json_t *jv = jb ? json_object_get(jb, "version") : NULL;
     json_t *jparams = jb ? json_object_get(jb, "params") : NULL;
-    if ((!aa && !json_is_string(jp)) || (jv && !json_is_string(jv)) ||
-        (jparams && !json_is_object(jparams))) {
+    /* As in the config (docs/experiments.md): B is at least one of another
+     * plugin, another version of the stage's plugin, or other parameters
+     * of it; or, with aa, the stage itself. */
+    if ((jp && !json_is_string(jp)) || (jv && !json_is_string(jv)) ||
+        (jparams && !json_is_object(jparams)) || (!aa && !jp && !jv && !jparams)) {
         http_reply_error(r->out, 400,
-                         "'b' needs \"plugin\" (a string; or set \"aa\": true), an optional "
-                         "\"version\" string and \"params\" object");
+                         "'b' needs at least one of \"plugin\" (a string), \"version\" (a "
+                         "string; of the stage's plugin when no plugin is named) and "
+                         "\"params\" (an object), or set \"aa\": true");
+        goto out;
+    }
+    if (aa && (jp || jv || jparams)) {
+        http_reply_error(r->out, 400,
+                         "\"aa\": true runs the stage itself as B: no \"b\" plugin, "
+                         "version or params");
         goto out;
     }
     exp_spec spec = {

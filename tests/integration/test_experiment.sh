@@ -50,6 +50,13 @@ code=$(curl -s -o seed.json -w '%{http_code}' -X POST -d '{"stage":"parse","aa":
 code=$(curl -s -o bad.json -w '%{http_code}' -X POST -d '{"stage":"ticks","aa":true}' \
   "http://127.0.0.1:$port/api/v1/experiments")
 [ "$code" = 400 ] && ok "an experiment on a generator is refused (400)" || bad "generator: HTTP $code"
+code=$(curl -s -o emptyb.json -w '%{http_code}' -X POST -d '{"stage":"parse","b":{}}' \
+  "http://127.0.0.1:$port/api/v1/experiments")
+[ "$code" = 400 ] && jq -e '.error.message | test("at least one of")' emptyb.json >/dev/null &&
+  ok "a B that names nothing is refused (400)" || bad "empty b: HTTP $code $(cat emptyb.json)"
+code=$(curl -s -o aab.json -w '%{http_code}' -X POST \
+  -d '{"stage":"parse","aa":true,"b":{"plugin":"xf_pass"}}' "http://127.0.0.1:$port/api/v1/experiments")
+[ "$code" = 400 ] && ok "aa with a B plugin is refused (400)" || bad "aa + b: HTTP $code $(cat aab.json)"
 set +e
 wait $pid
 rc=$?
@@ -68,6 +75,24 @@ grep -q "B = xf_json_jansson 1.0.0" exp.txt && grep -q "done: SLOWER" exp.txt &&
   ok "hostd experiments reads it back from the store" || { bad "hostd experiments"; cat exp.txt; }
 "$hostd" experiments --store db --json | jq -e '.[0].metrics[0].ci | length == 2' >/dev/null &&
   ok "stored with its confidence interval" || bad "no CI in stored experiment"
+
+# B by its parameters only: the stage's own plugin and version with other
+# parameters (here the same empty set), as the config allows; a second
+# experiment on the stage is a 409.
+sed -e 's/duration: 6s, warmup: 1s/duration: 3s/' ab.yaml >po.yaml
+: >po-err.txt
+"$hostd" --config po.yaml --no-store --listen 127.0.0.1:0 >/dev/null 2>po-err.txt &
+pid=$!
+port=$(wait_port po-err.txt)
+code=$(curl -s -o po.json -w '%{http_code}' -X POST -d '{"stage":"parse","b":{"params":{}},"max_seconds":1}' \
+  "http://127.0.0.1:$port/api/v1/experiments")
+[ "$code" = 201 ] && jq -e '.b.plugin == "xf_json_fast" and .b.version == "1.0.0"' po.json >/dev/null &&
+  ok "a B of params only is the stage's plugin and version (201)" || bad "params-only b: HTTP $code $(cat po.json)"
+code=$(curl -s -o po2.json -w '%{http_code}' -X POST -d '{"stage":"parse","b":{"version":"1.0.0"}}' \
+  "http://127.0.0.1:$port/api/v1/experiments")
+[ "$code" = 409 ] && ok "a second experiment on the stage is a 409" || bad "second: HTTP $code $(cat po2.json)"
+wait $pid || bad "hostd (params-only B) failed"
+pid=
 
 # Interleaved: A and B take turns on the stream; started over HTTP.
 sed -e 's/duration: 6s, warmup: 1s/duration: 5s/' ab.yaml >il.yaml
