@@ -24,11 +24,12 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ru
 opts=(-DCMAKE_BUILD_TYPE=Debug -DOBS_SANITIZE=thread)
 TSAN_OPTIONS=halt_on_error=1 run build-tsan -L threads
 
-# The config parser, xf_iot's record parsers (JSON, binary, msgpack) and the
-# NATS frame decoder under libFuzzer for a bounded time (clang only): a crash,
-# leak or sanitizer report fails the run. Seeds: the example configs; xf_iot
-# and natsframe start from their dictionaries.
-echo "== build-fuzz: libFuzzer on the config parser (30 s), xf_iot's record parsers (20 s) and the NATS frame decoder (10 s)" >&2
+# The config parser, xf_iot's record parsers (JSON, binary, msgpack), the
+# NATS frame decoder and gen_file's record scanners under libFuzzer for a
+# bounded time (clang only): a crash, leak or sanitizer report fails the run.
+# Seeds: the example configs; xf_iot, natsframe and gen_file start from their
+# dictionaries.
+echo "== build-fuzz: libFuzzer on the config parser (30 s), xf_iot's record parsers (20 s), the NATS frame decoder (10 s) and gen_file's record scanners (10 s)" >&2
 CC=clang cmake -S . -B build-fuzz -G Ninja -DOBS_BUILD_TESTS=ON >/dev/null
 cmake --build build-fuzz --target fuzz_config
 mkdir -p build-fuzz/corpus
@@ -45,3 +46,8 @@ mkdir -p build-fuzz/corpus-natsframe
 build-fuzz/tests/fuzz/fuzz_natsframe -dict=tests/fuzz/natsframe.dict -max_total_time=10 \
   -print_final_stats=0 build-fuzz/corpus-natsframe 2>&1 | tail -n 1
 echo "fuzz_natsframe: no crash, leak or sanitizer report in 10 s"
+cmake --build build-fuzz --target fuzz_gen_file
+mkdir -p build-fuzz/corpus-gen-file
+build-fuzz/tests/fuzz/fuzz_gen_file -dict=tests/fuzz/msgpack.dict -max_total_time=10 \
+  -print_final_stats=0 build-fuzz/corpus-gen-file 2>&1 | tail -n 1
+echo "fuzz_gen_file: no crash, leak or sanitizer report in 10 s"
