@@ -243,6 +243,9 @@ int pipeline_snapshot(const pipeline *p, obs_snapshot *out)
     out->t_stop_ns = p->t_stop_ns;
     out->t_end_ns = p->t_end_ns;
     out->duration_ns = p->cfg->duration_ns;
+    out->unscheduled = 1;
+    for (size_t i = 0; i < p->cfg->n_load; i++)
+        out->unscheduled &= p->cfg->load[i].shape == CFG_SHAPE_MAX;
     out->failed = p->failed;
     if (out->t_end_ns)
         out->state = SNAPSHOT_DONE;

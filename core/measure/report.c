@@ -64,7 +64,8 @@ static json_t *latency_json(const histogram *h)
  * by their intended time (scheduled) against records sent, late sends (more
  * than 1 ms after their time), the p99 of the send lag and the share of time
  * the generator was idle (its headroom). A generator without a schedule
- * (load shape max: every record is due when it is made) is said to be so. */
+ * (every load phase is `max`: every record is due when it is made) is said
+ * to be so; that comes from the load shape, never from the counters. */
 static json_t *generator_verdict(const obs_snapshot *snap, const stage_sample *g, uint64_t end)
 {
     uint64_t y = g->records_scheduled, x = g->records_out, late = g->late_records;
@@ -81,9 +82,11 @@ static json_t *generator_verdict(const obs_snapshot *snap, const stage_sample *g
                  "source: %" PRIu64 " records arrived from outside the process, p99 %.3f ms after "
                  "their intended time (the links and processes before this one)",
                  x, p99);
-    } else if (y == x && g->idle_ns == 0) {
+    } else if (snap->unscheduled) {
+        /* From the load shape, not the counters: a scheduled rate the
+         * generator could not reach looks the same in them. */
         snprintf(text, sizeof text,
-                 "generator ran as fast as it could (no schedule): %" PRIu64
+                 "generator ran as fast as it could (load shape max, no schedule): %" PRIu64
                  " records, p99 lag %.3f ms",
                  x, p99);
     } else {

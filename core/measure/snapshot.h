@@ -98,6 +98,7 @@ typedef struct obs_snapshot {
     uint64_t t_stop_ns;   /* stop requested, 0 before */
     uint64_t t_end_ns;    /* fully drained, 0 before */
     uint64_t duration_ns; /* configured run.duration (0 = until signal) */
+    int unscheduled;      /* every load phase is `max` (or none): no intended times */
     int failed;           /* a stage failed fatally */
     size_t n_stages;
     stage_sample *stages; /* in pipeline order */

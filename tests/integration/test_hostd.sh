@@ -189,6 +189,25 @@ n=$(grep -c "^hostd: progress: .* records at the sink, .* records/s$" progerr.tx
   --no-store -q >prog.txt 2>progerr.txt || bad "quiet run failed"
 grep -q "progress" progerr.txt && bad "--quiet still printed progress" || ok "--quiet prints no progress"
 
+# --- the generator's verdict comes from the load shape ---------------------
+# A scheduled rate far above what the generator can make is late, never
+# "no schedule"; a max load is.
+for shape in "{shape: constant, rate: 5e8}" "{shape: max}"; do
+  sed -e "s|^  - shape: max|  - $shape|" -e "/^plugin_dirs:/d" "$src/config/null.yaml" >shape.yaml
+  grep -qF -- "  - $shape" shape.yaml || { bad "config/null.yaml's load changed"; break; }
+  "$hostd" --config shape.yaml --plugin-dir "$plugins" --duration 500ms --no-http --no-store \
+    >shape.txt 2>&1 || bad "run with load $shape failed"
+  case $shape in
+  *constant*)
+    if grep -q "no schedule" shape.txt; then bad "a scheduled rate reported as 'no schedule'"
+    else grep -Eq "GENERATOR (COULD NOT KEEP UP|WAS LATE)" shape.txt &&
+      ok "a scheduled rate the generator cannot reach is reported late" || { bad "no late verdict"; cat shape.txt; }
+    fi ;;
+  *) grep -q "no schedule" shape.txt && ok "load shape max is reported as no schedule" ||
+       { bad "max not reported as no schedule"; cat shape.txt; } ;;
+  esac
+done
+
 # --- run.id: one run over several stores ------------------------------------
 for id in grp-a grp-b; do
   for st in grp1 grp2; do
