@@ -704,7 +704,7 @@ static void *sink_main(void *arg)
             histogram_record(s->latency, c1 > t ? c1 - t : 0);
         }
         if (b->variant)
-            b->variant->hooks->sink_batch(b->variant->ctx, b->variant_block,
+            b->variant->hooks->sink_batch(b->variant->ctx, s->instance, b->variant_block,
                                           (variant_ab)b->variant_ab, &view, c1);
         pool_put(&p->pool, b);
     }

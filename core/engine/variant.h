@@ -17,6 +17,9 @@
  * - interleaved: only one variant runs on each batch, the one of the block
  *   hooks->block_now names; its output goes downstream tagged with the
  *   block, and the sink hands each tagged batch to hooks->sink_batch.
+ * On a stage of parallel instances every instance has a stage_variant of
+ * its own, and its hooks run on its own thread; the sink's hook says which
+ * sink instance calls it.
  *
  * Lifetime: the attacher builds and initialises B (swap.h's helpers load
  * plugins and name profiler tags), fills a stage_variant and publishes it
@@ -61,9 +64,10 @@ typedef struct variant_hooks {
      * block (A's or B's, whichever ran). */
     void (*block_batch)(void *ctx, const cb_cost *c, uint32_t n_records);
     /* Interleaved, sink thread: a consumed batch tagged with `block` of
-     * variant `v`, finished at t_end_ns. */
-    void (*sink_batch)(void *ctx, uint32_t block, variant_ab v, const obs_batch *view,
-                       uint64_t t_end_ns);
+     * variant `v`, finished at t_end_ns by instance `sink_instance` of the
+     * sink (0 .. its n_instances - 1; each instance has its own thread). */
+    void (*sink_batch)(void *ctx, uint32_t sink_instance, uint32_t block, variant_ab v,
+                       const obs_batch *view, uint64_t t_end_ns);
     /* The stage thread has let go of B (and will never call B again). */
     void (*released)(void *ctx);
 } variant_hooks;

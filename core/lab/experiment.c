@@ -14,13 +14,15 @@
  * (variant_release_request), waits for the acknowledgement (hook_released
  * sets released), then finalises B itself.
  *
- * Interleaved: the stage thread sums each block's costs in fields only it
- * touches and adds them (under the mutex) when the next block begins; the
- * sink thread keeps the latency histogram of the block it is receiving in
- * fields only it touches and adds the block's p50, p99 and throughput
- * (under the mutex) when a batch of a newer block arrives. The last,
- * partial block of either is never added. Both leave out the same whole
- * rounds (see exp_skip): the first, and one for each look but the last.
+ * Interleaved: each stage thread (one per instance of the stage) sums its
+ * share of each block's costs in fields only it touches and hands it over
+ * (under the mutex) when its next block begins; each sink thread keeps the
+ * latency histograms of the blocks it is receiving in fields only it
+ * touches and hands them over when they fall out of its window. A block is
+ * added, all instances' shares as one unit, once every instance has passed
+ * it (experiment_feed.c). The last, partial blocks are never added. Both
+ * sides leave out the same whole rounds (see exp_skip): the first, and one
+ * for each look but the last.
  */
 #include "lab/experiment_internal.h"
 
@@ -280,9 +282,10 @@ static void exp_free(experiment *e)
     }
     free(e->vars);
     free(e->b_hosts);
+    free(e->lanes);
     for (int m = 0; m < EXP_N_METRICS; m++)
         abstats_destroy(&e->acc[m]);
-    free(e->sk_hist);
+    experiment_blocks_free(e);
     free(e->skips);
     json_decref(e->history);
     pthread_mutex_destroy(&e->mu);
@@ -373,18 +376,6 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
                  plugin_kind_name(s->kind));
         return OBS_EINVAL;
     }
-    /* An interleaved experiment times its blocks on one stage thread and
-     * their latency on one sink thread. */
-    const stage *sink = &p->stages[p->n_stages - 1];
-    const stage *parallel = s->n_instances > 1 ? s : sink->n_instances > 1 ? sink : NULL;
-    if (spec->mode == EXP_INTERLEAVED && parallel) {
-        snprintf(err, errlen,
-                 "%s '%s' runs %u parallel instances: an interleaved experiment needs one "
-                 "(its blocks are timed on one thread); run a duet, or this stage with "
-                 "parallelism 1",
-                 parallel == s ? "stage" : "the sink", parallel->cfg->name, parallel->n_instances);
-        return OBS_EINVAL;
-    }
     if (spec->mode != EXP_DUET && spec->mode != EXP_INTERLEAVED) {
         snprintf(err, errlen, "unknown experiment mode %d", (int)spec->mode);
         return OBS_EINVAL;
@@ -417,8 +408,7 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
     e->primary = e->mode == EXP_INTERLEAVED ? EXP_M_P99 : EXP_M_CPU;
     e->history = json_array();
     if (e->mode == EXP_INTERLEAVED &&
-        (!(e->sk_hist = calloc(1, sizeof(histogram))) ||
-         !(e->skips = calloc((size_t)e->n_looks + 1, sizeof(exp_skip))))) {
+        !(e->skips = calloc((size_t)e->n_looks + 1, sizeof(exp_skip)))) {
         rc = OBS_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -480,11 +470,20 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
     e->n_vars = s->n_instances ? s->n_instances : 1;
     e->vars = calloc(e->n_vars, sizeof *e->vars);
     e->b_hosts = calloc(e->n_vars, sizeof *e->b_hosts);
-    if (!e->vars || !e->b_hosts) {
+    e->lanes = calloc(e->n_vars, sizeof *e->lanes);
+    /* Interleaved on parallel instances: every instance of the stage, and
+     * of the sink, measures its share of each block on its own thread; the
+     * shares are merged into one unit per block (experiment_feed.c). */
+    const stage *sink = &p->stages[p->n_stages - 1];
+    uint32_t n_sink = sink->n_instances ? sink->n_instances : 1;
+    if (!e->vars || !e->b_hosts || !e->lanes ||
+        (e->mode == EXP_INTERLEAVED && experiment_blocks_init(e, e->n_vars, n_sink) != 0)) {
         rc = OBS_ENOMEM;
         snprintf(err, errlen, "out of memory");
         goto fail_unlock;
     }
+    for (uint32_t k = 0; k < e->n_vars; k++)
+        e->lanes[k] = (exp_lane){.e = e, .index = k};
     for (uint32_t k = 0; k < e->n_vars; k++) {
         stage *si = e->n_vars > 1 ? s->instances[k] : s;
         if ((rc = build_b(e, si, spec, &e->vars[k], &e->b_hosts[k], err, errlen)) < 0)
@@ -509,7 +508,7 @@ int experiment_start(pipeline *p, const exp_spec *spec, struct store *st, uint64
         v->mode = e->mode == EXP_INTERLEAVED ? VARIANT_INTERLEAVED : VARIANT_DUET;
         v->seed = k ? mix64(e->seed + k) : e->seed;
         v->hooks = &experiment_hooks;
-        v->ctx = e;
+        v->ctx = &e->lanes[k];
         v->s = e->n_vars > 1 ? s->instances[k] : s;
         variant_attach(v);
     }

@@ -28,9 +28,13 @@
  * batch's or block's measurements through its hooks.
  * Per block: CPU, wall and allocations per record (stage thread, at the
  * block's end), p50 and p99 latency and throughput (sink thread, when a
- * newer block's batch arrives); each is one abstats_block_add(). The unit
- * of analysis is the block, resampled in rounds. The primary metric is p99
- * latency (docs/experiments.md, "How an interleaved experiment runs").
+ * block's batches have arrived); each is one abstats_block_add(). The unit
+ * of analysis is the block, resampled in rounds. On parallel instances
+ * (of the stage, the sink or both) every instance follows the same blocks
+ * and a unit is all instances during one block: costs summed before they
+ * are divided by the records summed, latency histograms merged before the
+ * quantiles are read. The primary metric is p99 latency
+ * (docs/experiments.md, "How an interleaved experiment runs").
  */
 #ifndef OBS_EXPERIMENT_H
 #define OBS_EXPERIMENT_H

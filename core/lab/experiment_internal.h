@@ -42,6 +42,75 @@ typedef struct exp_skip {
     _Atomic uint32_t hi; /* last block left out; UINT32_MAX while the look runs */
 } exp_skip;
 
+/* Interleaved: how the blocks of several instances become one unit. Each
+ * instance of the stage (and each of the sink) sums its share of a block in
+ * fields only its thread touches and hands it over (exp_merge) once it has
+ * moved on; the block is added to the statistics when every instance has
+ * moved past it, or, when one lags (idle, or descheduled with batches in
+ * its ring), once another has reached a block `lag` newer: EXP_LAG_NS, at
+ * least EXP_LAG_MIN blocks. A share that comes later is left out
+ * (late_records). A sink instance keeps EXP_SINK_OPEN blocks open, because
+ * the records of a block still arrive from one stage instance after
+ * another's first records of the next. */
+#define EXP_LAG_NS 500000000u
+enum { EXP_LAG_MIN = 8, EXP_SINK_OPEN = 4 };
+_Static_assert(EXP_SINK_OPEN < EXP_LAG_MIN, "merge window sizes");
+
+/* Sums over one block (or one instance's share of it). */
+typedef struct exp_costs {
+    uint64_t cpu_ns, wall_ns, allocs, records, batches;
+} exp_costs;
+
+/* A block being merged: the shares handed over so far. */
+typedef struct exp_pending {
+    int used;
+    uint32_t block;
+    int variant_b;   /* sink: the tag's variant */
+    exp_costs c;     /* stage: the costs; sink: records only */
+    histogram *hist; /* sink: the instances' latencies, merged */
+} exp_pending;
+
+/* The blocks of one side (the stage's instances, or the sink's) on their
+ * way to the statistics; everything under the experiment's mutex. */
+typedef struct exp_merge {
+    exp_pending *slot; /* lag slots: block k in slot k % lag, next <= k < next + lag */
+    uint32_t lag;      /* blocks a lagging instance is waited for */
+    uint32_t next;     /* the oldest block not yet added or passed over */
+    uint32_t newest;   /* the newest block any instance has reached */
+    int any;           /* newest is set */
+    uint32_t skip;     /* cursor into the experiment's skips */
+    uint32_t n_held;
+    uint32_t *held; /* per instance: its oldest open block, UINT32_MAX if none */
+} exp_merge;
+
+/* A stage instance's part of an experiment: the ctx of its variant slot's
+ * hooks. Interleaved, the block it runs and that block's costs so far,
+ * touched by its stage thread only. */
+typedef struct exp_lane {
+    struct experiment *e;
+    uint32_t index; /* the instance */
+    int open;
+    uint32_t block;
+    variant_ab variant;
+    exp_costs sum;
+} exp_lane;
+
+/* One block a sink instance has open. */
+typedef struct exp_sink_block {
+    int used;
+    uint32_t block;
+    int variant_b;
+    uint64_t records;
+    histogram *hist;
+} exp_sink_block;
+
+/* A sink instance's open blocks, touched by its thread only. */
+typedef struct exp_sink_lane {
+    exp_sink_block open[EXP_SINK_OPEN];
+    int any;
+    uint32_t newest; /* the newest block it has seen */
+} exp_sink_lane;
+
 struct experiment {
     uint64_t id;
     pipeline *p;
@@ -74,22 +143,18 @@ struct experiment {
     int stop_req;                   /* under mu */
     int finished;                   /* under mu: the last look is taken, no more adds */
 
-    /* Interleaved, stage thread only: the block it runs and its costs. */
-    int st_open;
-    uint32_t st_block;
-    variant_ab st_variant;
-    uint64_t st_cpu_ns, st_wall_ns, st_allocs, st_records, st_batches;
-    /* Interleaved, sink thread only: the block it receives. */
-    histogram *sk_hist;
-    int sk_open;
-    uint32_t sk_block;
-    int sk_variant;
-    uint64_t sk_records;
+    /* Per stage instance: the hooks' ctx (lanes[k] for vars[k]). */
+    exp_lane *lanes;
+    /* Interleaved: each sink instance's open blocks (n_sink_lanes), and both
+     * sides' blocks being merged (under mu). */
+    exp_sink_lane *sink_lanes;
+    uint32_t n_sink_lanes;
+    exp_merge st_merge, sk_merge;
     uint64_t n_blocks_stage, n_blocks_sink; /* under mu: blocks added */
     exp_skip *skips;                        /* n_looks + 1 ranges, in block order */
     _Atomic uint32_t n_skips;               /* published (release) once lo is set */
-    uint32_t st_skip, sk_skip;              /* each thread's cursor into skips */
     uint64_t n_blocks_skipped;              /* under mu: stage blocks left out */
+    uint64_t n_late_records;                /* under mu: measured after their block was added */
 
     /* Experiment thread. */
     pthread_t thread;
@@ -114,6 +179,12 @@ typedef struct lab_list {
 
 /* The hooks experiment_start() gives the variant slot (experiment_feed.c). */
 extern const variant_hooks experiment_hooks;
+
+/* Interleaved: allocates the sink instances' open blocks and both sides'
+ * merges for `n_stage` stage and `n_sink` sink instances (freed by
+ * experiment_blocks_free). Returns 0 or OBS_ENOMEM. */
+int experiment_blocks_init(experiment *e, uint32_t n_stage, uint32_t n_sink);
+void experiment_blocks_free(experiment *e);
 
 /* "SAME", "FASTER", "SLOWER", "UNSTABLE" or "UNKNOWN". */
 const char *experiment_verdict_name(abstats_verdict v);

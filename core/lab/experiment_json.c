@@ -66,6 +66,11 @@ json_t *experiment_json(experiment *e)
         json_object_set_new(o, "block_ms", json_integer((json_int_t)(e->block_ns / 1000000u)));
         json_object_set_new(o, "latency_blocks", json_integer((json_int_t)e->n_blocks_sink));
         json_object_set_new(o, "skipped_blocks", json_integer((json_int_t)e->n_blocks_skipped));
+        /* Parallel instances: a block is all of them; records measured
+         * after their block was added are left out and counted. */
+        json_object_set_new(o, "instances", json_integer((json_int_t)e->n_vars));
+        json_object_set_new(o, "sink_instances", json_integer((json_int_t)e->n_sink_lanes));
+        json_object_set_new(o, "late_records", json_integer((json_int_t)e->n_late_records));
     }
     json_t *metrics = json_array();
     const char *overall = "UNKNOWN";
