@@ -24,6 +24,9 @@ test_pkgs=(libcmocka-dev clang libclang-rt-14-dev binutils prometheus curl jq ch
 runtime_pkgs=(libcyaml1 libyaml-0-2 libjansson4 libmsgpackc2 librocksdb7.8 libmicrohttpd12 libunwind8
               libgoogle-perftools4 libcurl4 libprotobuf-c1 libnats3.4)
 image_pkgs=(buildah debootstrap)
+# Rust plugins (cmake/ObsRust.cmake, docs/rust.md): Debian's packaged crates,
+# which cargo reads offline from /usr/share/cargo/registry.
+rust_pkgs=(librust-serde-dev librust-serde-json-dev librust-serde-derive-dev)
 
 case "${1:-}" in
   --build) want=("${build_pkgs[@]}") ;;
@@ -38,6 +41,15 @@ esac
 # brings its own npm) is kept.
 if [ "${1:-}" != --runtime ] && [ "${1:-}" != --image ] && ! { command -v node && command -v npm; } >/dev/null; then
   want+=(nodejs npm)
+fi
+
+# The Rust crates for building; Debian's cargo and rustc too when no Rust
+# toolchain (e.g. one from rustup) is on PATH.
+if [ "${1:-}" != --runtime ] && [ "${1:-}" != --image ]; then
+  want+=("${rust_pkgs[@]}")
+  if ! command -v cargo >/dev/null || ! command -v rustc >/dev/null; then
+    want+=(cargo rustc)
+  fi
 fi
 
 missing=()

@@ -10,8 +10,10 @@
  * decision (ok / parse_error / schema_error) for 100,000 generated ticks, for
  * a hand-written corpus of malformed input with known expected decisions,
  * and for 100,000 random mutations of valid ticks; xf_window matches a brute
- * force reference and survives an export/import round trip. The throughput
- * of both JSON transforms is printed (not asserted).
+ * force reference and survives an export/import round trip. xf_json_serde
+ * (Rust, plugins/xf_json_serde/) is held to the same three checks when it
+ * was built (cargo present). The throughput of the JSON transforms is
+ * printed (not asserted).
  */
 #include <dlfcn.h>
 #include <setjmp.h>
@@ -22,12 +24,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include <observatory/stage.h>
 
 #include "plugin_harness.h"
+
+/* xf_json_serde, or NULL (with a note) when the build had no Rust toolchain. */
+static stage *serde_open(void)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/xf_json_serde.so", getenv("OBS_PLUGIN_DIR"));
+    if (access(path, F_OK) == 0)
+        return stage_open("xf_json_serde", 1, NULL);
+    printf("xf_json_serde.so not built (no cargo): the Rust parser is not compared\n");
+    return NULL;
+}
 
 static void out_free(obs_out *o)
 {
@@ -246,9 +260,19 @@ static void test_json_equiv_generated(void **state)
     uint64_t bytes = 0;
     for (int i = 0; i < N; i++)
         bytes += ticks[i].len;
-    stream a = {0}, b = {0};
+    stream a = {0}, b = {0}, c = {0};
     double ns_a = run_transform(xa, ticks, N, 1024, &a);
     double ns_b = run_transform(xb, ticks, N, 1024, &b);
+    stage *xc = serde_open();
+    if (xc) {
+        double ns_c = run_transform(xc, ticks, N, 1024, &c);
+        assert_int_equal(c.len, a.len);
+        assert_memory_equal(c.bytes, a.bytes, a.len);
+        assert_int_equal(counter_value(xc, "parse_error") + counter_value(xc, "schema_error"), 0);
+        printf("throughput: xf_json_serde %.1f ns/tick\n", ns_c / N);
+        stage_close(xc);
+        free(c.bytes);
+    }
     assert_int_equal(a.n_records, N);
     assert_int_equal(b.n_records, N);
     assert_int_equal(a.len, b.len);
@@ -385,16 +409,20 @@ static const json_case nul_cases[] = {
 
 /* Runs one case through both transforms and checks both decisions and
  * (for valid ticks) the bytes. */
-static void check_case(stage *xa, stage *xb, const char *text, size_t len, int expect, int idx)
+static void check_case(stage *xa, stage *xb, stage *xc, const char *text, size_t len, int expect,
+                       int idx)
 {
-    uint8_t ta[48], tb[48];
+    uint8_t ta[48], tb[48], tc[48];
     int va = verdict(xa, text, len, ta);
     int vb = verdict(xb, text, len, tb);
-    if (va != vb || (expect >= 0 && va != expect))
-        fail_msg("case %d (%.*s): jansson %d, fast %d, expected %d", idx, (int)(len > 120 ? 120 : len),
-                 text, va, vb, expect);
+    int vc = xc ? verdict(xc, text, len, tc) : va;
+    if (va != vb || va != vc || (expect >= 0 && va != expect))
+        fail_msg("case %d (%.*s): jansson %d, fast %d, serde %d, expected %d", idx,
+                 (int)(len > 120 ? 120 : len), text, va, vb, vc, expect);
     if (va == V_OK)
         assert_memory_equal(ta, tb, 48);
+    if (va == V_OK && xc)
+        assert_memory_equal(ta, tc, 48);
 }
 
 static char *nested(int depth, int *len)
@@ -416,11 +444,12 @@ static void test_json_equiv_corpus(void **state)
     (void)state;
     stage *xa = stage_open("xf_json_jansson", 1, NULL);
     stage *xb = stage_open("xf_json_fast", 1, NULL);
+    stage *xc = serde_open();
     size_t n = sizeof corpus / sizeof corpus[0];
     for (size_t i = 0; i < n; i++)
-        check_case(xa, xb, corpus[i].text, strlen(corpus[i].text), corpus[i].expect, (int)i);
+        check_case(xa, xb, xc, corpus[i].text, strlen(corpus[i].text), corpus[i].expect, (int)i);
     for (size_t i = 0; i < sizeof nul_cases / sizeof nul_cases[0]; i++)
-        check_case(xa, xb, nul_cases[i].text, nul_cases[i].len, nul_cases[i].expect, 1000 + (int)i);
+        check_case(xa, xb, xc, nul_cases[i].text, nul_cases[i].len, nul_cases[i].expect, 1000 + (int)i);
     /* Depth: the top object is depth 1, so 2047 arrays inside it are fine
      * (an unknown key: schema error) and 2048 are too deep. */
     int depths[] = {1, 100, 2046, 2047, 2048, 2049, 100000};
@@ -428,7 +457,7 @@ static void test_json_equiv_corpus(void **state)
     for (size_t i = 0; i < sizeof depths / sizeof depths[0]; i++) {
         int len;
         char *s = nested(depths[i], &len);
-        check_case(xa, xb, s, (size_t)len, expect[i], 2000 + depths[i]);
+        check_case(xa, xb, xc, s, (size_t)len, expect[i], 2000 + depths[i]);
         free(s);
     }
     /* A huge number token goes through the fast parser's strtod path. */
@@ -437,11 +466,13 @@ static void test_json_equiv_corpus(void **state)
     int hl = sprintf(s, "{\"type\":\"trade\",\"px\":1.");
     memset(s + hl, '0', big);
     sprintf(s + hl + big, "1," TRADE_REST "}");
-    check_case(xa, xb, s, strlen(s), V_OK, 3000);
+    check_case(xa, xb, xc, s, strlen(s), V_OK, 3000);
     free(s);
     printf("corpus: %zu cases agree\n", n + sizeof nul_cases / sizeof nul_cases[0] + 8);
     stage_close(xa);
     stage_close(xb);
+    if (xc)
+        stage_close(xc);
 }
 
 /* Random mutations of valid ticks: both parsers must agree on every one. */
@@ -454,6 +485,7 @@ static void test_json_equiv_mutations(void **state)
     stage *g = stage_open("gen_market", 99, (const char *const[]){"symbols=50", NULL});
     stage *xa = stage_open("xf_json_jansson", 1, NULL);
     stage *xb = stage_open("xf_json_fast", 1, NULL);
+    stage *xc = serde_open();
     obs_record *ticks = malloc(BASE * sizeof *ticks);
     generate(g, BASE, 1000, 1, 1000, NULL, ticks);
     uint64_t rng = 0x1234567;
@@ -486,14 +518,8 @@ static void test_json_equiv_mutations(void **state)
                     break;
                 }
             }
-            uint8_t ta[48], tb[48];
-            int va = verdict(xa, buf, len, ta);
-            int vb = verdict(xb, buf, len, tb);
-            if (va != vb)
-                fail_msg("mutant disagrees (jansson %d, fast %d): %.*s", va, vb, (int)len, buf);
-            if (va == V_OK)
-                assert_memory_equal(ta, tb, 48);
-            counts[va]++;
+            check_case(xa, xb, xc, buf, len, -1, -1);
+            counts[verdict(xa, buf, len, (uint8_t[48]){0})]++;
         }
     }
     printf("mutations: %d ok, %d parse errors, %d schema errors, all agree\n", counts[0], counts[1],
@@ -503,6 +529,8 @@ static void test_json_equiv_mutations(void **state)
     stage_close(g);
     stage_close(xa);
     stage_close(xb);
+    if (xc)
+        stage_close(xc);
 }
 
 /* ------------------------------------------------------------ xf_window */
