@@ -26,6 +26,7 @@ extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t size);
 extern void __libc_free(void *p);
 extern void *__libc_memalign(size_t alignment, size_t size);
+extern size_t malloc_usable_size(void *p);
 
 int alloc_interposer_active(void) { return 1; }
 
@@ -35,44 +36,58 @@ static inline void count_alloc(size_t size)
     alloc_tls.bytes += size;
 }
 
+/* The block's size as the allocator keeps it, for the live heap. */
+static inline void *made(void *p)
+{
+    if (p)
+        alloc_tls.usable_made += malloc_usable_size(p);
+    return p;
+}
+
 void *malloc(size_t size)
 {
     count_alloc(size);
-    return __libc_malloc(size);
+    return made(__libc_malloc(size));
 }
 
 void *calloc(size_t n, size_t size)
 {
     count_alloc(n * size);
-    return __libc_calloc(n, size);
+    return made(__libc_calloc(n, size));
 }
 
 void *realloc(void *p, size_t size)
 {
     /* A realloc is counted as a new allocation and a free of the old block. */
+    size_t old = p ? malloc_usable_size(p) : 0;
     if (p)
         alloc_tls.n_frees++;
     count_alloc(size);
-    return __libc_realloc(p, size);
+    void *q = __libc_realloc(p, size);
+    if (q || size == 0) /* a failed realloc keeps the old block */
+        alloc_tls.usable_freed += old;
+    return made(q);
 }
 
 void free(void *p)
 {
-    if (p)
+    if (p) {
         alloc_tls.n_frees++;
+        alloc_tls.usable_freed += malloc_usable_size(p);
+    }
     __libc_free(p);
 }
 
 void *memalign(size_t alignment, size_t size)
 {
     count_alloc(size);
-    return __libc_memalign(alignment, size);
+    return made(__libc_memalign(alignment, size));
 }
 
 void *aligned_alloc(size_t alignment, size_t size)
 {
     count_alloc(size);
-    return __libc_memalign(alignment, size);
+    return made(__libc_memalign(alignment, size));
 }
 
 int posix_memalign(void **out, size_t alignment, size_t size)
@@ -80,7 +95,7 @@ int posix_memalign(void **out, size_t alignment, size_t size)
     if (alignment < sizeof(void *) || (alignment & (alignment - 1)) != 0)
         return EINVAL;
     count_alloc(size);
-    void *p = __libc_memalign(alignment, size);
+    void *p = made(__libc_memalign(alignment, size));
     if (!p)
         return ENOMEM;
     *out = p;

@@ -188,6 +188,8 @@ static int create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra
         goto fail_msg;
     p->cfg = cfg;
     p->cost_account = 1;
+    p->heap_watch_step_ns = 10000000000ull;
+    p->heap_watch_min = 32ll << 20;
     pthread_mutex_init(&p->swap_lock, NULL);
 
     /* Plugin directories: command line first, then the file's, then the
@@ -374,7 +376,9 @@ static int create(const obs_config *cfg, char *const *extra_dirs, size_t n_extra
             host_ctx_init(&s->host, s->cfg->name, sl->module->path, k ? mix64(seed + k) : seed,
                           cfg->batch_size, wall_offset);
             s->host.blocked_into = &s->stats.blocked_ns;
+            alloc_counters a0 = alloc_tls;
             rc = sl->desc->init(sl->api, &sl->params_view, &sl->instance);
+            stage_heap_charge(s, &a0);
             if (rc != 0) {
                 char which[48] = "";
                 if (s->n_instances > 1)
@@ -437,6 +441,60 @@ static void watchdog(pipeline *p, uint64_t now)
                                                      : "consume",
                      (double)(now - since) / 1e9, (double)limit / 1e9);
         }
+}
+
+/* The heap watch: a stage whose live heap (every instance's, summed) grew
+ * at each of the last HEAP_WATCH_STEPS steps (p->heap_watch_step_ns apart),
+ * by more than p->heap_watch_min in all, is said to be growing: logged (again only once it has doubled since),
+ * and flagged in snapshots (/metrics, /api/v1/stages, the dashboard). A
+ * cache that fills and then stays is not flagged: it stops growing. */
+#define HEAP_WATCH_STEPS 6
+
+static int64_t stage_heap_live(const stage *s)
+{
+    int64_t sum = 0;
+    for (uint32_t k = 0; k < s->n_instances; k++) {
+        stage_stats *st = (stage_stats *)&s->instances[k]->stats;
+        sum += (int64_t)(atomic_load_explicit(&st->heap_made, memory_order_relaxed) -
+                         atomic_load_explicit(&st->heap_freed, memory_order_relaxed)) +
+               atomic_load_explicit(&st->heap_init, memory_order_relaxed);
+    }
+    return sum;
+}
+
+static void heap_watch(pipeline *p, uint64_t now)
+{
+    if (!alloc_interposer_active())
+        return;
+    for (size_t j = 0; j < p->n_stages; j++) {
+        stage *s = &p->stages[j];
+        if (now < s->heap_next_ns)
+            continue;
+        s->heap_next_ns = now + p->heap_watch_step_ns;
+        int64_t live = stage_heap_live(s);
+        if (s->heap_n == HEAP_WATCH_STEPS + 1) {
+            memmove(s->heap_seen, s->heap_seen + 1, HEAP_WATCH_STEPS * sizeof s->heap_seen[0]);
+            s->heap_n--;
+        }
+        s->heap_seen[s->heap_n++] = live;
+        int growing = s->heap_n == HEAP_WATCH_STEPS + 1 &&
+                      live - s->heap_seen[0] > p->heap_watch_min;
+        for (uint32_t i = 1; growing && i < s->heap_n; i++)
+            growing = s->heap_seen[i] > s->heap_seen[i - 1];
+        atomic_store_explicit(&s->heap_growing, growing, memory_order_relaxed);
+        if (growing && live > 2 * s->heap_warned) {
+            s->heap_warned = live;
+            const stage_slot *sl = stage_active(s);
+            host_log(s->cfg->name, OBS_LOG_WARN,
+                     "plugin %s %s: its live heap grew from %.1f to %.1f MiB in the last %.3g "
+                     "s, at every %.3g s step (a leak? /metrics observatory_heap_live_bytes "
+                     "follows it)",
+                     sl->desc->name, sl->desc->version, (double)s->heap_seen[0] / 1048576.0,
+                     (double)live / 1048576.0,
+                     (double)(HEAP_WATCH_STEPS * p->heap_watch_step_ns) / 1e9,
+                     (double)p->heap_watch_step_ns / 1e9);
+        }
+    }
 }
 
 size_t pipeline_stuck(const pipeline *p, char *buf, size_t len)
@@ -519,6 +577,7 @@ int pipeline_run(pipeline *p, int (*stop_check)(void *), void *arg)
                 warmed = 1;
             }
             watchdog(p, now);
+            heap_watch(p, now);
             if (atomic_load(&p->stop) || atomic_load(&p->generator_done) ||
                 (cfg->duration_ns && now - p->t_start_ns >= cfg->duration_ns) ||
                 (stop_check && stop_check(arg)))

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine/host.h"
 #include "measure/report.h"
@@ -87,6 +89,11 @@ static int sample_stage(const stage *s, stage_sample *o)
     o->allocs = ld(&st->allocs);
     o->frees = ld(&st->frees);
     o->alloc_bytes = ld(&st->alloc_bytes);
+    int64_t live = (int64_t)(ld(&st->heap_made) - ld(&st->heap_freed)) +
+                   atomic_load_explicit(&((stage *)s)->stats.heap_init, memory_order_relaxed);
+    o->heap_live_bytes = live > 0 ? (uint64_t)live : 0;
+    o->heap_growing = (uint64_t)atomic_load_explicit(
+        &((stage *)(s->instances ? s->instances[0] : s))->heap_growing, memory_order_relaxed);
     o->blocked_ns = ld(&st->blocked_ns);
     uint64_t since = atomic_load_explicit(&((stage *)s)->in_callback_since_ns, memory_order_relaxed);
     uint64_t now = since ? host_now_ns() : 0;
@@ -140,6 +147,8 @@ static int sample_add(stage_sample *o, const stage_sample *x)
     o->allocs += x->allocs;
     o->frees += x->frees;
     o->alloc_bytes += x->alloc_bytes;
+    o->heap_live_bytes += x->heap_live_bytes;
+    o->heap_growing |= x->heap_growing;
     o->blocked_ns += x->blocked_ns;
     if (x->callback_running_ns > o->callback_running_ns)
         o->callback_running_ns = x->callback_running_ns;
@@ -231,6 +240,34 @@ void stage_snapshot_take(const stage *s, stage_snapshot *snap)
     }
 }
 
+/* hostd's memory: resident pages (statm), proportional share
+ * (smaps_rollup), the peak resident size (getrusage). */
+static void process_memory(obs_snapshot *out)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%llu %llu", &size, &resident) == 2 && page > 0)
+            out->rss_bytes = resident * (unsigned long long)page;
+        fclose(f);
+    }
+    f = fopen("/proc/self/smaps_rollup", "r");
+    if (f) {
+        char line[256];
+        unsigned long long kb;
+        while (fgets(line, sizeof line, f))
+            if (sscanf(line, "Pss: %llu kB", &kb) == 1) {
+                out->pss_bytes = kb * 1024;
+                break;
+            }
+        fclose(f);
+    }
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        out->rss_peak_bytes = (uint64_t)ru.ru_maxrss * 1024;
+}
+
 int pipeline_snapshot(const pipeline *p, obs_snapshot *out)
 {
     memset(out, 0, sizeof(*out));
@@ -243,6 +280,7 @@ int pipeline_snapshot(const pipeline *p, obs_snapshot *out)
     out->t_stop_ns = p->t_stop_ns;
     out->t_end_ns = p->t_end_ns;
     out->duration_ns = p->cfg->duration_ns;
+    process_memory(out);
     out->unscheduled = 1;
     for (size_t i = 0; i < p->cfg->n_load; i++)
         out->unscheduled &= p->cfg->load[i].shape == CFG_SHAPE_MAX;

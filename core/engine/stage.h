@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "engine/alloc.h"
 #include "engine/host.h"
 #include "engine/plugin.h"
 #include "engine/pool.h"
@@ -37,6 +38,10 @@ typedef struct stage_stats {
     _Atomic uint64_t cpu_ns; /* thread CPU time of the stage thread, stored at exit */
     /* Allocations made inside callbacks (alloc.h), freed blocks and bytes. */
     _Atomic uint64_t allocs, frees, alloc_bytes;
+    /* Heap bytes (usable sizes) made and freed inside callbacks: the live
+     * heap of the stage is their difference plus heap_init. */
+    _Atomic uint64_t heap_made, heap_freed;
+    _Atomic int64_t heap_init; /* left by init (and swaps' inits), any thread */
     _Atomic uint64_t blocked_ns; /* time blocked pushing into a full ring */
     /* Generator only. */
     _Atomic uint64_t late_records; /* sent more than 1 ms after their intended time */
@@ -110,6 +115,14 @@ typedef struct stage {
      * none runs: the watchdog and a drain that times out read it. */
     _Atomic uint64_t in_callback_since_ns;
     uint64_t warned_since_ns; /* the callback the watchdog last warned about */
+    /* The heap watch (main thread; the stage's first instance holds it for
+     * all): the stage's live heap every HEAP_WATCH_STEP_NS, the last
+     * HEAP_WATCH_STEPS + 1 of them, and the size last warned about. */
+    int64_t heap_seen[7];
+    uint32_t heap_n;
+    uint64_t heap_next_ns;
+    int64_t heap_warned;
+    _Atomic int heap_growing; /* its live heap grew at every step of the last minute */
     _Atomic int thread_done;  /* the stage thread has finished its work */
 } stage;
 
@@ -138,6 +151,11 @@ typedef struct pipeline {
      * histogram to each callback. 0: only counts and wall time (to measure
      * what the cost account itself costs). Set before pipeline_run(). */
     int cost_account;
+    /* The heap watch (pipeline.c): its step (default 10 s) and the growth
+     * over its last 6 steps it warns past (default 32 MiB). Set before
+     * pipeline_run(). */
+    uint64_t heap_watch_step_ns;
+    int64_t heap_watch_min;
     pthread_mutex_t swap_lock; /* one swap at a time; guards stage.retired, variants, extension */
     /* What a layer above keeps per pipeline (the lab's experiments), under
      * swap_lock; pipeline_destroy calls extension_free first, while every
@@ -151,5 +169,11 @@ static inline stage_slot *stage_active(const stage *s)
 {
     return atomic_load_explicit(&((stage *)s)->slot, memory_order_acquire);
 }
+
+/* Charges to stage s the heap the calling thread made minus freed since it
+ * read *a0 (alloc.h): for a plugin's init and fini, which run outside the
+ * stage thread's callbacks (at start, and on the thread doing a swap).
+ * stage_thread.c. */
+void stage_heap_charge(stage *s, const alloc_counters *a0);
 
 #endif /* OBS_ENGINE_STAGE_H */

@@ -213,7 +213,7 @@ static inline void cb_enter(stage *s, cb_mark *m)
  * otherwise), the service-time histogram and allocations. */
 #define NO_CPU UINT64_MAX
 static inline void charge(stage *s, uint64_t now, uint64_t wall, uint64_t cpu, uint64_t allocs,
-                          uint64_t frees, uint64_t bytes)
+                          uint64_t frees, uint64_t bytes, uint64_t made, uint64_t freed)
 {
     if (cpu != NO_CPU) {
         uint64_t overhead = s->pipeline->cpu_read_ns;
@@ -227,6 +227,8 @@ static inline void charge(stage *s, uint64_t now, uint64_t wall, uint64_t cpu, u
         stat_add(&s->stats.allocs, allocs);
         stat_add(&s->stats.frees, frees);
         stat_add(&s->stats.alloc_bytes, bytes);
+        stat_add(&s->stats.heap_made, made);
+        stat_add(&s->stats.heap_freed, freed);
     }
 }
 
@@ -243,7 +245,8 @@ static inline uint64_t cb_exit(stage *s, cb_mark *m)
     uint64_t cpu = m->cpu ? host_thread_cpu_ns() - m->cpu0 : NO_CPU;
     const alloc_counters *a1 = &alloc_tls;
     charge(s, c1, wall, cpu, a1->n_allocs - m->a0.n_allocs, a1->n_frees - m->a0.n_frees,
-           a1->bytes - m->a0.bytes);
+           a1->bytes - m->a0.bytes, a1->usable_made - m->a0.usable_made,
+           a1->usable_freed - m->a0.usable_freed);
     return c1;
 }
 
@@ -258,8 +261,17 @@ static uint64_t cb_charge(stage *s, const cb_cost *c)
         return now;
     }
     int sample = now - s->last_cpu_sample_ns >= CPU_SAMPLE_INTERVAL_NS;
-    charge(s, now, c->wall_ns, sample ? c->cpu_ns : NO_CPU, c->allocs, c->frees, c->bytes);
+    charge(s, now, c->wall_ns, sample ? c->cpu_ns : NO_CPU, c->allocs, c->frees, c->bytes,
+           c->heap_made, c->heap_freed);
     return now;
+}
+
+void stage_heap_charge(stage *s, const alloc_counters *a0)
+{
+    int64_t d = (int64_t)(alloc_tls.usable_made - a0->usable_made) -
+                (int64_t)(alloc_tls.usable_freed - a0->usable_freed);
+    if (d)
+        atomic_fetch_add_explicit(&s->stats.heap_init, d, memory_order_relaxed);
 }
 
 /* Called first and last on every stage thread. */

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine/alloc.h"
 #include "obs_profiler.h"
 
 #define SWAP_DEFAULT_TIMEOUT_NS 10000000000ull
@@ -115,6 +116,16 @@ void swap_refuse_pending(stage *s, const char *why)
         complete(rq, OBS_EAGAIN, why);
 }
 
+/* A retired version's fini: what it frees leaves the stage's live heap. */
+static void fini_charged(stage *s, stage_slot *sl)
+{
+    if (!sl->initialised || !sl->desc->fini)
+        return;
+    alloc_counters a0 = alloc_tls;
+    sl->desc->fini(sl->instance);
+    stage_heap_charge(s, &a0);
+}
+
 static void slot_free(stage *s, stage_slot *sl)
 {
     if (sl->initialised && sl->desc->fini)
@@ -207,7 +218,9 @@ static int slot_build(pipeline *p, stage *s, const swap_spec *spec, stage_slot *
     }
     *sl->api = s->host.api;
     sl->api->plugin_path = sl->module->path;
+    alloc_counters a0 = alloc_tls;
     rc = sl->desc->init(sl->api, &sl->params_view, &sl->instance);
+    stage_heap_charge(s, &a0);
     if (rc != 0) {
         char which[48] = "";
         if (s->n_instances > 1)
@@ -376,8 +389,7 @@ int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, sw
                  * (freed with the stage), and the old one is retired. */
                 host_log(s->cfg->name, OBS_LOG_ERROR, "instance %u could not go back to %s %s: %s",
                          k, old[k]->desc->name, old[k]->desc->version, back->why);
-                if (old[k]->initialised && old[k]->desc->fini)
-                    old[k]->desc->fini(old[k]->instance);
+                fini_charged(inst[k], old[k]);
                 old[k]->initialised = 0;
                 old[k]->retired_next = inst[k]->retired;
                 inst[k]->retired = old[k];
@@ -408,8 +420,7 @@ int pipeline_swap(pipeline *p, const char *stage_name, const swap_spec *spec, sw
         if (rq[k]->state != SWAP_STATE_HANDED_OVER)
             res->state = SWAP_STATE_FLUSHED;
         res->pause_ns = rq[k]->pause_ns > res->pause_ns ? rq[k]->pause_ns : res->pause_ns;
-        if (old[k]->initialised && old[k]->desc->fini)
-            old[k]->desc->fini(old[k]->instance);
+        fini_charged(inst[k], old[k]);
         old[k]->initialised = 0;
         old[k]->retired_next = inst[k]->retired;
         inst[k]->retired = old[k];

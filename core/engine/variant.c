@@ -29,6 +29,8 @@ void cb_cost_end(cb_cost *c)
     c->allocs = alloc_tls.n_allocs - c->a0.n_allocs;
     c->frees = alloc_tls.n_frees - c->a0.n_frees;
     c->bytes = alloc_tls.bytes - c->a0.bytes;
+    c->heap_made = alloc_tls.usable_made - c->a0.usable_made;
+    c->heap_freed = alloc_tls.usable_freed - c->a0.usable_freed;
 }
 
 void variant_attach(stage_variant *v)

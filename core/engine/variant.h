@@ -47,6 +47,7 @@ typedef struct cb_cost {
     uint64_t wall0, cpu0, wall_ns, cpu_ns;
     alloc_counters a0;
     uint64_t allocs, frees, bytes; /* during the call */
+    uint64_t heap_made, heap_freed; /* usable heap bytes made and freed during it */
 } cb_cost;
 
 void cb_cost_begin(cb_cost *c);

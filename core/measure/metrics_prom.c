@@ -200,6 +200,13 @@ static const stage_metric stage_metrics[] = {
     {"observatory_allocated_bytes_total", "counter",
      "Bytes requested by the plugin's allocations inside its callbacks.", F(alloc_bytes), VAL_COUNT,
      K_ALL},
+    {"observatory_heap_live_bytes", "gauge",
+     "Heap the plugin holds now: bytes its callbacks, init and fini allocated minus freed.",
+     F(heap_live_bytes), VAL_COUNT, K_ALL},
+    {"observatory_heap_growing", "gauge",
+     "1 when the stage's live heap grew at every 10 s step of the last minute, by more than "
+     "32 MiB (hostd logged a warning), else 0.",
+     F(heap_growing), VAL_COUNT, K_ALL},
     {"observatory_blocked_seconds_total", "counter",
      "Time the stage waited to push into a full output ring (backpressure).", F(blocked_ns),
      VAL_SECONDS, K_NOT_SINK},
@@ -305,6 +312,26 @@ static void render_pipeline(outbuf *b, const obs_snapshot *snap)
     ob_header(b, "observatory_pipeline_failed", "gauge", "1 if a stage failed fatally, else 0.");
     ob_sample_start(b, "observatory_pipeline_failed", NULL, pl);
     ob_sample_end(b, snap->failed != 0, VAL_COUNT);
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } mem[] = {
+        {"observatory_process_resident_bytes", "hostd's resident set size (every plugin in it).",
+         offsetof(obs_snapshot, rss_bytes)},
+        {"observatory_process_resident_peak_bytes", "hostd's largest resident set size so far.",
+         offsetof(obs_snapshot, rss_peak_bytes)},
+        {"observatory_process_pss_bytes",
+         "hostd's proportional set size (shared pages divided among their users).",
+         offsetof(obs_snapshot, pss_bytes)},
+    };
+    for (size_t i = 0; i < sizeof mem / sizeof mem[0]; i++) {
+        uint64_t v = *(const uint64_t *)((const char *)snap + mem[i].off);
+        if (!v)
+            continue; /* not known here (no /proc) */
+        ob_header(b, mem[i].name, "gauge", mem[i].help);
+        ob_sample_start(b, mem[i].name, NULL, pl);
+        ob_sample_end(b, v, VAL_COUNT);
+    }
 
     uint64_t up = 0;
     if (snap->t_start_ns) {

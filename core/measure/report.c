@@ -196,6 +196,7 @@ static json_t *stage_json(const obs_snapshot *snap, const stage_sample *s, const
         &ok);
     set(o, "blocked_s", jreal((double)s->blocked_ns / 1e9, 3), &ok);
     set(o, "cpu_s", jreal((double)s->thread_cpu_ns / 1e9, 3), &ok);
+    set(o, "heap_live_bytes", jint(s->heap_live_bytes), &ok);
     if (gen) {
         set(o, "late_records", jint(s->late_records), &ok);
         set(o, "max_lag_ms", jreal(s->lag ? (double)histogram_max_ns(s->lag) / 1e6 : 0, 3), &ok);
@@ -258,6 +259,12 @@ json_t *report_json(const obs_snapshot *snap, const stage_snapshot *warm,
             ok = 0;
     }
     set(r, "stages", stages, &ok);
+    set(r, "memory",
+        snap->rss_bytes ? json_pack("{s:o, s:o, s:o}", "rss_bytes", jint(snap->rss_bytes),
+                                    "rss_peak_bytes", jint(snap->rss_peak_bytes), "pss_bytes",
+                                    snap->pss_bytes ? jint(snap->pss_bytes) : json_null())
+                        : json_null(),
+        &ok);
     if (snap->n_stages)
         set(r, "generator", generator_verdict(snap, &snap->stages[0], end), &ok);
     if (extra && json_is_object(extra) && json_object_update(r, (json_t *)extra) < 0)
@@ -383,10 +390,17 @@ void report_print(const json_t *r, FILE *f)
             fprintf(f, " error:%s=%" JSON_INTEGER_FORMAT, k, json_integer_value(v));
         json_object_foreach(json_object_get(s, "counters"), k, v)
             fprintf(f, " %s=%" JSON_INTEGER_FORMAT, k, json_integer_value(v));
-        fprintf(f, " alloc_bytes/rec=%s cpu_s=%s\n",
+        fprintf(f, " alloc_bytes/rec=%s heap_live_MiB=%s cpu_s=%s\n",
                 fmt(num(s, "alloc_bytes_per_record"), 1, b[3], 40),
+                fmt(num(s, "heap_live_bytes") / 1048576.0, 2, b[5], 40),
                 fmt(num(s, "cpu_s"), 3, b[4], 40));
     }
+    json_t *mem = json_object_get(r, "memory");
+    if (json_is_object(mem))
+        fprintf(f, "  memory: hostd resident %s MiB at the end (peak %s MiB), proportional %s MiB\n",
+                fmt(num(mem, "rss_bytes") / 1048576.0, 1, b[0], 40),
+                fmt(num(mem, "rss_peak_bytes") / 1048576.0, 1, b[1], 40),
+                fmt(num(mem, "pss_bytes") / 1048576.0, 1, b[2], 40));
 }
 
 /* ------------------------------------------------------------------------ */

@@ -52,6 +52,11 @@ typedef struct stage_sample {
     uint64_t allocs;           /* allocations made by the plugin inside callbacks */
     uint64_t frees;
     uint64_t alloc_bytes;                   /* bytes requested by those allocations */
+    uint64_t heap_live_bytes; /* heap the plugin holds: made minus freed (usable sizes) in
+                                 its callbacks, init and fini (0 if it freed more than it
+                                 made, and under sanitizers) */
+    uint64_t heap_growing;    /* 1: it grew at every 10 s step of the last minute, by more
+                                 than 32 MiB (the watchdog warned) */
     uint64_t blocked_ns;                    /* time blocked pushing into a full output ring */
     uint64_t callback_running_ns; /* how long the callback now running has run, 0: none
                                      (of a parallel stage: the longest) */
@@ -99,6 +104,10 @@ typedef struct obs_snapshot {
     uint64_t t_end_ns;    /* fully drained, 0 before */
     uint64_t duration_ns; /* configured run.duration (0 = until signal) */
     int unscheduled;      /* every load phase is `max` (or none): no intended times */
+    /* The process (hostd with every plugin): resident and proportional set
+     * size now (PSS 0 where the kernel has no smaps_rollup), and the peak
+     * resident size so far. */
+    uint64_t rss_bytes, pss_bytes, rss_peak_bytes;
     int failed;           /* a stage failed fatally */
     size_t n_stages;
     stage_sample *stages; /* in pipeline order */

@@ -161,6 +161,8 @@ static json_t *stage_json(const stage_sample *s)
     json_object_set_new(o, "allocations", http_ju64(s->allocs));
     json_object_set_new(o, "frees", http_ju64(s->frees));
     json_object_set_new(o, "allocated_bytes", http_ju64(s->alloc_bytes));
+    json_object_set_new(o, "heap_live_bytes", http_ju64(s->heap_live_bytes));
+    json_object_set_new(o, "heap_growing", json_boolean(s->heap_growing));
     json_object_set_new(o, "blocked_seconds", http_jsec(s->blocked_ns));
     json_object_set_new(o, "callback_running_seconds", http_jsec(s->callback_running_ns));
     json_object_set_new(o, "ring",

@@ -369,6 +369,50 @@ static void test_cost_account_and_snapshot(void **state)
     config_free(cfg);
 }
 
+/* The live heap of a stage: what its callbacks allocated and did not free.
+ * tp_alloc keeps one 1000-byte block per batch: the stage holds at least
+ * batches x 1000 bytes (the allocator rounds each up by at most 32); one
+ * that frees everything holds no more than its instance and list. */
+static void test_heap_live(void **state)
+{
+    (void)state;
+    if (!alloc_interposer_active())
+        skip(); /* sanitizers own malloc: nothing is counted */
+    obs_config *cfg =
+        stage_test_config("batch_size: 64\nrun: {duration: 300ms}\n"
+             "load: [{shape: constant, rate: 50000}]\n"
+             "stages:\n"
+             "  - {name: gen, plugin: gen_static, params: {size: 16}}\n"
+             "  - {name: keeps, plugin: tp_alloc, params: {per_batch: 2, bytes: 1000, keep: 1}}\n"
+             "  - {name: frees, plugin: tp_alloc, params: {per_batch: 2, bytes: 1000}}\n"
+             "  - {name: sink, plugin: sink_null}\n");
+    pipeline *p = NULL;
+    char err[2048];
+    if (pipeline_create(cfg, NULL, 0, &p, err, sizeof(err)) != 0)
+        fail_msg("pipeline_create: %s", err);
+    /* The heap watch at a test's pace: steps of 30 ms, 64 KiB of growth
+     * over the last six (the keeping stage keeps 1000 bytes per batch, and
+     * batches of this stream leave every 200 us). */
+    p->heap_watch_step_ns = 30000000;
+    p->heap_watch_min = 64 << 10;
+    assert_int_equal(pipeline_run(p, NULL, NULL), 0);
+    obs_snapshot snap;
+    assert_int_equal(pipeline_snapshot(p, &snap), 0);
+    const stage_sample *keeps = &snap.stages[1], *frees = &snap.stages[2];
+    assert_int_equal(keeps->heap_growing, 1);
+    assert_int_equal(frees->heap_growing, 0);
+    uint64_t n = keeps->batches_in;
+    assert_true(n > 10);
+    /* The kept blocks, plus the instance and the list of pointers. */
+    assert_true(keeps->heap_live_bytes >= n * 1000);
+    assert_true(keeps->heap_live_bytes <= n * 1032 + 16 * n + 65536);
+    assert_true(frees->heap_live_bytes < 4096);
+    assert_true(snap.rss_bytes > 0 && snap.rss_peak_bytes >= snap.rss_bytes / 2);
+    snapshot_free(&snap);
+    pipeline_destroy(p);
+    config_free(cfg);
+}
+
 /* A message repeated on every batch is written once, then counted until
  * its interval has passed. */
 static void test_log_limited(void **state)
@@ -400,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_missing_plugin_names_dirs),
         cmocka_unit_test(test_allocation_failure_in_init_is_clean),
         cmocka_unit_test(test_cost_account_and_snapshot),
+        cmocka_unit_test(test_heap_live),
         cmocka_unit_test(test_log_limited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -194,6 +194,9 @@ function renderTable(stages) {
         q ? (s.latency ? '' : ' *') : ''),
       h('td.num', null, fmt(last(s.name, 'cpu'))),
       h('td.num', null, fmt(last(s.name, 'allocs'))),
+      h('td.num', { title: 'heap the plugin holds now (allocated minus freed in its callbacks, init and fini)' },
+        s.heap_live_bytes !== undefined ? fmt(s.heap_live_bytes / 1048576) : '–',
+        s.heap_growing ? h('span.stuck', { title: 'grew at every 10 s step of the last minute, by more than 32 MiB (hostd logged a warning)' }, ' growing') : null),
       h('td.num', null, s.ring ? `${s.ring.occupancy}/${s.ring.capacity}` : '–'),
       h('td.num', null, fmt(s.blocked_seconds)),
       h('td.num', null, s.generator ? fmt(s.generator.late_records) : '–'),
@@ -204,7 +207,7 @@ function renderTable(stages) {
     h('table.data', { id: 'stage-table' },
       h('thead', null, h('tr', null,
         ['stage', 'plugin', 'kind', 'records/s', 'p50 / p99 / p99.9 ms', 'CPU ns/rec', 'allocs/rec',
-         'ring', 'blocked s', 'late', 'errors'].map((x) => h('th', { scope: 'col' }, x)))),
+         'heap MiB', 'ring', 'blocked s', 'late', 'errors'].map((x) => h('th', { scope: 'col' }, x)))),
       h('tbody', null, rows)),
     h('p.hint', null, '* no sink latency: service time per batch inside the callback. Latency quantiles are since the start of the run.'),
   );
