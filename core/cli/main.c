@@ -659,6 +659,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "hostd: %s\n", err);
             goto out;
         }
+        store_set_retention(st, cfg->store_max_age_ns, cfg->store_max_bytes);
         if (begin_run(st, cfg, p, &run_id) < 0) {
             fprintf(stderr, "hostd: store '%s': cannot record the run\n", path);
             goto out;
@@ -731,6 +732,8 @@ int main(int argc, char **argv)
     json_t *extra = json_pack("{s:I}", "run_id", (json_int_t)run_id);
     json_t *report = pipeline_report_json(p, extra);
     json_decref(extra);
+    if (report && st)
+        store_add_health(st, report); /* failed writes, printed with the report */
     if (report)
         report_print(report, stdout);
     else

@@ -222,6 +222,26 @@ static void convert(loader *L, const y_top *y, obs_config *cfg)
     if (y->store.path && !*y->store.path)
         config_lerr(L, "store.path", "the store path must not be empty");
     cfg->store_path = dup_str(L, y->store.path ? y->store.path : "observatory-data");
+    cfg->store_max_bytes = 1ull << 30;
+    config_check_duration(L, "store.retention.max_age", y->store.retention.max_age,
+                          &cfg->store_max_age_ns);
+    if (y->store.retention.max_age && cfg->store_max_age_ns && cfg->store_max_age_ns < 60000000000u)
+        config_lerr(L, "store.retention.max_age", "value %s is below the minimum 1m (0: no limit)",
+                    y->store.retention.max_age);
+    if (y->store.retention.max_size) {
+        uint64_t v;
+        if (config_parse_size(y->store.retention.max_size, &v) != 0)
+            config_lerr(
+                L, "store.retention.max_size",
+                "expected a size in bytes with an optional KiB, MiB or GiB suffix, got '%s'",
+                y->store.retention.max_size);
+        else if (v && v < (16u << 20))
+            config_lerr(L, "store.retention.max_size",
+                        "value %s is below the minimum 16MiB (0: no limit)",
+                        y->store.retention.max_size);
+        else
+            cfg->store_max_bytes = v;
+    }
 
     config_convert_load(L, y->load, y->n_load, cfg);
     convert_stages(L, y, cfg);

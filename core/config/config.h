@@ -148,6 +148,10 @@ typedef struct obs_config {
     char **http_allowed_hosts;   /* http.allowed_hosts: Host names answered besides addresses */
     size_t n_http_allowed_hosts;
     char *store_path; /* store.path, default "observatory-data" */
+    /* store.retention: runs older than max_age and the oldest runs while
+     * the store is over max_size are deleted; 0 = no limit. Defaults: no
+     * age limit, 1 GiB. */
+    uint64_t store_max_age_ns, store_max_bytes;
     /* run.id (or hostd --run-id): names one run of a pipeline split over
      * several processes, the same in each; NULL: none. [A-Za-z0-9._-],
      * 1..64 characters (config_run_id_problem). */

@@ -206,8 +206,13 @@ typedef struct y_http {
     unsigned n_allowed_hosts;
 } y_http;
 
+typedef struct y_retention {
+    char *max_age, *max_size;
+} y_retention;
+
 typedef struct y_store {
     char *path;
+    y_retention retention;
 } y_store;
 
 typedef struct y_top {

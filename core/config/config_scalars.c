@@ -83,8 +83,9 @@ int config_parse_duration(const char *s, uint64_t *ns)
     static const struct {
         const char *unit;
         uint64_t ns;
-    } units[] = {{"ns", 1},         {"us", 1000},     {"\xc2\xb5s", 1000}, {"ms", 1000000},
-                 {"s", 1000000000}, {"", 1000000000}, {"m", 60000000000},  {"h", 3600000000000}};
+    } units[] = {{"ns", 1},          {"us", 1000},         {"\xc2\xb5s", 1000},
+                 {"ms", 1000000},    {"s", 1000000000},    {"", 1000000000},
+                 {"m", 60000000000}, {"h", 3600000000000}, {"d", 86400000000000}};
     uint64_t whole = 0, frac = 0, frac_div = 1;
     if (!s || !ns || *s < '0' || *s > '9')
         return OBS_EINVAL;

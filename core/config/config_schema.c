@@ -58,8 +58,15 @@ static const cyaml_schema_field_t http_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t retention_fields[] = {
+    CYAML_FIELD_STRING_PTR("max_age", OPT, y_retention, max_age, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("max_size", OPT, y_retention, max_size, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t store_fields[] = {
     CYAML_FIELD_STRING_PTR("path", OPT, y_store, path, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_MAPPING("retention", CYAML_FLAG_OPTIONAL, y_store, retention, retention_fields),
     CYAML_FIELD_END,
 };
 

@@ -401,6 +401,16 @@ void report_print(const json_t *r, FILE *f)
                 fmt(num(mem, "rss_bytes") / 1048576.0, 1, b[0], 40),
                 fmt(num(mem, "rss_peak_bytes") / 1048576.0, 1, b[1], 40),
                 fmt(num(mem, "pss_bytes") / 1048576.0, 1, b[2], 40));
+    /* The run store's failed writes (a full disk), when there were any. */
+    json_t *st = json_object_get(r, "store");
+    json_int_t failed = json_integer_value(json_object_get(st, "writes_failed"));
+    if (failed > 0)
+        fprintf(f,
+                "  store: %" JSON_INTEGER_FORMAT " of %" JSON_INTEGER_FORMAT
+                " writes failed%s (last: %s)\n",
+                failed, json_integer_value(json_object_get(st, "writes")),
+                json_is_true(json_object_get(st, "failing")) ? ", still failing at the end" : "",
+                str(st, "last_error"));
 }
 
 /* ------------------------------------------------------------------------ */

@@ -9,6 +9,8 @@
  * safe from any thread, and never touches stage counters directly.
  * recorder_stop() wakes the thread at once, joins it, and stores one last
  * snapshot so the series always ends with the pipeline's final state.
+ * Once a minute it also applies the store's retention limits
+ * (store_apply_retention), so a long run keeps the store bounded.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -32,8 +34,12 @@ struct recorder {
     pthread_cond_t wake;
     int stop; /* under lock */
     uint64_t n_stored, n_failed;
+    uint64_t n_ticks;
     int failure_logged;
 };
+
+/* How often the recorder applies the store's retention limits. */
+#define RETENTION_EVERY_TICKS 60
 
 static uint64_t mono_ns(void)
 {
@@ -82,6 +88,10 @@ static void *recorder_main(void *arg)
             continue; /* spurious wake-up */
         pthread_mutex_unlock(&r->lock);
         record_one(r);
+        /* Here, not in another thread: trimming the run being recorded
+         * rewrites its progress record, which only the recorder writes. */
+        if (++r->n_ticks % RETENTION_EVERY_TICKS == 0)
+            store_apply_retention(r->store, r->run_id, NULL);
         uint64_t now = mono_ns();
         next += r->interval_ns;
         if (next <= now) /* a slow write: skip the ticks it missed */

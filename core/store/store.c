@@ -18,10 +18,24 @@
  * facts, a whole snapshot, the end of a run with its report) is one
  * WriteBatch, so a crash never leaves half of one behind.
  *
+ * A full disk: RocksDB turns a failed write into a background error and
+ * stops writing; its SstFileManager polls the free space every 5 s and,
+ * once there is a write buffer's worth (tune_options keeps that at
+ * 1 MiB), flushes the memtables to a new WAL file and takes writes again.
+ * The store counts the writes that fail meanwhile, and keeps a memtable
+ * from being empty so that the recovery does move to a new WAL
+ * (store_db.c says why). RocksDB's own
+ * info log (the LOG file) gets nothing: in RocksDB 7.8 a
+ * failed write to it (ENOSPC) marks its file writer broken, and the next
+ * line RocksDB logs, such as the warning about that very error, asserts
+ * (WritableFileWriter::AssertFalseAndGetStatusForPrevError) and aborts the
+ * process; hostd logs the store's errors itself.
+ *
  * The rest of the store is split by idea (store_internal.h lists the
- * files); opening read-write ends with store_mark_incomplete()
- * (store_run.c), so that runs a killed hostd left "running" are marked
- * before anyone reads them. Fault injection (store_db.c): opening is one
+ * files); opening read-write stores the ends of runs left in pending files
+ * (store_pending.c) and then calls store_mark_incomplete() (store_run.c),
+ * so that runs a killed hostd left "running" are marked before anyone
+ * reads them. Fault injection (store_db.c): opening is one
  * fallible step, and each allocation here another.
  */
 #include "store/store_internal.h"
@@ -39,6 +53,51 @@ static const char *const cf_names[CF_COUNT] = {"runs", "series", "histograms", "
 /* Families from CF_OPTIONAL on came with later layouts: a read-write open
  * creates them, a read-only one (which cannot) goes on without them. */
 #define CF_OPTIONAL CF_PROFILES
+
+/* New options for the store and its readers (store_close destroys them):
+ * bounded memtables, write-ahead log and block cache, no preallocation and
+ * no RocksDB info log. */
+static void tune_options(rocksdb_options_t *opts);
+
+static rocksdb_options_t *options_create(void)
+{
+    rocksdb_options_t *base = rocksdb_options_create(), *opts = rocksdb_options_create();
+    char *err = NULL;
+    /* No preallocation: RocksDB 7.8 reserves 1.1 write buffers of disk
+     * blocks per new SST file and does not always give the rest back, so a
+     * small store took 2-3 times its bytes on disk, and a nearly full disk
+     * filled sooner. Only an options string reaches this one from C. */
+    rocksdb_get_options_from_string(base, "allow_fallocate=false", opts, &err);
+    rocksdb_free(err); /* then RocksDB's default, which works too */
+    rocksdb_options_destroy(base);
+    tune_options(opts);
+    return opts;
+}
+
+static void tune_options(rocksdb_options_t *opts)
+{
+    /* HEADER_LEVEL, the highest RocksDB can write into its OPTIONS file:
+     * nothing reaches the LOG file (its plain logger writes even headers at
+     * INFO level, below this one); see the top of this file for why. */
+    rocksdb_options_set_info_log_level(opts, 5);
+    rocksdb_options_set_keep_log_file_num(opts, 2);
+    /* Bounded memory: small memtables (also the free space RocksDB waits
+     * for before it writes again after a full disk), a cap on them all and
+     * on the WAL, which makes the rarely written families flush too, so
+     * that old WAL files go and memory stays flat in a long run. */
+    rocksdb_options_set_write_buffer_size(opts, 1u << 20);
+    rocksdb_options_set_max_write_buffer_number(opts, 2);
+    rocksdb_options_set_db_write_buffer_size(opts, 4u << 20);
+    rocksdb_options_set_max_total_wal_size(opts, 8u << 20);
+    rocksdb_options_set_max_open_files(opts, 256);
+    rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
+    rocksdb_cache_t *cache = rocksdb_cache_create_lru(4u << 20);
+    rocksdb_block_based_options_set_block_cache(t, cache);
+    rocksdb_options_set_block_based_table_factory(opts, t);
+    /* The options hold their own references. */
+    rocksdb_cache_destroy(cache);
+    rocksdb_block_based_options_destroy(t);
+}
 
 /* The process holding RocksDB's lock on the store at `path`, or 0 when none
  * (or this process) does: RocksDB locks <path>/LOCK with a POSIX record
@@ -110,19 +169,20 @@ int store_open_flags(const char *path, int flags, store **out, char *err, size_t
     }
     memset(s, 0, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->err_lock, NULL);
     s->readonly = (flags & STORE_READONLY) != 0;
     s->path = strdup(path);
-    s->opts = rocksdb_options_create();
+    s->opts = options_create();
     s->wo = rocksdb_writeoptions_create();
     s->wo_sync = rocksdb_writeoptions_create();
     s->ro = rocksdb_readoptions_create();
+    s->wo_nowal = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(s->wo_nowal, 1);
     if (!s->path)
         goto fail;
     rocksdb_writeoptions_set_sync(s->wo_sync, 1);
     rocksdb_options_set_create_if_missing(s->opts, (flags & STORE_CREATE) != 0);
     rocksdb_options_set_create_missing_column_families(s->opts, !s->readonly);
-    rocksdb_options_set_keep_log_file_num(s->opts, 4);
-    rocksdb_options_set_max_open_files(s->opts, 256);
 
     if ((rc = family_list(path, s->opts, s->readonly, &names, &n_names)) < 0)
         goto fail;
@@ -181,8 +241,10 @@ int store_open_flags(const char *path, int flags, store **out, char *err, size_t
                                   strlen(fmt_val));
         rc = store_batch_write(s, b, 1, "write layout version");
         rocksdb_writebatch_destroy(b);
-        if (rc == 0)
+        if (rc == 0) {
+            store_pending_import(s);
             rc = store_mark_incomplete(s);
+        }
         if (rc < 0) {
             snprintf(err, errlen, "store '%s': cannot mark interrupted runs (%s)", path,
                      obs_strerror(rc));
@@ -225,8 +287,10 @@ void store_close(store *s)
     rocksdb_readoptions_destroy(s->ro);
     rocksdb_writeoptions_destroy(s->wo);
     rocksdb_writeoptions_destroy(s->wo_sync);
+    rocksdb_writeoptions_destroy(s->wo_nowal);
     rocksdb_options_destroy(s->opts);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->err_lock);
     free(s->path);
     free(s);
 }

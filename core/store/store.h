@@ -7,7 +7,9 @@
  * (its reproducibility facts are written at once), a snapshot of every metric and histogram is
  * appended once a second while it runs, and the end-of-run report is stored as JSON when it ends. A
  * run that never ended (hostd was killed) is marked incomplete by the next store_open(); nothing
- * written before the kill is lost (writes go through the WAL).
+ * written before the kill is lost (writes go through the WAL). A write that fails (a full disk) is
+ * counted and the caller goes on (store_get_health); old runs are deleted by the retention limits
+ * (store_set_retention).
  *
  * Thread safety: every function may be called from any thread concurrently
  * (RocksDB is thread-safe); the recorder writes while HTTP handlers read.
@@ -69,6 +71,43 @@ const char *store_path(const store *s);
  * logical write is one atomic RocksDB WriteBatch. */
 void store_fail_after(uint64_t n);
 
+/* Writes that failed (a full disk, an I/O error): the store counts every
+ * logical write and every failed one, logs the first failure of a streak
+ * and sums the rest up once a minute; the caller goes on. RocksDB retries
+ * by itself when the disk has room again (docs/storage.md). */
+typedef struct store_health {
+    uint64_t n_writes;        /* successful writes since the store was opened */
+    uint64_t n_writes_failed; /* failed ones */
+    int failing;              /* the last write failed */
+    char last_error[256];     /* the last failure's message, "" when none */
+} store_health;
+void store_get_health(store *s, store_health *h);
+/* Adds "store": {path, writes, writes_failed, last_error, failing} to a
+ * report (JSON object, borrowed), so the end-of-run report says what could
+ * not be stored. Returns 0 or OBS_ENOMEM. */
+int store_add_health(store *s, json_t *report);
+
+/* Retention (docs/storage.md): runs that ended more than max_age_ns ago,
+ * and the oldest runs while the store's files take more than max_bytes,
+ * are deleted; 0 turns a limit off. store_set_retention() sets the limits
+ * (the config's store.retention) and applies them at once;
+ * store_apply_retention() applies them again (the recorder does, once a
+ * minute). The run `keep_run_id` (the one being recorded; 0: none) and
+ * runs still "running" are never deleted; when that run alone is over
+ * max_bytes, its points older than the newest part that fits are. What was
+ * deleted is counted in *res (may be NULL). Call it from the thread that
+ * stores the run's snapshots (it rewrites the run's progress record).
+ * Returns 0 or a negative code (OBS_EINVAL on a read-only store). */
+typedef struct store_retention_result {
+    uint64_t n_runs_deleted;    /* whole runs */
+    uint64_t trimmed_before_ns; /* points of keep_run_id before this were deleted; 0: none */
+    uint64_t bytes_before, bytes_after; /* size of the store's files */
+} store_retention_result;
+int store_set_retention(store *s, uint64_t max_age_ns, uint64_t max_bytes);
+int store_apply_retention(store *s, uint64_t keep_run_id, store_retention_result *res);
+/* The size of the store's files on disk (the directory's regular files). */
+uint64_t store_disk_bytes(const store *s);
+
 /* Starts a run: assigns the next run id (1, 2, ...) and records `info`
  * plus host facts gathered here (hostname, kernel, CPU model, compiler and
  * flags of hostd, start time). */
@@ -79,7 +118,11 @@ int store_run_begin(store *s, const run_info *info, uint64_t *run_id);
 int store_put_snapshot(store *s, uint64_t run_id, const obs_snapshot *snap);
 
 /* Ends a run: end time, whether it ended cleanly, and the report (JSON
- * object, borrowed; may be NULL), in one synced write. */
+ * object, borrowed; may be NULL), in one synced write. When that write
+ * fails (a full disk), the end and the report go to a JSON file beside
+ * the store or in $TMPDIR instead (logged with its path); readers show it
+ * and the next read-write open stores it (docs/storage.md). Returns 0, or
+ * a negative code when neither could be written. */
 int store_run_end(store *s, uint64_t run_id, int clean, json_t *report);
 /* Ends the record of a run that never started (hostd could not listen, say):
  * status "not started" and `why` (borrowed) as its error, so it is not

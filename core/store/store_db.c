@@ -2,10 +2,10 @@
  * store_db.c - the store's own access to RocksDB, shared by its other files
  * (declared in store_internal.h): fault injection (store_fail_after and the
  * fallible steps it counts), the atomic batch write every logical write
- * ends in, the JSON values and the progress record of the "runs" family,
- * and range scans. Nothing here knows what a run, a snapshot or a profile
- * is; the files that do (store_run.c, store_snapshot.c, store_read.c,
- * store_event.c, store_profiles.c) build their keys and call these.
+ * ends in with its accounting of failed writes (store_get_health), the JSON values and the progress
+ * record of the "runs" family, and range scans. Nothing here knows what a run, a snapshot or a
+ * profile is; the files that do (store_run.c, store_snapshot.c, store_read.c, store_event.c,
+ * store_profiles.c) build their keys and call these.
  */
 #include "store/store_internal.h"
 
@@ -18,6 +18,7 @@
 
 #include "engine/host.h"
 #include "observatory/stage.h"
+#include "util/json_u64.h"
 
 static _Atomic uint64_t fault_countdown; /* 0: off; 1: failing */
 
@@ -65,21 +66,115 @@ void store_log_db_error(const store *s, const char *what, char *err)
     rocksdb_free(err);
 }
 
+/* How often a streak of failed writes is summed up in the log. */
+#define STREAK_LOG_NS 60000000000ull
+
+/* Counts a failed write and logs it when it starts a streak (a full disk
+ * fails every write until space returns: one line, then a count). */
+static void write_failed(store *s, const char *what, const char *why)
+{
+    atomic_fetch_add(&s->n_writes_failed, 1);
+    uint64_t now = store_wall_ns();
+    pthread_mutex_lock(&s->err_lock);
+    if (why)
+        snprintf(s->last_error, sizeof s->last_error, "%s", why);
+    else
+        why = s->last_error;
+    s->streak_failed++;
+    if (!s->failing) {
+        s->failing = 1;
+        s->streak_logged_ns = now;
+        host_log(NULL, OBS_LOG_ERROR,
+                 "store '%s': %s: %s; the run goes on: later failed writes are counted and "
+                 "summed up once a minute",
+                 s->path, what, why);
+    } else if (now - s->streak_logged_ns >= STREAK_LOG_NS) {
+        s->streak_logged_ns = now;
+        host_log(NULL, OBS_LOG_ERROR, "store '%s': %" PRIu64 " writes failed so far (last: %s)",
+                 s->path, s->streak_failed, why);
+    }
+    pthread_mutex_unlock(&s->err_lock);
+}
+
+static void write_ok(store *s)
+{
+    atomic_fetch_add(&s->n_writes, 1);
+    pthread_mutex_lock(&s->err_lock);
+    if (s->failing) {
+        host_log(NULL, OBS_LOG_INFO, "store '%s': writing again after %" PRIu64 " failed writes",
+                 s->path, s->streak_failed);
+        s->failing = 0;
+        s->streak_failed = 0;
+    }
+    pthread_mutex_unlock(&s->err_lock);
+}
+
+/* Before every write to the WAL: a deletion without the WAL (no key has
+ * this name) in the "meta" family. It fails at once, touching nothing,
+ * while RocksDB refuses writes after an error (a full disk), so the store
+ * does not write before RocksDB has recovered; and it keeps a memtable
+ * non-empty, which makes RocksDB's recovery flush it and move to a new WAL
+ * file. Without that, a recovery with every memtable empty stays on the
+ * WAL whose writer the failed write left broken, and in RocksDB 7.8 the
+ * next append to it aborts the process (the same assertion as the info
+ * log's, store.c). */
+static int wal_gate(store *s)
+{
+    static const char probe[] = "\001wal-gate";
+    char *err = NULL;
+    rocksdb_delete_cf(s->db, s->wo_nowal, s->cf[CF_META], probe, sizeof probe - 1, &err);
+    if (err) {
+        rocksdb_free(err);
+        return 0;
+    }
+    return 1;
+}
+
 /* Writes a batch; fault injection counts it as one step. */
 int store_batch_write(store *s, rocksdb_writebatch_t *b, int sync, const char *what)
 {
     if (s->readonly)
         return OBS_EINVAL;
     if (store_fault_hit()) {
-        host_log(NULL, OBS_LOG_ERROR, "store '%s': %s: injected write failure", s->path, what);
+        write_failed(s, what, "injected write failure");
+        return OBS_EIO;
+    }
+    if (!wal_gate(s)) {
+        write_failed(s, what, NULL); /* RocksDB still refuses writes */
         return OBS_EIO;
     }
     char *err = NULL;
     rocksdb_write(s->db, sync ? s->wo_sync : s->wo, b, &err);
     if (err) {
-        store_log_db_error(s, what, err);
+        write_failed(s, what, err);
+        rocksdb_free(err);
         return OBS_EIO;
     }
+    write_ok(s);
+    return 0;
+}
+
+void store_get_health(store *s, store_health *h)
+{
+    memset(h, 0, sizeof *h);
+    h->n_writes = atomic_load(&s->n_writes);
+    h->n_writes_failed = atomic_load(&s->n_writes_failed);
+    pthread_mutex_lock(&s->err_lock);
+    h->failing = s->failing;
+    snprintf(h->last_error, sizeof h->last_error, "%s", s->last_error);
+    pthread_mutex_unlock(&s->err_lock);
+}
+
+int store_add_health(store *s, json_t *report)
+{
+    store_health h;
+    store_get_health(s, &h);
+    json_t *o = json_pack("{s:s, s:o, s:o, s:s?, s:b}", "path", s->path, "writes",
+                          json_u64(h.n_writes + h.n_writes_failed), "writes_failed",
+                          json_u64(h.n_writes_failed), "last_error",
+                          h.n_writes_failed ? h.last_error : NULL, "failing", h.failing);
+    if (!o || json_object_set_new(report, "store", o) < 0)
+        return OBS_ENOMEM;
     return 0;
 }
 

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,20 @@ struct store {
     int readonly;
     char *path;
     pthread_mutex_t lock; /* run ids and read-modify-write of a run's facts */
+
+    /* Write accounting (store_batch_write): every logical write and every
+     * failed one. The first failure of a streak is logged, the rest are
+     * counted and summed up once a minute and when writing works again. */
+    _Atomic uint64_t n_writes, n_writes_failed;
+    rocksdb_writeoptions_t *wo_nowal; /* no WAL: the gate before each write (store_db.c) */
+    pthread_mutex_t err_lock;         /* the fields below */
+    int failing;                      /* the last write failed */
+    uint64_t streak_failed;           /* failed writes in the current streak */
+    uint64_t streak_logged_ns;
+    char last_error[256];
+
+    /* Retention (store_retention.c): 0 = no limit. */
+    uint64_t max_age_ns, max_bytes;
 };
 
 /* Progress record of a run: first and last snapshot time, number of
@@ -127,5 +142,23 @@ int store_run_exists(store *s, uint64_t run_id);
  * database open read-write, before anyone else can use it. Returns 0,
  * OBS_ENOMEM or OBS_EIO. */
 int store_mark_incomplete(store *s);
+
+/* The end of a run that could not be written (store_pending.c). */
+
+/* Writes `facts` and `report` (borrowed; report may be NULL) of run
+ * `run_id` as a JSON file beside the store, or, when that fails, in
+ * $TMPDIR (docs/storage.md), and logs where. Returns 0 or OBS_EIO. */
+int store_pending_write(store *s, uint64_t run_id, const json_t *facts, const json_t *report);
+/* Read-write stores: writes every pending end found for this store into
+ * it (one synced batch per run) and removes the files written. Returns the
+ * number imported (>= 0); failures are logged and leave the files. */
+int store_pending_import(store *s);
+/* Readers: when a pending end of run `run_id` exists, replaces *facts
+ * (owned by the caller; the new one too) with its facts plus
+ * "report_pending": the file's path, and sets *report (a new reference)
+ * when it holds one. Returns 1 when applied, 0 when there is none. */
+int store_pending_apply(store *s, uint64_t run_id, json_t **facts, json_t **report);
+/* Removes any pending file of run `run_id` (retention deleted the run). */
+void store_pending_remove(store *s, uint64_t run_id);
 
 #endif /* OBS_STORE_INTERNAL_H */

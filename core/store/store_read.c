@@ -5,7 +5,9 @@
  * metric over a time range and the names of a run's metrics
  * (store_series_json, store_metrics_json), and one stored histogram
  * (store_histogram_get, decoded by measure/histogram.c). Reads work on a
- * read-only store next to a writing hostd; nothing here writes.
+ * read-only store next to a writing hostd; nothing here writes. A run whose
+ * end could not be written (a full disk) is shown with its pending end
+ * (store_pending.c).
  */
 #include "store/store_internal.h"
 
@@ -63,7 +65,13 @@ int store_runs_json(store *s, json_t **out)
         store_info_key(rkey, run_id, TAG_REPORT);
         char *rv = rocksdb_get_cf(s->db, s->ro, s->cf[CF_RUNS], rkey, sizeof(rkey), &rlen, &err);
         rocksdb_free(err);
-        json_object_set_new(facts, "has_report", json_boolean(rv != NULL));
+        json_t *pending_report = NULL;
+        int pending = !rv && store_pending_apply(s, run_id, &facts, &pending_report) == 1;
+        json_object_del(facts, "config_text");
+        json_object_set_new(facts, "has_report", json_boolean(rv != NULL || pending_report));
+        json_decref(pending_report);
+        if (pending)
+            add_progress(facts, &pr);
         rocksdb_free(rv);
         json_array_append_new(arr, facts);
     }
@@ -94,6 +102,9 @@ int store_run_json(store *s, uint64_t run_id, json_t **out)
         json_decref(facts);
         return rc;
     }
+    if (!report)
+        /* The end of a run that could not be written: its pending file. */
+        store_pending_apply(s, run_id, &facts, &report);
     json_object_set_new(facts, "report", report ? report : json_null());
     store_progress pr;
     if ((rc = store_get_progress(s, run_id, &pr)) < 0) {

@@ -4,7 +4,8 @@
  * pipeline, its config and plugins, and the host and build facts gathered
  * here), store_run_end() records how it ended with its report, and
  * store_mark_incomplete() (called by store_open_flags) marks the runs a
- * killed hostd left "running". These are the synced writes of the store;
+ * killed hostd left "running". These are the synced writes of the store
+ * (an end that cannot be written goes to a pending file, store_pending.c);
  * the facts document is described in docs/storage.md.
  *
  * The build facts come from compile definitions that core/store's
@@ -244,6 +245,9 @@ static int end_run(store *s, uint64_t run_id, int clean, json_t *report, const c
     if (report && (rc = store_put_json(b, s, run_id, TAG_REPORT, report)) < 0)
         goto out;
     rc = store_batch_write(s, b, 1, "end run");
+    if (rc == OBS_EIO)
+        /* A full disk: keep the end in a file until the store has room. */
+        rc = store_pending_write(s, run_id, facts, report);
 out:
     pthread_mutex_unlock(&s->lock);
     rocksdb_writebatch_destroy(b);

@@ -278,6 +278,22 @@ static void test_ranges(void **state)
         assert_int_equal(cfg->max_batch_bytes, sizes[i].bytes);
         config_free(cfg);
     }
+    /* store.retention: a duration (days too) and a size, at their positions. */
+    EXPECT("pipeline: p\nstore:\n  retention: {max_age: 30x}\n" STAGES,
+           "t.yaml:3:24: store.retention.max_age: invalid duration '30x'");
+    EXPECT("pipeline: p\nstore: {retention: {max_age: 10s}}\n" STAGES,
+           "t.yaml:2:30: store.retention.max_age: value 10s is below the minimum 1m");
+    EXPECT("pipeline: p\nstore: {retention: {max_size: 1MiB}}\n" STAGES,
+           "t.yaml:2:31: store.retention.max_size: value 1MiB is below the minimum 16MiB");
+    EXPECT("pipeline: p\nstore: {retention: {max_size: 1GB}}\n" STAGES,
+           "t.yaml:2:31: store.retention.max_size: expected a size in bytes");
+    obs_config *rc = load_ok("pipeline: p\n" STAGES);
+    assert_true(rc->store_max_age_ns == 0 && rc->store_max_bytes == 1ull << 30);
+    config_free(rc);
+    rc = load_ok("pipeline: p\nstore: {retention: {max_age: 30d, max_size: 0}}\n" STAGES);
+    assert_true(rc->store_max_age_ns == 30ull * 86400 * 1000000000 && rc->store_max_bytes == 0);
+    config_free(rc);
+
     obs_config *cfg = load_ok("batch_size: 65536\nring_capacity: 4096\nrun: {seed: "
                               "18446744073709551615}\npipeline: p\n" STAGES);
     assert_int_equal(cfg->batch_size, 65536);
