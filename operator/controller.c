@@ -2,10 +2,13 @@
  * controller.c - the I/O around reconcile_stageset() (controller.h).
  *
  * Order of writes: the ConfigMap first (pods that start read the new
- * config), then hot-swaps, then the Deployment and Service, then status, then
+ * config), then hot-swaps, then the Deployment, Service, PodDisruptionBudget
+ * and NetworkPolicy, then status, then
  * events. Any failure returns an error and the work queue retries the whole
  * reconcile later; since every step is level-triggered, a retry redoes only
- * what is still different.
+ * what is still different. A child the API server refuses (400/403/413/422)
+ * is also reported in status (ApplyFailed) and with a Warning event, because
+ * retrying alone would leave the user looking at the previous success.
  */
 #include "controller.h"
 
@@ -51,6 +54,10 @@ static int object_path(const json_t *obj, char *buf, size_t len)
         snprintf(buf, len, "/api/v1/namespaces/%s/services/%s", ns, name);
     else if (strcmp(kind, "Deployment") == 0)
         snprintf(buf, len, "/apis/apps/v1/namespaces/%s/deployments/%s", ns, name);
+    else if (strcmp(kind, "PodDisruptionBudget") == 0)
+        snprintf(buf, len, "/apis/policy/v1/namespaces/%s/poddisruptionbudgets/%s", ns, name);
+    else if (strcmp(kind, "NetworkPolicy") == 0)
+        snprintf(buf, len, "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies/%s", ns, name);
     else
         return -EINVAL;
     return 0;
@@ -70,8 +77,21 @@ static int apply_kind(controller *ctl, const json_t *apply, const char *only, ch
         if (object_path(obj, path, sizeof path))
             return -EINVAL;
         int rc = kube_apply(ctl->kube, path, obj, RECONCILE_FIELD_MANAGER, NULL, err, errlen);
-        if (rc)
+        if (rc) {
+            /* Name the child for the user rather than quoting the URL. */
+            const char *http = strstr(err, ": HTTP ");
+            if (http) {
+                char *msg = strdup(http + 2);
+                if (msg) {
+                    snprintf(err, errlen, "%s %s: %s", kind,
+                             json_string_value(
+                                 json_object_get(json_object_get(obj, "metadata"), "name")),
+                             msg);
+                    free(msg);
+                }
+            }
             return rc;
+        }
         atomic_fetch_add(&opmetrics_g.applies, 1);
     }
     return 0;
@@ -163,8 +183,13 @@ static void record_events(controller *ctl, const json_t *ss, const json_t *event
             "count", 1, "reportingComponent", RECONCILE_FIELD_MANAGER, "reportingInstance",
             ctl->identity ? ctl->identity : "");
         snprintf(path, sizeof path, "/api/v1/namespaces/%s/events", ns);
-        /* Events are best effort: losing one must not fail the reconcile. */
-        if (!ev || kube_create(ctl->kube, path, ev, NULL, err, sizeof err))
+        /* Events are best effort: losing one must not fail the reconcile.
+         * A connection that broke gets one more try (a Warning event is
+         * sent once per distinct problem, so a lost one stays lost). */
+        int rc = ev ? kube_create(ctl->kube, path, ev, NULL, err, sizeof err) : -ENOMEM;
+        if (rc == -EIO)
+            rc = kube_create(ctl->kube, path, ev, NULL, err, sizeof err);
+        if (rc)
             fprintf(stderr, "operator: %s/%s: recording event %s: %s\n", ns, name,
                     json_string_value(json_object_get(e, "reason")), ev ? err : "out of memory");
         else
@@ -173,11 +198,26 @@ static void record_events(controller *ctl, const json_t *ss, const json_t *event
     }
 }
 
+/* The API server refused a child (rc from apply_kind, message in err): say so
+ * in status and with an event, then still fail so the key is retried. */
+static void report_apply_failed(controller *ctl, const reconcile_input *in, const char *err)
+{
+    reconcile_output out = {0};
+    char werr[512];
+    if (reconcile_apply_failed(in, err, &out) == 0) {
+        if (out.status && write_status(ctl, in->stageset, out.status, werr, sizeof werr))
+            fprintf(stderr, "operator: writing the ApplyFailed status: %s\n", werr);
+        record_events(ctl, in->stageset, out.events);
+    }
+    reconcile_output_free(&out);
+}
+
 int controller_sync(controller *ctl, const char *key, int *exists, char *err, size_t errlen)
 {
     char ns[254], name[254], path[1024], now[32];
     const char *slash = strchr(key, '/');
-    json_t *ss = NULL, *cm = NULL, *dep = NULL, *svc = NULL, *pods = NULL, *results = NULL;
+    json_t *ss = NULL, *cm = NULL, *dep = NULL, *svc = NULL, *pdb = NULL, *netpol = NULL,
+           *pods = NULL, *results = NULL;
     reconcile_output out = {0}, out2 = {0};
     int rc;
     *exists = 0;
@@ -207,6 +247,13 @@ int controller_sync(controller *ctl, const char *key, int *exists, char *err, si
     snprintf(path, sizeof path, "/api/v1/namespaces/%s/services/%s", ns, name);
     if ((rc = get_opt(ctl, path, &svc, err, errlen)))
         goto out;
+    snprintf(path, sizeof path, "/apis/policy/v1/namespaces/%s/poddisruptionbudgets/%s", ns, name);
+    if ((rc = get_opt(ctl, path, &pdb, err, errlen)))
+        goto out;
+    snprintf(path, sizeof path, "/apis/networking.k8s.io/v1/namespaces/%s/networkpolicies/%s", ns,
+             name);
+    if ((rc = get_opt(ctl, path, &netpol, err, errlen)))
+        goto out;
     char sel[600], *esc;
     snprintf(sel, sizeof sel, "%s=%s,%s=%s", RECONCILE_LABEL_NAME, RECONCILE_APP_NAME,
              RECONCILE_LABEL_INSTANCE, name);
@@ -229,6 +276,8 @@ int controller_sync(controller *ctl, const char *key, int *exists, char *err, si
                           .configmap = cm,
                           .deployment = dep,
                           .service = svc,
+                          .pdb = pdb,
+                          .network_policy = netpol,
                           .pods = pods,
                           .swap_results = NULL,
                           .now = now};
@@ -239,8 +288,11 @@ int controller_sync(controller *ctl, const char *key, int *exists, char *err, si
     reconcile_output *final = &out;
     if (json_array_size(out.swaps)) {
         /* Pods that restart from now on must already read the new versions. */
-        if ((rc = apply_kind(ctl, out.apply, "ConfigMap", err, errlen)))
+        if ((rc = apply_kind(ctl, out.apply, "ConfigMap", err, errlen))) {
+            if (rc == -EINVAL)
+                report_apply_failed(ctl, &in, err);
             goto out;
+        }
         results = do_swaps(ctl, out.swaps);
         in.swap_results = results;
         if ((rc = reconcile_stageset(&in, &out2))) {
@@ -249,8 +301,11 @@ int controller_sync(controller *ctl, const char *key, int *exists, char *err, si
         }
         final = &out2;
     }
-    if ((rc = apply_kind(ctl, final->apply, NULL, err, errlen)))
+    if ((rc = apply_kind(ctl, final->apply, NULL, err, errlen))) {
+        if (rc == -EINVAL)
+            report_apply_failed(ctl, &in, err);
         goto out;
+    }
     if (final->status && (rc = write_status(ctl, ss, final->status, err, errlen)))
         goto out;
     record_events(ctl, ss, final->events);
@@ -261,6 +316,8 @@ out:
     json_decref(cm);
     json_decref(dep);
     json_decref(svc);
+    json_decref(pdb);
+    json_decref(netpol);
     json_decref(pods);
     json_decref(results);
     return rc;

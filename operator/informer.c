@@ -6,12 +6,17 @@
 #include "opmetrics.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define WATCH_MAX_EVENT_BYTES (16u << 20)
+/* Items per list page. A page is held twice while it is handled (the body and
+ * its parsed tree, several times the body): 50 StageSets of a few KiB each
+ * keep that under a MiB, where 500 made a relist of 100 cost several. */
+#define INFORMER_PAGE_ITEMS 50
 #define BACKOFF_BASE_MS 500
 #define BACKOFF_MAX_MS 30000
 
@@ -44,7 +49,8 @@ static int list_all(kube_client *c, const informer *inf, char **rv, char *err, s
     do {
         char extra[2048], *path;
         char *esc = cont ? kube_escape(cont) : NULL;
-        snprintf(extra, sizeof extra, "limit=500%s%s", esc ? "&continue=" : "", esc ? esc : "");
+        snprintf(extra, sizeof extra, "limit=%d%s%s", INFORMER_PAGE_ITEMS, esc ? "&continue=" : "",
+                 esc ? esc : "");
         free(esc);
         if (!(path = url(inf, extra))) {
             rc = -ENOMEM;
@@ -125,6 +131,7 @@ int informer_run(kube_client *c, const informer *inf, atomic_int *stop)
             rc = list_all(c, inf, &w.rv, err, sizeof err);
             if (rc == 0) {
                 need_list = 0;
+                malloc_trim(0); /* the pages are freed: give them back */
                 if (inf->on_synced)
                     inf->on_synced(inf->ud);
             }
@@ -165,11 +172,20 @@ int informer_run(kube_client *c, const informer *inf, atomic_int *stop)
         }
         if (rc == -ECANCELED || atomic_load(stop))
             break;
-        if (rc == -ESTALE) {
-            /* 410: the resourceVersion was compacted away; list again now. */
-            atomic_fetch_add(&opmetrics_g.relists_gone, 1);
-            fprintf(stderr, "operator: %s: resourceVersion %s too old (410), listing again\n",
-                    inf->what, w.rv ? w.rv : "");
+        if (rc == -ESTALE || rc == -ERANGE) {
+            /* 410: the resourceVersion was compacted away. 504 "Too large
+             * resource version": the server has not reached it, e.g. it
+             * restarted on storage that lost its state; resuming would wait
+             * forever for versions that will be reused by other writes.
+             * Either way only a fresh list (a consistent read) gets back on
+             * track, as client-go's reflector does. */
+            atomic_fetch_add(rc == -ESTALE ? &opmetrics_g.relists_gone : &opmetrics_g.relists_ahead,
+                             1);
+            fprintf(stderr, "operator: %s: resourceVersion %s %s, listing again\n", inf->what,
+                    w.rv ? w.rv : "",
+                    rc == -ESTALE ? "too old (410)" : "ahead of the server (504)");
+            free(w.rv);
+            w.rv = NULL;
             need_list = 1;
             failures = 0;
             continue;

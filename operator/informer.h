@@ -6,7 +6,9 @@
  * then watches from the list's resourceVersion with bookmarks so a quiet
  * stream still advances it. When the stream ends it watches again from the
  * last resourceVersion seen; on 410 Gone (as the HTTP status or as an ERROR
- * event inside a 200 stream) it lists again; on any other failure it waits an
+ * event inside a 200 stream) and on 504 "Too large resource version" (the
+ * server is behind the resourceVersion: restarted on storage that lost its
+ * state) it lists again; on any other failure it waits an
  * exponential backoff (with jitter) and tries again. There is no cache: the
  * reconciler reads what it needs, so the callback only has to enqueue keys.
  */

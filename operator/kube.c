@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 struct kube_client {
@@ -131,6 +132,34 @@ typedef struct sink {
     atomic_int *stop;
 } sink;
 
+/* What the last response on this thread said beyond its body. */
+static _Thread_local int last_retry_after_s = -1;
+
+int kube_last_retry_after_s(void)
+{
+    return last_retry_after_s;
+}
+
+/* Picks Retry-After (seconds; the HTTP-date form is not used by API servers). */
+static size_t on_header(char *line, size_t size, size_t n, void *ud)
+{
+    (void)ud;
+    size_t len = size * n;
+    static const char name[] = "retry-after:";
+    if (len > sizeof name - 1 && strncasecmp(line, name, sizeof name - 1) == 0) {
+        char num[16];
+        size_t i = sizeof name - 1, k = 0;
+        while (i < len && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        while (i < len && k < sizeof num - 1 && line[i] >= '0' && line[i] <= '9')
+            num[k++] = line[i++];
+        num[k] = '\0';
+        if (k)
+            last_retry_after_s = atoi(num);
+    }
+    return len;
+}
+
 static size_t on_data(char *ptr, size_t size, size_t n, void *ud)
 {
     sink *s = ud;
@@ -184,6 +213,8 @@ static CURL *easy(kube_client *c, const char *method, const char *path, struct c
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    last_retry_after_s = -1;
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "observatory-operator/0.1");
@@ -278,13 +309,17 @@ static int check(const char *what, const char *path, long status, json_t *resp, 
         return 0;
     const char *msg = json_string_value(json_object_get(resp, "message"));
     snprintf(err, errlen, "%s %s: HTTP %ld: %s", what, path, status, msg ? msg : "(no message)");
-    if (status == 404)
-        return -ENOENT;
-    if (status == 409)
-        return -EAGAIN;
-    if (status == 410)
-        return -ESTALE;
-    return -EIO;
+    switch (status) {
+    case 404: return -ENOENT;
+    case 409: return -EAGAIN;
+    case 410: return -ESTALE;
+    case 429: return -EBUSY;
+    case 400:
+    case 403:
+    case 413:
+    case 422: return -EINVAL;
+    default: return -EIO;
+    }
 }
 
 static int call(kube_client *c, const char *method, const char *path, const char *ctype,
@@ -372,7 +407,11 @@ int kube_watch(kube_client *c, const char *path, watch_parser *p, atomic_int *st
         rc = -ECANCELED;
     } else if (cc == CURLE_HTTP_RETURNED_ERROR) {
         snprintf(err, errlen, "watch %s: HTTP %ld", path, *status);
-        rc = *status == 410 ? -ESTALE : -EIO;
+        /* 410: the resourceVersion was compacted away. 504 "Too large
+         * resource version": the server is behind the resourceVersion
+         * (restarted on other storage, or a lagging replica). Both mean
+         * the stream cannot resume from there. */
+        rc = *status == 410 ? -ESTALE : *status == 504 ? -ERANGE : -EIO;
     } else if (cc != CURLE_OK) {
         snprintf(err, errlen, "watch %s: %s", path, errbuf[0] ? errbuf : curl_easy_strerror(cc));
         rc = -EIO;

@@ -36,8 +36,17 @@ const char *kube_client_namespace(const kube_client *c);
 int kube_request(kube_client *c, const char *method, const char *path, const char *content_type,
                  const json_t *body, long *status, json_t **resp, char *err, size_t errlen);
 
-/* GET; 0 and *out (new reference) on 200, -ENOENT on 404, -EIO otherwise
- * (err holds the server's Status message). */
+/* Errors of the calls below map the HTTP status: 404 -ENOENT, 409 -EAGAIN
+ * (conflict: read again and retry), 410 -ESTALE, 429 -EBUSY (see
+ * kube_last_retry_after_s), 400/403/413/422 -EINVAL (the server refuses the
+ * request as it is: retrying the same write will not help), anything else
+ * and transport errors -EIO. err holds the server's Status message. */
+
+/* The Retry-After seconds of the last response received on the calling
+ * thread, or -1 when it had none. */
+int kube_last_retry_after_s(void);
+
+/* GET; 0 and *out (new reference) on 200, -ENOENT on 404. */
 int kube_get(kube_client *c, const char *path, json_t **out, char *err, size_t errlen);
 
 /* Server-side apply of obj to path (the object's own URL, or .../status) as
@@ -47,11 +56,11 @@ int kube_get(kube_client *c, const char *path, json_t **out, char *err, size_t e
 int kube_apply(kube_client *c, const char *path, const json_t *obj, const char *manager,
                json_t **out, char *err, size_t errlen);
 
-/* JSON merge patch. -ECONFLICT-like 409 answers return -EAGAIN. */
+/* JSON merge patch. */
 int kube_merge_patch(kube_client *c, const char *path, const json_t *patch, json_t **out, char *err,
                      size_t errlen);
 
-/* POST (create) or PUT (replace); 409 returns -EAGAIN (conflict or exists). */
+/* POST (create) or PUT (replace); 409 is a conflict or an existing object. */
 int kube_create(kube_client *c, const char *path, const json_t *obj, json_t **out, char *err,
                 size_t errlen);
 int kube_replace(kube_client *c, const char *path, const json_t *obj, json_t **out, char *err,
@@ -59,8 +68,9 @@ int kube_replace(kube_client *c, const char *path, const json_t *obj, json_t **o
 
 /* Streams a watch (path must contain watch=1) into parser p until the server
  * ends the response, *stop becomes non-zero, or the callback fails. Returns 0
- * when the stream ended, the callback's code, -ECANCELED when stopped, -EIO
- * on transport errors; *status is the HTTP status (410: too old). */
+ * when the stream ended, the callback's code, -ECANCELED when stopped,
+ * -ESTALE on 410 (resourceVersion too old), -ERANGE on 504 (too large: the
+ * server is behind it), -EIO on other errors; *status is the HTTP status. */
 int kube_watch(kube_client *c, const char *path, watch_parser *p, atomic_int *stop, long *status,
                char *err, size_t errlen);
 

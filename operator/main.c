@@ -1,9 +1,10 @@
 /*
  * main.c - observatory-operator: command line, threads and shutdown.
  *
- * Threads: the main thread holds the leader Lease; when it leads, two
- * informer threads (StageSets, and the Deployments the operator manages)
- * feed keys into the work queue and worker threads reconcile them. Losing
+ * Threads: the main thread holds the leader Lease; when it leads, three
+ * informer threads (StageSets, and the Deployments and ConfigMaps the
+ * operator manages) feed keys into the work queue and worker threads
+ * reconcile them. Losing
  * the lease ends the process (exit 1) so that a fresh start, not a half-
  * stopped leader, is what runs next; SIGTERM releases the lease and exits 0.
  */
@@ -20,6 +21,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,8 +40,8 @@ typedef struct app {
     workqueue *q;
     controller ctl;
     const char *watch_ns;
-    char stagesets_path[512], deployments_path[512];
-    informer inf_ss, inf_dep;
+    char stagesets_path[512], deployments_path[512], configmaps_path[512];
+    informer inf_ss, inf_dep, inf_cm;
 } app;
 
 static void on_signal(int sig)
@@ -84,8 +86,9 @@ static void on_stageset(void *ud, const char *type, const json_t *obj)
     workqueue_add(a->q, key);
 }
 
-/* A Deployment's change (e.g. pods became ready) reconciles its owner. */
-static void on_deployment(void *ud, const char *type, const json_t *obj)
+/* A child's change reconciles its owner: a Deployment whose pods became
+ * ready, or a ConfigMap someone edited or deleted (drift to repair). */
+static void on_child(void *ud, const char *type, const json_t *obj)
 {
     (void)type;
     app *a = ud;
@@ -107,7 +110,7 @@ static void on_deployment(void *ud, const char *type, const json_t *obj)
 static void on_synced(void *ud)
 {
     (void)ud;
-    if (atomic_fetch_add(&g_synced_count, 1) + 1 >= 2)
+    if (atomic_fetch_add(&g_synced_count, 1) + 1 >= 3)
         atomic_store(&opmetrics_g.synced, 1);
 }
 
@@ -119,17 +122,47 @@ static void *informer_thread(void *arg)
     return NULL;
 }
 
+/* Queues a key whose reconcile failed with rc. A conflict (409: the StageSet
+ * changed since it was read) is retried at once, since the next pass reads it
+ * again; a 429 waits what the server's Retry-After asks. Neither is the
+ * reconcile's fault, so neither grows the key's backoff; anything else does. */
+static void requeue_failed(workqueue *q, const char *key, int rc, const char *err)
+{
+    int retry_after = rc == -EBUSY ? kube_last_retry_after_s() : -1;
+    if (rc == -EAGAIN) {
+        fprintf(stderr, "operator: %s: %s (conflict: reading again)\n", key, err);
+        workqueue_add_conflict(q, key);
+    } else if (retry_after >= 0) {
+        fprintf(stderr, "operator: %s: %s (retry after %d s)\n", key, err, retry_after);
+        workqueue_add_after(q, key, (uint64_t)retry_after * 1000);
+    } else {
+        fprintf(stderr, "operator: %s: %s (retry %u)\n", key, err, workqueue_failures(q, key) + 1);
+        workqueue_add_rate_limited(q, key);
+    }
+}
+
 static void *worker_thread(void *arg)
 {
     app *a = arg;
     char *key, err[2048];
+    int worked = 0;
     for (;;) {
         int rc = workqueue_get(a->q, 1000, &key);
         atomic_store(&opmetrics_g.queue_depth, workqueue_len(a->q));
+        atomic_store(&opmetrics_g.queue_waiting, workqueue_waiting(a->q));
         if (rc == -ESHUTDOWN)
             break;
-        if (rc)
+        if (rc) {
+            /* Idle after a burst (a relist reconciles every StageSet): hand
+             * the freed heap back, so the resident size is what an idle
+             * operator needs rather than its high-water mark. */
+            if (rc == -ETIMEDOUT && worked) {
+                malloc_trim(0);
+                worked = 0;
+            }
             continue;
+        }
+        worked = 1;
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int exists = 0;
@@ -141,14 +174,12 @@ static void *worker_thread(void *arg)
             (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec)));
         if (rc) {
             atomic_fetch_add(&opmetrics_g.reconcile_error, 1);
-            fprintf(stderr, "operator: %s: %s (retry %u)\n", key, err,
-                    workqueue_failures(a->q, key) + 1);
-            workqueue_add_rate_limited(a->q, key);
+            requeue_failed(a->q, key, rc, err);
         } else {
             atomic_fetch_add(&opmetrics_g.reconcile_ok, 1);
             workqueue_forget(a->q, key);
             /* Level-triggered safety net for changes nobody watches (a
-             * hand-edited ConfigMap or Service). */
+             * hand-edited Service, PodDisruptionBudget or NetworkPolicy). */
             if (exists)
                 workqueue_add_after(a->q, key, RESYNC_MS);
         }
@@ -232,6 +263,11 @@ int main(int argc, char **argv)
 
     char err[2048];
     kube_config cfg;
+    /* glibc gives each thread that allocates its own arena (heaps of up to
+     * 64 MiB each, freed memory kept per arena); six threads that mostly
+     * wait on the network need one, and the resident size stays near what
+     * is in use (docs/operator.md, memory). */
+    mallopt(M_ARENA_MAX, 1);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (load_config(kubeconfig, context, &cfg, err, sizeof err)) {
         fprintf(stderr, "observatory-operator: %s\n", err);
@@ -282,11 +318,15 @@ int main(int argc, char **argv)
     a.ctl = (controller){
         .kube = a.kube, .swap = swap_http_ops, .hostd_port = hostd_port, .identity = identity};
     controller_stagesets_path(a.watch_ns, a.stagesets_path, sizeof a.stagesets_path);
-    if (a.watch_ns)
+    if (a.watch_ns) {
         snprintf(a.deployments_path, sizeof a.deployments_path,
                  "/apis/apps/v1/namespaces/%s/deployments", a.watch_ns);
-    else
+        snprintf(a.configmaps_path, sizeof a.configmaps_path, "/api/v1/namespaces/%s/configmaps",
+                 a.watch_ns);
+    } else {
         snprintf(a.deployments_path, sizeof a.deployments_path, "/apis/apps/v1/deployments");
+        snprintf(a.configmaps_path, sizeof a.configmaps_path, "/api/v1/configmaps");
+    }
     a.inf_ss = (informer){.what = "stagesets",
                           .path = a.stagesets_path,
                           .fn = on_stageset,
@@ -295,13 +335,20 @@ int main(int argc, char **argv)
     a.inf_dep = (informer){.what = "deployments",
                            .path = a.deployments_path,
                            .label_selector = RECONCILE_LABEL_MANAGED_BY "=" RECONCILE_FIELD_MANAGER,
-                           .fn = on_deployment,
+                           .fn = on_child,
                            .ud = &a,
                            .on_synced = on_synced};
-    pthread_t t_ss, t_dep, workers[MAX_WORKERS];
-    void *arg_ss[2] = {&a, &a.inf_ss}, *arg_dep[2] = {&a, &a.inf_dep};
+    a.inf_cm = (informer){.what = "configmaps",
+                          .path = a.configmaps_path,
+                          .label_selector = RECONCILE_LABEL_MANAGED_BY "=" RECONCILE_FIELD_MANAGER,
+                          .fn = on_child,
+                          .ud = &a,
+                          .on_synced = on_synced};
+    pthread_t t_ss, t_dep, t_cm, workers[MAX_WORKERS];
+    void *arg_ss[2] = {&a, &a.inf_ss}, *arg_dep[2] = {&a, &a.inf_dep}, *arg_cm[2] = {&a, &a.inf_cm};
     pthread_create(&t_ss, NULL, informer_thread, arg_ss);
     pthread_create(&t_dep, NULL, informer_thread, arg_dep);
+    pthread_create(&t_cm, NULL, informer_thread, arg_cm);
     for (int i = 0; i < n_workers; i++)
         pthread_create(&workers[i], NULL, worker_thread, &a);
     fprintf(stderr, "operator: running (%s, metrics on %s, identity %s)\n",
@@ -319,6 +366,7 @@ int main(int argc, char **argv)
     workqueue_shutdown(a.q);
     pthread_join(t_ss, NULL);
     pthread_join(t_dep, NULL);
+    pthread_join(t_cm, NULL);
     for (int i = 0; i < n_workers; i++)
         pthread_join(workers[i], NULL);
     workqueue_free(a.q);

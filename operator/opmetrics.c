@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,47 @@ int64_t opmetrics_now_s(void)
     return (int64_t)ts.tv_sec;
 }
 
+/* Fields of /proc/self/smaps_rollup, in bytes; 0 when unreadable. */
+typedef struct memstat {
+    unsigned long long rss, anonymous, private_clean, private_dirty, shared_clean, shared_dirty;
+} memstat;
+
+static void read_memstat(memstat *m)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } fields[] = {
+        {"Rss:", offsetof(memstat, rss)},
+        {"Anonymous:", offsetof(memstat, anonymous)},
+        {"Private_Clean:", offsetof(memstat, private_clean)},
+        {"Private_Dirty:", offsetof(memstat, private_dirty)},
+        {"Shared_Clean:", offsetof(memstat, shared_clean)},
+        {"Shared_Dirty:", offsetof(memstat, shared_dirty)},
+    };
+    char line[256];
+    memset(m, 0, sizeof *m);
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+            size_t n = strlen(fields[i].name);
+            if (strncmp(line, fields[i].name, n) == 0) {
+                unsigned long long kb = strtoull(line + n, NULL, 10);
+                *(unsigned long long *)((char *)m + fields[i].off) = kb * 1024;
+            }
+        }
+    }
+    fclose(f);
+}
+
 char *opmetrics_render(void)
 {
     opmetrics *m = &opmetrics_g;
     char *out = NULL;
+    memstat mem;
+    read_memstat(&mem);
     int n = asprintf(
         &out,
         "# HELP observatory_operator_reconcile_total Reconciles of a StageSet by result.\n"
@@ -57,22 +95,43 @@ char *opmetrics_render(void)
         "(resourceVersion too old).\n"
         "# TYPE observatory_operator_watch_gone_total counter\n"
         "observatory_operator_watch_gone_total %llu\n"
+        "# HELP observatory_operator_watch_ahead_total Watches that answered 504 Too large "
+        "resource version (the server is behind it, e.g. restarted on lost storage).\n"
+        "# TYPE observatory_operator_watch_ahead_total counter\n"
+        "observatory_operator_watch_ahead_total %llu\n"
         "# HELP observatory_operator_watch_events_total Watch events received.\n"
         "# TYPE observatory_operator_watch_events_total counter\n"
         "observatory_operator_watch_events_total %llu\n"
-        "# HELP observatory_operator_workqueue_depth Keys waiting in the work queue.\n"
+        "# HELP observatory_operator_workqueue_depth Keys ready to be reconciled now.\n"
         "# TYPE observatory_operator_workqueue_depth gauge\n"
         "observatory_operator_workqueue_depth %u\n"
+        "# HELP observatory_operator_workqueue_waiting Keys waiting for their time (backoff, "
+        "Retry-After, periodic resync).\n"
+        "# TYPE observatory_operator_workqueue_waiting gauge\n"
+        "observatory_operator_workqueue_waiting %u\n"
         "# HELP observatory_operator_leader 1 while this replica holds the leader lease.\n"
         "# TYPE observatory_operator_leader gauge\n"
-        "observatory_operator_leader %d\n",
+        "observatory_operator_leader %d\n"
+        "# HELP observatory_operator_memory_bytes Resident memory by kind "
+        "(/proc/self/smaps_rollup): "
+        "anonymous is the operator's own (heap, stacks); shared_* and private_clean are mostly "
+        "shared libraries' code and data.\n"
+        "# TYPE observatory_operator_memory_bytes gauge\n"
+        "observatory_operator_memory_bytes{kind=\"rss\"} %llu\n"
+        "observatory_operator_memory_bytes{kind=\"anonymous\"} %llu\n"
+        "observatory_operator_memory_bytes{kind=\"private_clean\"} %llu\n"
+        "observatory_operator_memory_bytes{kind=\"private_dirty\"} %llu\n"
+        "observatory_operator_memory_bytes{kind=\"shared_clean\"} %llu\n"
+        "observatory_operator_memory_bytes{kind=\"shared_dirty\"} %llu\n",
         (unsigned long long)m->reconcile_ok, (unsigned long long)m->reconcile_error,
         (double)m->reconcile_ns_total / 1e9, (unsigned long long)m->applies,
         (unsigned long long)m->status_writes, (unsigned long long)m->events,
         (unsigned long long)m->swaps_ok, (unsigned long long)m->swaps_failed,
         (unsigned long long)m->lists, (unsigned long long)m->watch_restarts,
-        (unsigned long long)m->relists_gone, (unsigned long long)m->watch_events,
-        (unsigned)m->queue_depth, (int)m->leader);
+        (unsigned long long)m->relists_gone, (unsigned long long)m->relists_ahead,
+        (unsigned long long)m->watch_events, (unsigned)m->queue_depth, (unsigned)m->queue_waiting,
+        (int)m->leader, mem.rss, mem.anonymous, mem.private_clean, mem.private_dirty,
+        mem.shared_clean, mem.shared_dirty);
     return n < 0 ? NULL : out;
 }
 

@@ -20,10 +20,10 @@ typedef struct opmetrics {
     atomic_uint_fast64_t reconcile_ok, reconcile_error, reconcile_ns_total;
     atomic_uint_fast64_t applies, status_writes, events;
     atomic_uint_fast64_t swaps_ok, swaps_failed;
-    atomic_uint_fast64_t lists, watch_restarts, relists_gone, watch_events;
+    atomic_uint_fast64_t lists, watch_restarts, relists_gone, relists_ahead, watch_events;
     atomic_int leader, synced;
     atomic_int_fast64_t last_watch_ok; /* CLOCK_MONOTONIC seconds */
-    atomic_uint queue_depth;
+    atomic_uint queue_depth, queue_waiting;
 } opmetrics;
 
 extern opmetrics opmetrics_g;

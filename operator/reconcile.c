@@ -8,6 +8,7 @@
  */
 #include "reconcile.h"
 
+#include "children.h"
 #include "hash.h"
 #include "render.h"
 
@@ -83,174 +84,9 @@ int reconcile_subset(const json_t *want, const json_t *have, const char *skip)
     return json_equal(want, have);
 }
 
-/* ---- children ---------------------------------------------------------- */
+/* ---- children (built in children.c) ------------------------------------ */
 
-typedef struct ctx {
-    const reconcile_input *in;
-    const char *name, *ns;
-    json_int_t generation, replicas;
-    char selector[512];
-    char full_hash[17], struct_hash[17];
-    char *pipeline, *extras;
-    char invalid[512]; /* non-empty: the spec cannot be rendered */
-} ctx;
-
-static json_t *labels(const ctx *c)
-{
-    return json_pack("{s:s, s:s, s:s}", RECONCILE_LABEL_NAME, RECONCILE_APP_NAME,
-                     RECONCILE_LABEL_INSTANCE, c->name, RECONCILE_LABEL_MANAGED_BY,
-                     RECONCILE_FIELD_MANAGER);
-}
-
-static json_t *selector_labels(const ctx *c)
-{
-    return json_pack("{s:s, s:s}", RECONCILE_LABEL_NAME, RECONCILE_APP_NAME,
-                     RECONCILE_LABEL_INSTANCE, c->name);
-}
-
-/* metadata with a controller owner reference to the StageSet: garbage
- * collection deletes the children with it, and blockOwnerDeletion keeps a
- * foreground delete of the StageSet waiting for them. */
-static json_t *child_meta(const ctx *c, const char *name)
-{
-    const char *uid = jstr(c->in->stageset, "metadata.uid");
-    return json_pack("{s:s, s:s, s:o, s:[{s:s, s:s, s:s, s:s, s:b, s:b}]}", "name", name,
-                     "namespace", c->ns, "labels", labels(c), "ownerReferences", "apiVersion",
-                     RECONCILE_API_VERSION, "kind", RECONCILE_KIND, "name", c->name, "uid",
-                     uid ? uid : "", "controller", 1, "blockOwnerDeletion", 1);
-}
-
-static json_t *configmap(const ctx *c)
-{
-    char cm[300];
-    json_t *data = json_pack("{s:s}", "pipeline.yaml", c->pipeline);
-    if (data && c->extras)
-        json_object_set_new(data, "observatory.yaml", json_string(c->extras));
-    json_t *o =
-        json_pack("{s:s, s:s, s:o, s:o}", "apiVersion", "v1", "kind", "ConfigMap", "metadata",
-                  child_meta(c, reconcile_configmap_name(c->name, cm, sizeof cm)), "data", data);
-    if (o)
-        json_object_set_new(json_object_get(o, "metadata"), "annotations",
-                            json_pack("{s:s}", RECONCILE_ANN_CONFIG_HASH, c->full_hash));
-    return o;
-}
-
-/* A resource quantity from the spec as the string the API server keeps. */
-static json_t *quantity(const json_t *v)
-{
-    char num[64];
-    if (json_is_string(v))
-        return json_string(json_string_value(v));
-    if (json_is_integer(v)) {
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return json_string(num);
-    }
-    if (json_is_real(v)) {
-        snprintf(num, sizeof num, "%g", json_real_value(v));
-        return json_string(num);
-    }
-    return NULL;
-}
-
-static json_t *quantities(const json_t *m)
-{
-    const char *k;
-    const json_t *v;
-    json_t *out = json_object();
-    json_object_foreach((json_t *)m, k, v)
-    {
-        json_t *q = quantity(v);
-        if (q)
-            json_object_set_new(out, k, q);
-    }
-    return out;
-}
-
-/* spec.resources -> container resources. exclusiveCores sets requests ==
- * limits in whole CPUs (and memory), which is what makes a pod Guaranteed
- * and lets the static CPU manager give it exclusive cores. */
-static json_t *resources(const json_t *r)
-{
-    json_t *out = json_object();
-    const json_t *cores = json_object_get(r, "exclusiveCores");
-    if (json_is_integer(cores)) {
-        char n[32];
-        snprintf(n, sizeof n, "%" JSON_INTEGER_FORMAT, json_integer_value(cores));
-        json_t *q = json_pack("{s:s}", "cpu", n);
-        json_t *mem = quantity(json_object_get(r, "memory"));
-        if (mem)
-            json_object_set_new(q, "memory", mem);
-        json_object_set_new(out, "requests", json_deep_copy(q));
-        json_object_set_new(out, "limits", q);
-        return out;
-    }
-    if (json_object_get(r, "requests"))
-        json_object_set_new(out, "requests", quantities(json_object_get(r, "requests")));
-    if (json_object_get(r, "limits"))
-        json_object_set_new(out, "limits", quantities(json_object_get(r, "limits")));
-    return out;
-}
-
-static json_t *deployment(const ctx *c, const char *template_hash)
-{
-    char cm[300];
-    const json_t *spec = json_object_get(c->in->stageset, "spec");
-    const char *image = jstr(spec, "image");
-    char cfg[128];
-    snprintf(cfg, sizeof cfg, "%s/pipeline.yaml", RENDER_CONFIG_DIR);
-    json_t *probe_ready = json_pack("{s:{s:s, s:s}, s:i, s:i}", "httpGet", "path", "/readyz",
-                                    "port", "metrics", "periodSeconds", 5, "failureThreshold", 3);
-    json_t *probe_live = json_pack("{s:{s:s, s:s}, s:i, s:i}", "httpGet", "path", "/healthz",
-                                   "port", "metrics", "periodSeconds", 10, "failureThreshold", 6);
-    json_t *container =
-        json_pack("{s:s, s:s, s:[s], s:[s, s], s:[{s:s, s:i, s:s}], s:o, s:o, s:o,"
-                  " s:[{s:s, s:s, s:b}, {s:s, s:s}]}",
-                  "name", "hostd", "image", image ? image : "", "command", "hostd", "args",
-                  "--config", cfg, "ports", "name", "metrics", "containerPort", RENDER_HOSTD_PORT,
-                  "protocol", "TCP", "readinessProbe", probe_ready, "livenessProbe", probe_live,
-                  "resources", resources(json_object_get(spec, "resources")), "volumeMounts",
-                  "name", "config", "mountPath", RENDER_CONFIG_DIR, "readOnly", 1, "name", "store",
-                  "mountPath", RENDER_STORE_DIR);
-    const char *pull = jstr(spec, "imagePullPolicy");
-    if (container && pull)
-        json_object_set_new(container, "imagePullPolicy", json_string(pull));
-    /* A real-time generator needs the right to raise its own priority;
-     * without it hostd warns and runs with normal priority. */
-    const json_t *rt = json_object_get(json_object_get(spec, "run"), "realtimePriority");
-    if (container && json_is_integer(rt) && json_integer_value(rt) > 0)
-        json_object_set_new(container, "securityContext",
-                            json_pack("{s:{s:[s]}}", "capabilities", "add", "SYS_NICE"));
-    json_t *pod_labels = selector_labels(c);
-    json_t *o = json_pack(
-        "{s:s, s:s, s:o, s:{s:I, s:{s:o}, s:{s:{s:o, s:{s:s}}, s:{s:[o], s:[{s:s, s:{s:s}}, {s:s, "
-        "s:{}}]}}}}",
-        "apiVersion", "apps/v1", "kind", "Deployment", "metadata", child_meta(c, c->name), "spec",
-        "replicas", c->replicas, "selector", "matchLabels", selector_labels(c), "template",
-        "metadata", "labels", pod_labels, "annotations", RECONCILE_ANN_CONFIG_HASH, template_hash,
-        "spec", "containers", container, "volumes", "name", "config", "configMap", "name",
-        reconcile_configmap_name(c->name, cm, sizeof cm), "name", "store", "emptyDir");
-    if (o)
-        json_object_set_new(json_object_get(o, "metadata"), "annotations",
-                            json_pack("{s:s}", RECONCILE_ANN_STRUCTURE_HASH, c->struct_hash));
-    return o;
-}
-
-static json_t *service(const ctx *c)
-{
-    char port[16];
-    snprintf(port, sizeof port, "%d", RENDER_HOSTD_PORT);
-    json_t *o =
-        json_pack("{s:s, s:s, s:o, s:{s:s, s:o, s:[{s:s, s:i, s:s, s:s}]}}", "apiVersion", "v1",
-                  "kind", "Service", "metadata", child_meta(c, c->name), "spec", "type",
-                  "ClusterIP", "selector", selector_labels(c), "ports", "name", "metrics", "port",
-                  RENDER_HOSTD_PORT, "targetPort", "metrics", "protocol", "TCP");
-    if (o)
-        json_object_set_new(json_object_get(o, "metadata"), "annotations",
-                            json_pack("{s:s, s:s, s:s}", "prometheus.io/scrape", "true",
-                                      "prometheus.io/port", port, "prometheus.io/path",
-                                      "/metrics"));
-    return o;
-}
+typedef reconcile_ctx ctx;
 
 /* Stamps the applied-hash annotation (over the object without it) and
  * appends the object to `apply` when the observed child lacks that hash or
@@ -424,6 +260,15 @@ static int render_all(ctx *c)
         goto out;
     }
     const char *ex = c->extras ? c->extras : "";
+    size_t data_bytes = strlen(c->pipeline) + strlen(ex);
+    if (data_bytes > RECONCILE_MAX_CONFIGMAP_BYTES) {
+        snprintf(c->invalid, sizeof c->invalid,
+                 "the rendered ConfigMap would hold %zu bytes of data; the API server accepts at "
+                 "most %d (1 MiB) in a ConfigMap: make the spec (stage params) smaller",
+                 data_bytes, RECONCILE_MAX_CONFIGMAP_BYTES);
+        rc = -EINVAL;
+        goto out;
+    }
     if (asprintf(&full, "%s\n---\n%s", c->pipeline, ex) < 0 ||
         asprintf(&joined, "%s\n---\n%s", masked, ex) < 0) {
         full = joined = NULL;
@@ -451,6 +296,83 @@ static json_t *status_base(const ctx *c)
     return s;
 }
 
+/* Sets up the ctx fields every status needs; 0 when the StageSet is gone,
+ * going or nameless (nothing to write). */
+static int ctx_init(ctx *c, const reconcile_input *in)
+{
+    memset(c, 0, sizeof *c);
+    if (!in->stageset || jget(in->stageset, "metadata.deletionTimestamp"))
+        return 0;
+    c->in = in;
+    c->name = jstr(in->stageset, "metadata.name");
+    c->ns = jstr(in->stageset, "metadata.namespace");
+    if (!c->name || !c->ns)
+        return 0;
+    c->generation = jint(in->stageset, "metadata.generation", 0);
+    c->replicas = jint(in->stageset, "spec.replicas", 1);
+    snprintf(c->selector, sizeof c->selector, "%s=%s,%s=%s", RECONCILE_LABEL_NAME,
+             RECONCILE_APP_NAME, RECONCILE_LABEL_INSTANCE, c->name);
+    return 1;
+}
+
+/* Status members that describe what runs, carried over unchanged when this
+ * pass could not change it. */
+static void keep_running_state(json_t *status, const json_t *ss)
+{
+    const json_t *oldv = jget(ss, "status.activeVersions");
+    if (oldv)
+        json_object_set_new(status, "activeVersions", json_deep_copy(oldv));
+    const char *oh = jstr(ss, "status.configHash");
+    if (oh)
+        json_object_set_new(status, "configHash", json_string(oh));
+}
+
+int reconcile_apply_failed(const reconcile_input *in, const char *message, reconcile_output *out)
+{
+    ctx c;
+    char msg[2048];
+    memset(out, 0, sizeof *out);
+    out->apply = json_array();
+    out->swaps = json_array();
+    out->events = json_array();
+    if (!out->apply || !out->swaps || !out->events)
+        goto oom;
+    if (!ctx_init(&c, in))
+        return 0;
+    json_t *status = status_base(&c);
+    if (!status)
+        goto oom;
+    /* status.observedGeneration stays at the last generation whose children
+     * were applied; the conditions say which generation they are about. */
+    const json_t *og = jget(in->stageset, "status.observedGeneration");
+    if (json_is_integer(og))
+        json_object_set_new(status, "observedGeneration", json_integer(json_integer_value(og)));
+    else
+        json_object_del(status, "observedGeneration");
+    keep_running_state(status, in->stageset);
+    const json_t *dep = in->deployment;
+    snprintf(msg, sizeof msg,
+             "generation %lld not applied: %s (%lld/%lld replicas ready, running the previous "
+             "config)",
+             (long long)c.generation, message, (long long)jint(dep, "status.readyReplicas", 0),
+             (long long)c.replicas);
+    json_object_set_new(status, "conditions",
+                        json_pack("[o, o, o]", condition(&c, "Ready", 0, "ApplyFailed", msg),
+                                  condition(&c, "Progressing", 0, "ApplyFailed", msg),
+                                  condition(&c, "Degraded", 1, "ApplyFailed", msg)));
+    const json_t *old = find_by(jget(in->stageset, "status.conditions"), "type", "Progressing");
+    if (!old || !jstr(old, "reason") || strcmp(jstr(old, "reason"), "ApplyFailed") != 0 ||
+        !jstr(old, "message") || strcmp(jstr(old, "message"), msg) != 0)
+        event(out->events, "Warning", "ApplyFailed", msg);
+    if (!json_equal(status, jget(in->stageset, "status")))
+        out->status = json_incref(status);
+    json_decref(status);
+    return 0;
+oom:
+    reconcile_output_free(out);
+    return -ENOMEM;
+}
+
 int reconcile_stageset(const reconcile_input *in, reconcile_output *out)
 {
     ctx c;
@@ -466,18 +388,8 @@ int reconcile_stageset(const reconcile_input *in, reconcile_output *out)
         goto oom;
     /* Gone or going: garbage collection removes the children through their
      * owner references; writing anything now would only race it. */
-    if (!in->stageset || jget(in->stageset, "metadata.deletionTimestamp"))
+    if (!ctx_init(&c, in))
         return 0;
-
-    c.in = in;
-    c.name = jstr(in->stageset, "metadata.name");
-    c.ns = jstr(in->stageset, "metadata.namespace");
-    if (!c.name || !c.ns)
-        return 0;
-    c.generation = jint(in->stageset, "metadata.generation", 0);
-    c.replicas = jint(in->stageset, "spec.replicas", 1);
-    snprintf(c.selector, sizeof c.selector, "%s=%s,%s=%s", RECONCILE_LABEL_NAME, RECONCILE_APP_NAME,
-             RECONCILE_LABEL_INSTANCE, c.name);
 
     rc = render_all(&c);
     if (rc == -ENOMEM)
@@ -489,12 +401,7 @@ int reconcile_stageset(const reconcile_input *in, reconcile_output *out)
         json_t *conds = json_pack("[o, o, o]", condition(&c, "Ready", 0, "InvalidSpec", c.invalid),
                                   condition(&c, "Progressing", 0, "InvalidSpec", c.invalid),
                                   condition(&c, "Degraded", 1, "InvalidSpec", c.invalid));
-        const json_t *oldv = jget(in->stageset, "status.activeVersions");
-        if (oldv)
-            json_object_set_new(status, "activeVersions", json_deep_copy(oldv));
-        const char *oh = jstr(in->stageset, "status.configHash");
-        if (oh)
-            json_object_set_new(status, "configHash", json_string(oh));
+        keep_running_state(status, in->stageset);
         json_object_set_new(status, "conditions", conds);
         if (!old || !jstr(old, "reason") || strcmp(jstr(old, "reason"), "InvalidSpec") != 0 ||
             !jstr(old, "message") || strcmp(jstr(old, "message"), c.invalid) != 0)
@@ -504,7 +411,7 @@ int reconcile_stageset(const reconcile_input *in, reconcile_output *out)
     }
 
     /* ConfigMap first: pods that start from here on read the new config. */
-    if (want_apply(out->apply, configmap(&c), in->configmap) < 0)
+    if (want_apply(out->apply, children_configmap(&c), in->configmap) < 0)
         goto oom;
 
     /* Which config does the pod template carry? (See reconcile.h.) */
@@ -597,14 +504,16 @@ int reconcile_stageset(const reconcile_input *in, reconcile_output *out)
         } /* no ready pods: nothing to swap, roll out (template_hash = full) */
     }
 
-    dep = deployment(&c, template_hash);
+    dep = children_deployment(&c, template_hash);
     if (!dep)
         goto oom;
     json_incref(dep);
     int dep_changed = want_apply(out->apply, dep, odep);
     if (dep_changed < 0)
         goto oom;
-    if (want_apply(out->apply, service(&c), in->service) < 0)
+    if (want_apply(out->apply, children_service(&c), in->service) < 0 ||
+        want_apply(out->apply, children_pdb(&c), in->pdb) < 0 ||
+        want_apply(out->apply, children_network_policy(&c), in->network_policy) < 0)
         goto oom;
     if (dep_changed && odep) {
         if (tmpl && strcmp(tmpl, template_hash) != 0 && !progress_reason) {
@@ -678,6 +587,21 @@ int reconcile_stageset(const reconcile_input *in, reconcile_output *out)
                                         jstr(dfail, "message") ? jstr(dfail, "message") : ""));
     else
         json_array_append_new(conds, condition(&c, "Degraded", 0, "AsExpected", ""));
+    /* SYS_NICE puts the pods outside Pod Security "baseline": say so where
+     * the user looks, since admission refuses them (Deployment
+     * ReplicaFailure) in namespaces that enforce it. */
+    int rt = children_realtime_priority(in->stageset);
+    if (rt) {
+        snprintf(msg, sizeof msg,
+                 "spec.run.realtimePriority %d adds the SYS_NICE capability to the hostd "
+                 "container: Pod Security \"baseline\" and \"restricted\" refuse such pods (the "
+                 "namespace must allow \"privileged\"); set it to 0 to run without",
+                 rt);
+        if (!find_by(jget(in->stageset, "status.conditions"), "type", "CapabilitiesAdded"))
+            event(out->events, "Warning", "CapabilitiesAdded", msg);
+        json_array_append_new(conds,
+                              condition(&c, "CapabilitiesAdded", 1, "RealtimePriority", msg));
+    }
     json_object_set_new(status, "conditions", conds);
 
 status_out:

@@ -2,7 +2,8 @@
  * reconcile.h - the StageSet reconciler as a pure function.
  *
  * reconcile_stageset() takes a StageSet and everything observed about its
- * children (ConfigMap, Deployment, Service, the pods) and returns what should
+ * children (ConfigMap, Deployment, Service, PodDisruptionBudget,
+ * NetworkPolicy, the pods) and returns what should
  * be written: the children to server-side apply, the status, the hot-swaps to
  * ask pods for, and the events to record. It does no I/O and reads no clock
  * (the caller passes `now`), so it is tested without a cluster and a second
@@ -35,16 +36,20 @@
 #define RECONCILE_LABEL_MANAGED_BY "app.kubernetes.io/managed-by"
 #define RECONCILE_APP_NAME "observatory-hostd"
 #define RECONCILE_CONFIGMAP_SUFFIX "-pipeline"
+/* The API server refuses a ConfigMap whose data values add up to more. */
+#define RECONCILE_MAX_CONFIGMAP_BYTES 1048576
 
 typedef struct reconcile_input {
     const json_t *stageset;  /* the StageSet as read; NULL when it is gone */
     const json_t *configmap; /* observed children, NULL when absent */
     const json_t *deployment;
     const json_t *service;
-    const json_t *pods;         /* array of Pods matching the selector, or NULL */
-    const json_t *swap_results; /* NULL on a first pass; else array of
-                                   {"pod", "stage", "ok": bool, "message"} */
-    const char *now;            /* RFC 3339 UTC time, e.g. "2025-01-01T00:00:00Z" */
+    const json_t *pdb;            /* PodDisruptionBudget */
+    const json_t *network_policy; /* NetworkPolicy */
+    const json_t *pods;           /* array of Pods matching the selector, or NULL */
+    const json_t *swap_results;   /* NULL on a first pass; else array of
+                                     {"pod", "stage", "ok": bool, "message"} */
+    const char *now;              /* RFC 3339 UTC time, e.g. "2025-01-01T00:00:00Z" */
 } reconcile_input;
 
 typedef struct reconcile_output {
@@ -62,6 +67,15 @@ typedef struct reconcile_output {
  * ConfigMap. An invalid spec is not an error: it yields a Degraded status.
  * Returns -ENOMEM on allocation failure (output then empty). */
 int reconcile_stageset(const reconcile_input *in, reconcile_output *out);
+
+/* The status and events for a pass whose children the API server refused to
+ * take (HTTP 400/403/413/422: retrying the same write cannot help): `message`
+ * says which child and quotes the server. Ready=False, Progressing=False and
+ * Degraded=True, all with reason ApplyFailed; status.observedGeneration stays
+ * at the last generation applied while the conditions carry the current one;
+ * a Warning event ApplyFailed when the message is new. Same ownership and
+ * return as reconcile_stageset(); apply and swaps are empty. */
+int reconcile_apply_failed(const reconcile_input *in, const char *message, reconcile_output *out);
 
 /* Releases the output's references; safe on a zeroed or already freed one. */
 void reconcile_output_free(reconcile_output *out);

@@ -15,9 +15,10 @@
 typedef struct entry {
     char *key;
     unsigned failures;
-    int queued;     /* waiting to be handed out (at not_before) */
-    int processing; /* handed out, not done yet */
-    int dirty;      /* added while processing */
+    unsigned conflicts; /* consecutive conflicts retried at once */
+    int queued;         /* waiting to be handed out (at not_before) */
+    int processing;     /* handed out, not done yet */
+    int dirty;          /* added while processing */
     uint64_t not_before_ms;
     uint64_t seq; /* FIFO order among ready keys */
     struct entry *next;
@@ -98,7 +99,7 @@ static void prune(workqueue *q)
 {
     for (entry **p = &q->head; *p;) {
         entry *e = *p;
-        if (!e->queued && !e->processing && !e->failures) {
+        if (!e->queued && !e->processing && !e->failures && !e->conflicts) {
             *p = e->next;
             free(e->key);
             free(e);
@@ -158,12 +159,28 @@ int workqueue_add_rate_limited(workqueue *q, const char *key)
     return rc;
 }
 
+int workqueue_add_conflict(workqueue *q, const char *key)
+{
+    pthread_mutex_lock(&q->mu);
+    entry *e = find(q, key, 1);
+    int rc = -ENOMEM;
+    if (e) {
+        /* Quick retries are for a conflict that a fresh read resolves; one
+         * that keeps coming back is a fight with another writer, which the
+         * ordinary backoff slows down. */
+        int quick = ++e->conflicts <= WORKQUEUE_MAX_QUICK_CONFLICTS;
+        rc = add_locked(q, key, 0, !quick);
+    }
+    pthread_mutex_unlock(&q->mu);
+    return rc;
+}
+
 void workqueue_forget(workqueue *q, const char *key)
 {
     pthread_mutex_lock(&q->mu);
     entry *e = find(q, key, 0);
     if (e)
-        e->failures = 0;
+        e->failures = e->conflicts = 0;
     prune(q);
     pthread_mutex_unlock(&q->mu);
 }
@@ -245,8 +262,20 @@ unsigned workqueue_len(workqueue *q)
 {
     unsigned n = 0;
     pthread_mutex_lock(&q->mu);
+    uint64_t now = now_ms();
     for (entry *e = q->head; e; e = e->next)
-        n += e->queued || e->dirty;
+        n += (e->queued || e->dirty) && e->not_before_ms <= now;
+    pthread_mutex_unlock(&q->mu);
+    return n;
+}
+
+unsigned workqueue_waiting(workqueue *q)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&q->mu);
+    uint64_t now = now_ms();
+    for (entry *e = q->head; e; e = e->next)
+        n += (e->queued || e->dirty) && e->not_before_ms > now;
     pthread_mutex_unlock(&q->mu);
     return n;
 }

@@ -85,6 +85,9 @@ put() {
 # --- 1. the local registry (Debian's docker-registry) ---------------------------
 if ((registry)); then
   echo "install-k3s: local registry on localhost:5000 (Debian package docker-registry)" >&2
+  # A fresh machine (or container) has no package lists yet: install would
+  # fail with "Unable to locate package".
+  run env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   run env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry
   if put /etc/docker/registry/config.yml 0644 <<'EOF'; then
 # Written by packaging/k3s/install-k3s.sh: the lab's image registry, on

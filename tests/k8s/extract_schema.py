@@ -29,6 +29,8 @@ ROOTS = [
     "io.k8s.api.core.v1.Pod",
     "io.k8s.api.core.v1.ServiceAccount",
     "io.k8s.api.apps.v1.Deployment",
+    "io.k8s.api.policy.v1.PodDisruptionBudget",
+    "io.k8s.api.networking.v1.NetworkPolicy",
     "io.k8s.api.coordination.v1.Lease",
     "io.k8s.api.rbac.v1.ClusterRole",
     "io.k8s.api.rbac.v1.ClusterRoleBinding",

@@ -93,6 +93,10 @@ BUILTINS = [
                  definition=DEF + "rbac.v1.RoleBinding", name_rule="path"),
     ResourceType("apps", "v1", "deployments", "Deployment", short_names=["deploy"], status=True,
                  scale=SCALE_SPEC, definition=DEF + "apps.v1.Deployment", categories=["all"]),
+    ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=["pdb"],
+                 status=True, definition=DEF + "policy.v1.PodDisruptionBudget"),
+    ResourceType("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy",
+                 short_names=["netpol"], definition=DEF + "networking.v1.NetworkPolicy"),
     ResourceType("coordination.k8s.io", "v1", "leases", "Lease",
                  definition=DEF + "coordination.v1.Lease"),
     ResourceType("events.k8s.io", "v1", "events", "Event", short_names=["ev"],
@@ -320,6 +324,11 @@ def _selector_matches(sel, labels):
     return True
 
 
+# ConfigMaps and Secrets hold at most 1 MiB of data (MaxSecretSize in the
+# Kubernetes API validation).
+MAX_DATA_BYTES = 1 << 20
+
+
 def kind_problems(rt, obj, old):
     """Cross-field and immutability rules of built-in kinds: (field, message)."""
     out = []
@@ -354,6 +363,16 @@ def kind_problems(rt, obj, old):
                 out.append((f"spec.ports[{i}].name", "Required value"))
     elif rt.group == "" and rt.kind in ("ConfigMap", "Secret"):
         import re
+        # The API server's limit on the data of one object (values only,
+        # bytes as stored: base64 decoded for binaryData and Secret data).
+        data = (obj.get("data") or {}).values()
+        if rt.kind == "Secret":
+            total = sum(len(str(v)) * 3 // 4 for v in data)
+        else:
+            total = sum(len(str(v).encode()) for v in data)
+        total += sum(len(str(v)) * 3 // 4 for v in (obj.get("binaryData") or {}).values())
+        if total > MAX_DATA_BYTES:
+            out.append(("", f"Too long: may not be more than {MAX_DATA_BYTES} bytes"))
         for k in list((obj.get("data") or {})) + list((obj.get("binaryData") or {})):
             if not re.match(r"^[-._a-zA-Z0-9]+$", k) or len(k) > 253:
                 out.append((f"data[{k}]", f'Invalid value: "{k}": a valid config key must consist of '

@@ -90,6 +90,12 @@ def make_selector(query):
 
 # -- the server ------------------------------------------------------------------
 
+class _HttpServer(http.server.ThreadingHTTPServer):
+    # socketserver's default backlog of 5 refuses connections while a large
+    # object is being written to several watchers; a real server's is large.
+    request_queue_size = 128
+
+
 class TestApiServer:
     """Everything one server instance owns; start() / stop() bracket its life."""
 
@@ -111,7 +117,7 @@ class TestApiServer:
         self.verbose = verbose
         self.stopping = threading.Event()
         handler = type("Handler", (Handler,), {"srv": self})
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = _HttpServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -543,6 +549,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if what == "expire-history" and method == "POST":
             srv.store.expire(bool(data.get("notify_watchers")))
             return self.send_json(200, {"compactedResourceVersion": srv.store.compacted_rv})
+        if what == "reset" and method == "POST":
+            # Namespaces and CRDs survive (the CRD's types stay registered).
+            srv.store.reset([("", "namespaces"), ("apiextensions.k8s.io", "customresourcedefinitions")])
+            return self.send_json(200, {"resourceVersion": srv.store.rv})
         if what == "close-watches" and method == "POST":
             srv.store.close_watches()
             return self.send_json(200, {})

@@ -160,6 +160,24 @@ class Store:
                 for w in list(self.watchers):
                     w.q.put(("error", 410, "Expired", "too old resource version: history compacted"))
 
+    def reset(self, keep):
+        """Forget every object but those of the storage keys in `keep`, and
+        start resourceVersions again from 1, as an API server that lost its
+        storage does after a restart. Open watches end; a client resuming
+        from a resourceVersion it saw before is now ahead of the server
+        (504 "Too large resource version") and has to list again. Kept
+        objects are stored again under new resourceVersions."""
+        with self.lock:
+            kept = [(key, o) for key in keep for o in self.objects.get(key, {}).values()]
+            for w in list(self.watchers):
+                w.q.put(("close",))
+            self.objects.clear()
+            self.by_uid.clear()
+            self.history.clear()
+            self.rv = self.compacted_rv = 1
+            for key, o in kept:
+                self.create(key, o)
+
     def close_watches(self):
         with self.lock:
             for w in list(self.watchers):

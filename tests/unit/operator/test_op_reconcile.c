@@ -18,7 +18,7 @@
 #include <string.h>
 
 typedef struct world {
-    json_t *ss, *cm, *dep, *svc, *pods;
+    json_t *ss, *cm, *dep, *svc, *pdb, *netpol, *pods;
 } world;
 
 static const char *SS_JSON =
@@ -62,6 +62,8 @@ static void world_free(world *w)
     json_decref(w->cm);
     json_decref(w->dep);
     json_decref(w->svc);
+    json_decref(w->pdb);
+    json_decref(w->netpol);
     json_decref(w->pods);
 }
 
@@ -71,6 +73,8 @@ static int run(world *w, const json_t *swap_results, const char *now, reconcile_
                           .configmap = w->cm,
                           .deployment = w->dep,
                           .service = w->svc,
+                          .pdb = w->pdb,
+                          .network_policy = w->netpol,
                           .pods = w->pods,
                           .swap_results = swap_results,
                           .now = now};
@@ -108,9 +112,11 @@ static void server_apply(world *w, const reconcile_output *out)
     json_array_foreach(out->apply, i, o)
     {
         const char *kind = json_string_value(json_object_get(o, "kind"));
-        json_t **slot = strcmp(kind, "ConfigMap") == 0    ? &w->cm
-                        : strcmp(kind, "Deployment") == 0 ? &w->dep
-                                                          : &w->svc;
+        json_t **slot = strcmp(kind, "ConfigMap") == 0             ? &w->cm
+                        : strcmp(kind, "Deployment") == 0          ? &w->dep
+                        : strcmp(kind, "PodDisruptionBudget") == 0 ? &w->pdb
+                        : strcmp(kind, "NetworkPolicy") == 0       ? &w->netpol
+                                                                   : &w->svc;
         json_t *copy = json_deep_copy(o);
         json_object_set_new(json_object_get(copy, "metadata"), "uid", json_string("child-uid"));
         if (*slot && json_object_get(*slot, "status"))
@@ -253,7 +259,9 @@ static void test_create(void **state)
     world_init(&w);
     assert_int_equal(run(&w, NULL, NOW1, &out), 0);
 
-    assert_int_equal(json_array_size(out.apply), 3);
+    assert_int_equal(json_array_size(out.apply), 5);
+    assert_non_null(applied(&out, "PodDisruptionBudget"));
+    assert_non_null(applied(&out, "NetworkPolicy"));
     const json_t *cm = applied(&out, "ConfigMap"), *dep = applied(&out, "Deployment"),
                  *svc = applied(&out, "Service");
     assert_non_null(cm);
@@ -581,6 +589,62 @@ static void test_invalid_spec(void **state)
     world_free(&w);
 }
 
+/* A spec the API server would refuse as a ConfigMap (over 1 MiB of data) is
+ * an invalid spec: nothing is applied, the message names the limit. */
+static void test_oversized_configmap_is_invalid(void **state)
+{
+    (void)state;
+    world w;
+    reconcile_output out;
+    bring_up(&w);
+    char *big = malloc(RECONCILE_MAX_CONFIGMAP_BYTES + 1);
+    assert_non_null(big);
+    memset(big, 'x', RECONCILE_MAX_CONFIGMAP_BYTES);
+    big[RECONCILE_MAX_CONFIGMAP_BYTES] = '\0';
+    set_spec(&w, "ticks", "params", json_pack("{s:s}", "blob", big));
+    free(big);
+    assert_int_equal(run(&w, NULL, NOW2, &out), 0);
+    assert_int_equal(json_array_size(out.apply), 0);
+    assert_cond(out.status, "Degraded", "True", "InvalidSpec");
+    assert_non_null(strstr(
+        json_string_value(json_object_get(cond(out.status, "Degraded"), "message")), "1048576"));
+    reconcile_output_free(&out);
+    world_free(&w);
+}
+
+/* The API server refused a child: ApplyFailed everywhere, observedGeneration
+ * left at the last applied generation, one event per distinct message. */
+static void test_apply_failed(void **state)
+{
+    (void)state;
+    world w;
+    reconcile_output out;
+    bring_up(&w);
+    set_spec(&w, NULL, "batchSize", json_integer(128));
+    reconcile_input in = {.stageset = w.ss, .deployment = w.dep, .now = NOW2};
+    assert_int_equal(reconcile_apply_failed(&in, "ConfigMap demo-pipeline: HTTP 422: no", &out), 0);
+    assert_int_equal(json_array_size(out.apply), 0);
+    assert_cond(out.status, "Ready", "False", "ApplyFailed");
+    assert_cond(out.status, "Progressing", "False", "ApplyFailed");
+    assert_cond(out.status, "Degraded", "True", "ApplyFailed");
+    assert_int_equal(json_integer_value(json_object_get(out.status, "observedGeneration")), 1);
+    assert_int_equal(
+        json_integer_value(json_object_get(cond(out.status, "Ready"), "observedGeneration")), 2);
+    assert_non_null(
+        strstr(json_string_value(json_object_get(cond(out.status, "Progressing"), "message")),
+               "HTTP 422"));
+    assert_true(has_event(&out, "Warning", "ApplyFailed"));
+    server_status(&w, &out);
+    reconcile_output_free(&out);
+    /* The same refusal again: nothing new to write or say. */
+    in.stageset = w.ss;
+    assert_int_equal(reconcile_apply_failed(&in, "ConfigMap demo-pipeline: HTTP 422: no", &out), 0);
+    assert_null(out.status);
+    assert_int_equal(json_array_size(out.events), 0);
+    reconcile_output_free(&out);
+    world_free(&w);
+}
+
 static void test_drift_and_removed_fields(void **state)
 {
     (void)state;
@@ -631,6 +695,11 @@ static void test_exclusive_cores(void **state)
     const json_t *dep = applied(&out, "Deployment");
     const json_t *res = json_object_get(first_container(dep), "resources");
     assert_true(json_equal(json_object_get(res, "requests"), json_object_get(res, "limits")));
+    /* No surge pod: it would need the cores twice. */
+    const json_t *ru =
+        json_object_get(json_object_get(json_object_get(dep, "spec"), "strategy"), "rollingUpdate");
+    assert_int_equal(json_integer_value(json_object_get(ru, "maxSurge")), 0);
+    assert_int_equal(json_integer_value(json_object_get(ru, "maxUnavailable")), 1);
     assert_string_equal(json_string_value(json_object_get(json_object_get(res, "limits"), "cpu")),
                         "2");
     assert_string_equal(
@@ -650,7 +719,20 @@ static void test_realtime_priority_adds_sys_nice(void **state)
     assert_int_equal(run(&w, NULL, NOW1, &out), 0);
     const json_t *c0 = first_container(applied(&out, "Deployment"));
     assert_non_null(c0);
-    assert_null(json_object_get(c0, "securityContext"));
+    const json_t *sc0 = json_object_get(c0, "securityContext");
+    assert_null(json_object_get(json_object_get(sc0, "capabilities"), "add"));
+    assert_false(json_is_true(json_object_get(sc0, "allowPrivilegeEscalation")));
+    assert_true(json_is_true(json_object_get(sc0, "readOnlyRootFilesystem")));
+    assert_string_equal(json_string_value(json_array_get(
+                            json_object_get(json_object_get(sc0, "capabilities"), "drop"), 0)),
+                        "ALL");
+    /* No resources in the spec: the documented defaults, not {}. */
+    const json_t *res0 = json_object_get(c0, "resources");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(res0, "requests"), "cpu")), "500m");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(res0, "limits"), "memory")), "1Gi");
+    assert_null(cond(out.status, "CapabilitiesAdded"));
     reconcile_output_free(&out);
     world_free(&w);
 
@@ -662,6 +744,9 @@ static void test_realtime_priority_adds_sys_nice(void **state)
         json_object_get(json_object_get(c, "securityContext"), "capabilities"), "add");
     assert_int_equal(json_array_size(add), 1);
     assert_string_equal(json_string_value(json_array_get(add, 0)), "SYS_NICE");
+    /* ... and says so: a condition and a Warning event. */
+    assert_non_null(cond(out.status, "CapabilitiesAdded"));
+    assert_true(has_event(&out, "Warning", "CapabilitiesAdded"));
     reconcile_output_free(&out);
     world_free(&w);
 }
@@ -677,6 +762,8 @@ int main(void)
         cmocka_unit_test(test_scale),
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_invalid_spec),
+        cmocka_unit_test(test_oversized_configmap_is_invalid),
+        cmocka_unit_test(test_apply_failed),
         cmocka_unit_test(test_drift_and_removed_fields),
         cmocka_unit_test(test_exclusive_cores),
         cmocka_unit_test(test_realtime_priority_adds_sys_nice),

@@ -73,12 +73,41 @@ static void test_backoff(void **state)
     assert_int_equal(workqueue_failures(q, "ns/a"), 2);
     /* Delayed by its backoff: not ready now. */
     assert_int_equal(workqueue_get(q, 0, &k), -ETIMEDOUT);
-    assert_int_equal(workqueue_len(q), 1);
+    /* Waiting is not queue depth: workqueue_depth must not count it. */
+    assert_int_equal(workqueue_len(q), 0);
+    assert_int_equal(workqueue_waiting(q), 1);
     /* An ordinary add (a watch event) brings it forward. */
     workqueue_add(q, "ns/a");
     assert_int_equal(workqueue_get(q, 0, &k), 0);
     workqueue_forget(q, k);
     assert_int_equal(workqueue_failures(q, "ns/a"), 0);
+    workqueue_done(q, k);
+    free(k);
+    workqueue_free(q);
+}
+
+/* A conflict (409) is retried at once, without growing the backoff, a few
+ * times in a row; then it counts as a failure. */
+static void test_conflict(void **state)
+{
+    (void)state;
+    workqueue *q = workqueue_new(60000, 600000);
+    char *k;
+    for (int i = 0; i < WORKQUEUE_MAX_QUICK_CONFLICTS; i++) {
+        assert_int_equal(workqueue_add_conflict(q, "ns/a"), 0);
+        assert_int_equal(workqueue_failures(q, "ns/a"), 0);
+        assert_int_equal(workqueue_get(q, 0, &k), 0);
+        workqueue_done(q, k);
+        free(k);
+    }
+    workqueue_add_conflict(q, "ns/a");
+    assert_int_equal(workqueue_failures(q, "ns/a"), 1);
+    assert_int_equal(workqueue_get(q, 0, &k), -ETIMEDOUT);
+    /* Success resets both counts. */
+    workqueue_forget(q, "ns/a");
+    workqueue_add_conflict(q, "ns/a");
+    assert_int_equal(workqueue_failures(q, "ns/a"), 0);
+    assert_int_equal(workqueue_get(q, 0, &k), 0);
     workqueue_done(q, k);
     free(k);
     workqueue_free(q);
@@ -104,9 +133,8 @@ static void test_delay_elapses(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_dedupe_and_fifo),
-        cmocka_unit_test(test_add_while_processing),
-        cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_dedupe_and_fifo), cmocka_unit_test(test_add_while_processing),
+        cmocka_unit_test(test_backoff),         cmocka_unit_test(test_conflict),
         cmocka_unit_test(test_delay_elapses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
