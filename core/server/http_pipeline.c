@@ -8,11 +8,14 @@
 #include "server/http_internal.h"
 
 #include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/snapshot.h"
 #include "measure/metrics_prom.h"
 #include "observatory/stage.h"
+#include "store/store.h"
 
 static const char CT_METRICS[] = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -26,6 +29,36 @@ static int take_snapshot(http_request *r, obs_snapshot *snap)
         http_reply_error(r->out, 500, "out of memory taking a snapshot");
         return -1;
     }
+    return 0;
+}
+
+/* The run store's writes by outcome and whether it is failing now (a full
+ * disk): appended to the exposition text. 0 or OBS_ENOMEM (text kept). */
+static int store_metrics_append(store *s, char **text, size_t *len)
+{
+    store_health h;
+    store_get_health(s, &h);
+    char buf[768];
+    int n = snprintf(buf, sizeof buf,
+                     "# HELP observatory_store_writes_total Writes to the run store, by outcome "
+                     "(failed: a full disk or an I/O error; the run goes on).\n"
+                     "# TYPE observatory_store_writes_total counter\n"
+                     "observatory_store_writes_total{outcome=\"ok\"} %llu\n"
+                     "observatory_store_writes_total{outcome=\"failed\"} %llu\n"
+                     "# HELP observatory_store_failing 1 while the last write to the run store "
+                     "failed, else 0.\n"
+                     "# TYPE observatory_store_failing gauge\n"
+                     "observatory_store_failing %d\n",
+                     (unsigned long long)h.n_writes, (unsigned long long)h.n_writes_failed,
+                     h.failing ? 1 : 0);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return OBS_ENOMEM;
+    char *t = realloc(*text, *len + (size_t)n + 1);
+    if (!t)
+        return OBS_ENOMEM;
+    memcpy(t + *len, buf, (size_t)n + 1);
+    *text = t;
+    *len += (size_t)n;
     return 0;
 }
 
@@ -45,7 +78,10 @@ void http_handle_metrics(http_request *r)
     } else {
         rc = metrics_render(NULL, &text, &len);
     }
+    if (rc == 0 && r->srv->store && store_metrics_append(r->srv->store, &text, &len) != 0)
+        rc = OBS_ENOMEM;
     if (rc != 0) {
+        free(text);
         http_reply_error(r->out, 500, "out of memory rendering metrics");
         return;
     }

@@ -347,6 +347,14 @@ static void test_run_endpoints_with_store(void **state)
     snapshot_free(&snap);
     assert_int_equal(store_run_end(st, run_id, 1, NULL), 0);
 
+    /* The store's writes on /metrics: the run's begin, snapshot and end. */
+    response m = request(f.port, "GET", "/metrics");
+    assert_int_equal(m.status, 200);
+    assert_non_null(strstr(m.body, "observatory_store_writes_total{outcome=\"ok\"} "));
+    assert_non_null(strstr(m.body, "observatory_store_writes_total{outcome=\"failed\"} 0\n"));
+    assert_non_null(strstr(m.body, "observatory_store_failing 0\n"));
+    response_free(&m);
+
     response r = request(f.port, "GET", "/api/v1/runs");
     assert_int_equal(r.status, 200);
     json_t *j = json_of(&r);
