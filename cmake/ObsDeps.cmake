@@ -27,6 +27,18 @@ obs_require(PROFILER libprofiler libgoogle-perftools-dev)
 obs_require(PROTOBUFC libprotobuf-c libprotobuf-c-dev)
 obs_require(CURL libcurl libcurl4-openssl-dev)
 obs_require(NATS libnats libnats-dev)
+# libiberty (binutils' and GDB's C++ and Rust demangler, profiler/src/demangle.c)
+# ships no pkg-config file: look for its header and static library.
+find_path(OBS_LIBIBERTY_INCLUDE libiberty/demangle.h)
+find_library(OBS_LIBIBERTY_LIB NAMES libiberty.a iberty)
+if(NOT OBS_LIBIBERTY_INCLUDE OR NOT OBS_LIBIBERTY_LIB)
+  message(FATAL_ERROR "missing dependency 'libiberty' (libiberty/demangle.h, libiberty.a): install the "
+                      "Debian package 'libiberty-dev' (apt-get install libiberty-dev, or run "
+                      "packaging/install-deps.sh)")
+endif()
+add_library(obs_libiberty STATIC IMPORTED GLOBAL)
+set_target_properties(obs_libiberty PROPERTIES IMPORTED_LOCATION ${OBS_LIBIBERTY_LIB}
+                      INTERFACE_INCLUDE_DIRECTORIES ${OBS_LIBIBERTY_INCLUDE})
 if(OBS_BUILD_TESTS)
   obs_require(CMOCKA cmocka libcmocka-dev)
 endif()

@@ -15,6 +15,7 @@ build_pkgs=(
   libcyaml-dev libyaml-dev libjansson-dev libmsgpack-dev librocksdb-dev libmicrohttpd-dev
   libunwind-dev libgoogle-perftools-dev libcurl4-openssl-dev
   libprotobuf-c-dev protobuf-c-compiler google-perftools libnats-dev
+  libiberty-dev
 )
 # chromium: the dashboard's browser test (tests/integration/test_dashboard.mjs);
 # nats-server: the NATS JetStream links' tests (tests/integration/test_nats*.sh).

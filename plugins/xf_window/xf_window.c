@@ -163,8 +163,10 @@ static int64_t symbol_index(xf_window *w, uint64_t key)
     uint32_t i = w->n_syms++;
     w->table[s] = i + 1;
     w->syms[i] = (symbol){.key = key, .last_pane = NO_PANE, .active_pos = NOT_ACTIVE};
+    /* Whole panes, not only their ids: export_state writes every field of
+     * every pane, and must not write what the heap happened to hold. */
     for (uint32_t k = 0; k < w->n_panes; k++)
-        w->panes[(size_t)i * w->n_panes + k].id = NO_PANE;
+        w->panes[(size_t)i * w->n_panes + k] = (pane){.id = NO_PANE};
     return i;
 }
 

@@ -220,15 +220,15 @@ static int window_build_locked(const raw_window *w, uint64_t end_ns, obs_prof_pr
                 fcap = nc;
             }
             if (framecache[li] == UINT32_MAX) {
-                const char *mod, *func;
+                const char *mod, *func, *sym;
                 int prefix;
-                prof_modules_resolve(locs[k], &mod, &prefix, &func);
+                prof_modules_resolve(locs[k], &mod, &prefix, &func, &sym);
                 char label[512];
                 if (prefix)
                     snprintf(label, sizeof label, "%s:%s", mod, func);
                 else
                     snprintf(label, sizeof label, "%s", func);
-                if ((rc = prof_profile_frame(p, label, mod, &framecache[li])) != 0)
+                if ((rc = prof_profile_frame(p, label, mod, sym, &framecache[li])) != 0)
                     goto out;
             }
             frames[depth - 1 - k] = framecache[li]; /* root first */

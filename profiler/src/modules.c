@@ -34,6 +34,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "demangle.h"
 #include "modules.h"
 #include "obs_profiler.h"
 #include "observatory/stage.h"
@@ -60,6 +61,11 @@ typedef struct prof_module {
     prof_sym *syms;
     uint32_t n_syms;
     char *names;
+    /* Per symbol, its demangled name once a sample needed it: NULL not yet
+     * asked, the symbol's own name when it is not mangled, else a string
+     * from prof_demangle. Filled lazily (most symbols are never sampled)
+     * with an atomic compare-and-swap, read without the registry lock. */
+    char **shown;
 } prof_module;
 
 static struct {
@@ -258,6 +264,9 @@ static int module_load_symbols(prof_module *m, char *err, size_t errlen)
             }
         }
     }
+    /* Without this table (out of memory) frames keep their mangled names. */
+    if (m->n_syms)
+        m->shown = calloc(m->n_syms, sizeof *m->shown);
     return 0;
 }
 
@@ -279,6 +288,20 @@ static void live_rebuild(void)
     reg.n_live = k;
 }
 
+/* Frees the demangled names of m (those that are not m's own strings). */
+static void shown_free(prof_module *m)
+{
+    if (!m->shown)
+        return;
+    for (uint32_t i = 0; i < m->n_syms; i++) {
+        char *s = m->shown[i];
+        if (s && s != m->names + m->syms[i].name)
+            free(s);
+    }
+    free(m->shown);
+    m->shown = NULL;
+}
+
 static void module_free(prof_module *m)
 {
     if (!m)
@@ -286,6 +309,7 @@ static void module_free(prof_module *m)
     free(m->path);
     free(m->label);
     free(m->unknown);
+    shown_free(m);
     free(m->syms);
     free(m->names);
     free(m);
@@ -492,14 +516,36 @@ uint64_t prof_modules_locate(uintptr_t addr)
     return loc;
 }
 
-void prof_modules_resolve(uint64_t loc, const char **module, int *prefix, const char **func)
+/* The name frames show for symbol i of m: demangled on first use, then
+ * kept. Two threads may demangle the same symbol at once; the first to
+ * store wins and the other frees its copy, so no lock is needed. */
+static const char *symbol_shown(prof_module *m, uint32_t i)
+{
+    const char *raw = m->names + m->syms[i].name;
+    if (!m->shown)
+        return raw;
+    char *s = __atomic_load_n(&m->shown[i], __ATOMIC_ACQUIRE);
+    if (s)
+        return s;
+    char *d = prof_demangle(raw);
+    char *want = d ? d : (char *)raw;
+    char *expected = NULL;
+    if (__atomic_compare_exchange_n(&m->shown[i], &expected, want, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return want;
+    free(d);
+    return expected;
+}
+
+void prof_modules_resolve(uint64_t loc, const char **module, int *prefix, const char **func,
+                          const char **symbol)
 {
     uint32_t id = PROF_LOC_MOD(loc);
     pthread_mutex_lock(&reg.lock);
     if (id == 0 || id >= reg.n) {
         *module = "[unknown]";
         *prefix = 0;
-        *func = "[unknown]";
+        *func = *symbol = "[unknown]";
         pthread_mutex_unlock(&reg.lock);
         return;
     }
@@ -510,7 +556,7 @@ void prof_modules_resolve(uint64_t loc, const char **module, int *prefix, const 
     uint64_t va = PROF_LOC_OFF(loc);
     *module = m->label;
     *prefix = m->prefix;
-    *func = m->unknown;
+    *func = *symbol = m->unknown;
     uint32_t lo = 0, hi = m->n_syms;
     while (lo < hi) {
         uint32_t mid = (lo + hi) / 2;
@@ -524,8 +570,10 @@ void prof_modules_resolve(uint64_t loc, const char **module, int *prefix, const 
     const prof_sym *s = &m->syms[lo - 1];
     /* A sized symbol must cover the address; a sizeless one (hand-written
      * assembly) extends to the next symbol. */
-    if (s->size == 0 || va < s->addr + s->size)
-        *func = m->names + s->name;
+    if (s->size == 0 || va < s->addr + s->size) {
+        *symbol = m->names + s->name;
+        *func = symbol_shown(m, lo - 1);
+    }
 }
 
 /* Whether the registry is open, and its before-change hook (NULL if none). */

@@ -12,7 +12,8 @@
  * prof_modules_init by the lifecycle (lifecycle.c passes the collector's
  * drain).
  *
- * Layer: low, beside the sampler state. This module may include: util.
+ * Layer: low, beside the sampler state. This module may include: util,
+ * demangle.
  */
 #ifndef OBS_PROF_MODULES_H
 #define OBS_PROF_MODULES_H
@@ -42,9 +43,13 @@ uint64_t prof_modules_locate(uintptr_t addr);
 /* Resolves a location: *module is the module's label ("tp_burn",
  * "libc.so.6"), *prefix whether frames name it ("tp_burn:burn_heavy": for
  * modules added by obs_prof_module_add) or not (the executable and system
- * libraries found by the scan), *func the function or "[module]" when no
- * symbol covers the address. Strings live until prof_modules_fini. */
-void prof_modules_resolve(uint64_t loc, const char **module, int *prefix, const char **func);
+ * libraries found by the scan), *func the function as people read it (C++
+ * and Rust names demangled, demangle.h) and *symbol as the ELF symbol table
+ * spells it (mangled); both "[module]" when no symbol covers the address.
+ * Demangles, so never call it from the signal handler. Strings live until
+ * prof_modules_fini. */
+void prof_modules_resolve(uint64_t loc, const char **module, int *prefix, const char **func,
+                          const char **symbol);
 uint64_t prof_modules_count(void);
 /* The loader's (ld.so) mapped range, for the signal handler. */
 void prof_modules_loader_range(uintptr_t *lo, uintptr_t *hi);

@@ -6,13 +6,15 @@
  * store is as good as a fresh one.
  *
  * Storage blob, all integers LEB128 varints:
- *   "OBSPROF\1" start_ns end_ns hz unwinder n_samples weight dropped
+ *   "OBSPROF\2" start_ns end_ns hz unwinder n_samples weight dropped
  *   n_strings   { len bytes }
- *   n_frames    { name_str module_str }
+ *   n_frames    { name_str module_str system_str }
  *   n_tags      { n { key_str value_str } }
  *   n_stacks    { depth { frame } }          (root first)
  *   n_entries   { stack tag weight count }
- * Decoding checks every length and every id against what precedes it.
+ * Version 1 (written before names were demangled) has no system_str; it
+ * still decodes, each frame's system name being its name. Decoding checks
+ * every length and every id against what precedes it.
  * Interface and place in the whole: profile.h; the call tree the flame
  * graphs draw is built from a profile in tree.c.
  */
@@ -24,7 +26,8 @@
 #include "profile.h"
 #include "util.h"
 
-static const char MAGIC[8] = {'O', 'B', 'S', 'P', 'R', 'O', 'F', 1};
+static const char MAGIC[8] = {'O', 'B', 'S', 'P', 'R', 'O', 'F', 2};
+#define MAGIC_V1 1 /* the last byte of a version 1 blob's magic */
 
 obs_prof_profile *prof_profile_new(void)
 {
@@ -56,10 +59,12 @@ int prof_profile_str(obs_prof_profile *p, const char *s, uint32_t *id)
     return prof_blobs_intern(&p->strs, s, (uint32_t)strlen(s) + 1, id);
 }
 
-int prof_profile_frame(obs_prof_profile *p, const char *name, const char *module, uint32_t *id)
+int prof_profile_frame(obs_prof_profile *p, const char *name, const char *module,
+                       const char *system, uint32_t *id)
 {
     prof_frame f;
-    if (prof_profile_str(p, name, &f.name) != 0 || prof_profile_str(p, module, &f.module) != 0)
+    if (prof_profile_str(p, name, &f.name) != 0 || prof_profile_str(p, module, &f.module) != 0 ||
+        prof_profile_str(p, system ? system : name, &f.system) != 0)
         return OBS_ENOMEM;
     return prof_blobs_intern(&p->frames, &f, sizeof f, id);
 }
@@ -177,7 +182,8 @@ static int copy_entries(obs_prof_profile *dst, const obs_prof_profile *src,
     for (uint32_t i = 0; i < src->frames.n; i++) {
         const prof_frame *f = prof_profile_frame_get(src, i);
         if (prof_profile_frame(dst, prof_profile_strget(src, f->name),
-                               prof_profile_strget(src, f->module), &fmap[i]) != 0)
+                               prof_profile_strget(src, f->module),
+                               prof_profile_strget(src, f->system), &fmap[i]) != 0)
             goto out;
     }
     for (uint32_t i = 0; i < src->tags.n; i++) {
@@ -340,6 +346,7 @@ int obs_prof_profile_encode(const obs_prof_profile *p, uint8_t **buf, size_t *le
         const prof_frame *fr = prof_profile_frame_get(p, f);
         put_varint(&b, fr->name);
         put_varint(&b, fr->module);
+        put_varint(&b, fr->system);
     }
     put_varint(&b, p->tags.n);
     for (uint32_t t = 0; t < p->tags.n; t++) {
@@ -410,7 +417,10 @@ int obs_prof_profile_decode(const void *buf, size_t len, obs_prof_profile **out)
     char *tmp = NULL;
     obs_prof_profile *p = NULL;
     int rc = OBS_EINVAL;
-    if (len < sizeof MAGIC || memcmp(buf, MAGIC, sizeof MAGIC) != 0)
+    if (len < sizeof MAGIC || memcmp(buf, MAGIC, sizeof MAGIC - 1) != 0)
+        return OBS_EINVAL;
+    uint8_t version = ((const uint8_t *)buf)[sizeof MAGIC - 1];
+    if (version != MAGIC_V1 && version != (uint8_t)MAGIC[sizeof MAGIC - 1])
         return OBS_EINVAL;
     r.p += sizeof MAGIC;
     if (!(p = prof_profile_new()))
@@ -453,9 +463,10 @@ int obs_prof_profile_decode(const void *buf, size_t len, obs_prof_profile **out)
         goto out;
     for (uint32_t i = 0; i < nf; i++) {
         uint32_t a = get_u32(&r, ns), b = get_u32(&r, ns);
+        uint32_t c = version == MAGIC_V1 ? a : get_u32(&r, ns);
         if (r.bad)
             goto out;
-        prof_frame f = {smap[a], smap[b]};
+        prof_frame f = {smap[a], smap[b], smap[c]};
         if (prof_blobs_intern(&p->frames, &f, sizeof f, &fmap[i]) != 0) {
             rc = OBS_ENOMEM;
             goto out;

@@ -17,9 +17,11 @@
 #include "obs_profiler.h"
 #include "util.h"
 
-/* A frame: display label ("mod:function") and module label, as string ids. */
+/* A frame, as string ids: display label ("mod:function", demangled), module
+ * label, and the symbol as the object spells it (mangled; pprof's
+ * Function.system_name), which is the label itself when there is none. */
 typedef struct prof_frame {
-    uint32_t name, module;
+    uint32_t name, module, system;
 } prof_frame;
 
 /* Tag key: n pairs of (key string id, value string id), sorted by key. */
@@ -57,7 +59,10 @@ static inline const char *prof_profile_strget(const obs_prof_profile *p, uint32_
 /* Adds weight for (frames root..leaf, tag). */
 int prof_profile_add(obs_prof_profile *p, const uint32_t *frames, uint32_t depth, uint32_t tag,
                      uint64_t weight, uint64_t count);
-int prof_profile_frame(obs_prof_profile *p, const char *name, const char *module, uint32_t *id);
+/* Interns the frame (name, module, system) (copied); system NULL: the
+ * same as name. 0 or OBS_ENOMEM. */
+int prof_profile_frame(obs_prof_profile *p, const char *name, const char *module,
+                       const char *system, uint32_t *id);
 /* Interns the tag of n labels (copied; order does not matter). */
 int prof_profile_tag(obs_prof_profile *p, const obs_prof_label *labels, size_t n, uint32_t *id);
 /* "[stage=parse variant=A]" for a tag id, into buf. */

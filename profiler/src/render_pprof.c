@@ -95,7 +95,8 @@ int obs_prof_render_pprof(const obs_prof_profile *p, uint8_t **out, size_t *len)
         }
         perftools__profiles__function__init(&fn[f]);
         fn[f].id = f + 1;
-        fn[f].name = fn[f].system_name = str(&st, prof_profile_strget(p, fr->name));
+        fn[f].name = str(&st, prof_profile_strget(p, fr->name));
+        fn[f].system_name = str(&st, prof_profile_strget(p, fr->system));
         fnp[f] = &fn[f];
         perftools__profiles__line__init(&line[f]);
         line[f].function_id = f + 1;

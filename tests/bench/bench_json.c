@@ -1,9 +1,10 @@
 /*
  * bench_json.c - obs-bench-json: xf_json_jansson against xf_json_fast on the
- * same input.
+ * same input, and xf_json_serde (the Rust parser) beside them when its .so
+ * is in the plugin directory.
  *
  * The input is generated once: `--ticks` JSON ticks from gen_market (its
- * default parameters, a fixed seed), copied into one buffer. Both parsers
+ * default parameters, a fixed seed), copied into one buffer. The parsers
  * are then loaded from the plugin directory as hostd loads them (plugin_open,
  * parameter check, a host services table from host_ctx_init) and their
  * process() callback is called directly, single-threaded, on consecutive
@@ -14,18 +15,19 @@
  * Before timing, one untimed pass of each parser over the whole input checks
  * that they agree: same number of output records, same output bytes (FNV-1a
  * over every record's seq and bytes), same number of records counted as
- * errors. Then `--runs` timed passes of each, alternating which one goes
- * first (A B, B A, A B, ...), so that frequency or cache drift does not
- * favour one side. Printed per parser: median wall ns per record over the
- * runs, its [min..max], median thread-CPU ns per record (a wall figure well
- * above the CPU one means the machine was busy), records/s and input MB/s
- * derived from the median, and the speedup fast/jansson as the ratio of the
- * medians (and the median of the per-run ratios).
+ * errors (each parser against jansson). Then `--runs` timed passes of
+ * each, in forward order on even runs and backward on odd ones (A B C,
+ * C B A, ...), so that frequency or cache drift does not favour one side. Printed per parser:
+ * median wall ns per record over the runs, its [min..max], median thread-CPU ns per record (a wall
+ * figure well above the CPU one means the machine was busy), records/s and input MB/s derived from
+ * the median, each parser's speed relative to jansson and to fast (ratios of the medians), and the
+ * target speedup fast/jansson with the median of the per-run ratios.
  */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bench_util.h"
 #include "config/config.h"
@@ -88,9 +90,12 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, options *o)
 {
     static const struct option longs[] = {
-        {"ticks", required_argument, 0, 't'}, {"batch", required_argument, 0, 'b'},
-        {"runs", required_argument, 0, 'r'},  {"seed", required_argument, 0, 's'},
-        {"plugin-dir", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
+        {"ticks", required_argument, 0, 't'},
+        {"batch", required_argument, 0, 'b'},
+        {"runs", required_argument, 0, 'r'},
+        {"seed", required_argument, 0, 's'},
+        {"plugin-dir", required_argument, 0, 'p'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     *o = (options){.ticks = 200000, .batch = 256, .runs = 5, .seed = 1};
@@ -284,6 +289,15 @@ static uint64_t pass(instance *x, const input *in, uint32_t batch_size, batch *b
     return t1 - t0 ? t1 - t0 : 1;
 }
 
+/* Whether `name`.so is in the plugin directory (the Rust parser is built
+ * only when cargo is installed). */
+static int plugin_present(const char *dir, const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.so", dir, name);
+    return access(path, R_OK) == 0;
+}
+
 int main(int argc, char **argv)
 {
     options o;
@@ -291,20 +305,34 @@ int main(int argc, char **argv)
         return 2;
     host_set_log_level(OBS_LOG_WARN);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    bench_print_header(stdout, "obs-bench-json: xf_json_jansson vs xf_json_fast, process() called directly",
+    int n_x = plugin_present(o.plugin_dir, "xf_json_serde") ? 3 : 2;
+    bench_print_header(stdout,
+                       n_x == 3
+                           ? "obs-bench-json: xf_json_jansson vs xf_json_fast vs xf_json_serde, "
+                             "process() called directly"
+                           : "obs-bench-json: xf_json_jansson vs xf_json_fast, process() called "
+                             "directly",
                        argc, argv);
+    if (n_x == 2)
+        printf("# %s/xf_json_serde.so not found (the Rust plugins are built when cargo is): "
+               "two parsers\n",
+               o.plugin_dir);
 
     static const char yaml[] = "pipeline: bench-json\n"
                                "stages:\n"
                                "  - name: gen\n    plugin: gen_market\n"
                                "  - name: jansson\n    plugin: xf_json_jansson\n"
                                "  - name: fast\n    plugin: xf_json_fast\n"
+                               "  - name: serde\n    plugin: xf_json_serde\n"
                                "  - name: sink\n    plugin: sink_null\n";
+    static const char *const short_name[3] = {"jansson", "fast", "serde"};
     char err[2048];
     obs_config *cfg = NULL;
     char **dirs = NULL;
     char *want[1] = {(char *)o.plugin_dir};
-    instance gen = {.label = "gen_market"}, x[2] = {{.label = "xf_json_jansson"}, {.label = "xf_json_fast"}};
+    instance gen = {.label = "gen_market"}, x[3] = {{.label = "xf_json_jansson"},
+                                                    {.label = "xf_json_fast"},
+                                                    {.label = "xf_json_serde"}};
     input in = {0};
     pool pl;
     int pool_ok = 0, ret = 1;
@@ -318,10 +346,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "obs-bench-json: %s\n", err);
         goto out;
     }
-    if (instance_open(&gen, cfg, 0, OBS_KIND_GENERATOR, dirs, 1, o.seed, o.batch) != 0 ||
-        instance_open(&x[0], cfg, 1, OBS_KIND_TRANSFORM, dirs, 1, o.seed + 1, o.batch) != 0 ||
-        instance_open(&x[1], cfg, 2, OBS_KIND_TRANSFORM, dirs, 1, o.seed + 2, o.batch) != 0)
+    if (instance_open(&gen, cfg, 0, OBS_KIND_GENERATOR, dirs, 1, o.seed, o.batch) != 0)
         goto out;
+    for (int k = 0; k < n_x; k++)
+        if (instance_open(&x[k], cfg, (size_t)k + 1, OBS_KIND_TRANSFORM, dirs, 1,
+                          o.seed + 1 + (uint64_t)k, o.batch) != 0)
+            goto out;
     if (pool_init(&pl, 1, o.batch, (uint64_t)o.batch * 64, 1u << 24, 1ull << 30) != 0) {
         fprintf(stderr, "obs-bench-json: cannot allocate the batch\n");
         goto out;
@@ -331,85 +361,111 @@ int main(int argc, char **argv)
     if (input_generate(&gen, b, &o, &in) != 0)
         goto out;
     double bytes_per_rec = (double)in.n_bytes / in.n;
-    printf("# input: %u ticks from gen_market (default params, seed %" PRIu64 "), %" PRIu64
-           " bytes, %.1f bytes/tick; batches of %u records; %u runs per parser, order alternating\n",
-           in.n, o.seed, in.n_bytes, bytes_per_rec, o.batch, o.runs);
-    printf("# plugins: %s, %s\n", x[0].module->path, x[1].module->path);
+    printf(
+        "# input: %u ticks from gen_market (default params, seed %" PRIu64 "), %" PRIu64
+        " bytes, %.1f bytes/tick; batches of %u records; %u runs per parser, order alternating\n",
+        in.n, o.seed, in.n_bytes, bytes_per_rec, o.batch, o.runs);
+    printf("# plugins:");
+    for (int k = 0; k < n_x; k++)
+        printf(" %s", x[k].module->path);
+    printf("\n");
 
-    /* Agreement check (and warm-up). */
-    pass_result chk[2];
-    for (int k = 0; k < 2; k++)
+    /* Agreement check (and warm-up): each parser against jansson. */
+    pass_result chk[3];
+    for (int k = 0; k < n_x; k++)
         if (!pass(&x[k], &in, o.batch, b, &chk[k], NULL, NULL))
             goto out;
-    for (int k = 0; k < 2; k++)
-        printf("# check %-16s records_out=%" PRIu64 " errors=%" PRIu64 " output_fnv1a=%016" PRIx64 "\n",
+    for (int k = 0; k < n_x; k++)
+        printf("# check %-16s records_out=%" PRIu64 " errors=%" PRIu64 " output_fnv1a=%016" PRIx64
+               "\n",
                x[k].label, chk[k].records_out, chk[k].errors, chk[k].hash);
     int agree = 1;
-    if (chk[0].records_out != chk[1].records_out) {
-        printf("WARNING: the parsers emitted different numbers of records: jansson %" PRIu64
-               ", fast %" PRIu64 "\n", chk[0].records_out, chk[1].records_out);
-        agree = 0;
-    } else if (chk[0].hash != chk[1].hash) {
-        printf("WARNING: the parsers emitted the same number of records but different bytes\n");
-        agree = 0;
-    }
-    if (chk[0].errors != chk[1].errors) {
-        printf("WARNING: the parsers counted different numbers of errors: jansson %" PRIu64
-               ", fast %" PRIu64 "\n", chk[0].errors, chk[1].errors);
-        agree = 0;
+    for (int k = 1; k < n_x; k++) {
+        if (chk[0].records_out != chk[k].records_out) {
+            printf("WARNING: the parsers emitted different numbers of records: jansson %" PRIu64
+                   ", %s %" PRIu64 "\n",
+                   chk[0].records_out, short_name[k], chk[k].records_out);
+            agree = 0;
+        } else if (chk[0].hash != chk[k].hash) {
+            printf(
+                "WARNING: jansson and %s emitted the same number of records but different bytes\n",
+                short_name[k]);
+            agree = 0;
+        }
+        if (chk[0].errors != chk[k].errors) {
+            printf("WARNING: the parsers counted different numbers of errors: jansson %" PRIu64
+                   ", %s %" PRIu64 "\n",
+                   chk[0].errors, short_name[k], chk[k].errors);
+            agree = 0;
+        }
     }
     if (agree)
-        printf("# check: both parsers emitted the same %" PRIu64 " records, byte for byte\n",
+        printf("# check: all %d parsers emitted the same %" PRIu64 " records, byte for byte\n", n_x,
                chk[0].records_out);
 
-    double wall[2][MAX_RUNS], cpu[2][MAX_RUNS], ratio[MAX_RUNS];
+    double wall[3][MAX_RUNS], cpu[3][MAX_RUNS], ratio[MAX_RUNS];
     printf("# runs (wall ns/record):");
     for (uint32_t r = 0; r < o.runs; r++) {
-        for (int j = 0; j < 2; j++) {
-            int k = (r % 2 == 0) ? j : 1 - j;
+        printf(" [%u]", r + 1);
+        for (int j = 0; j < n_x; j++) {
+            /* Forward on even runs, backward on odd ones. */
+            int k = (r % 2 == 0) ? j : n_x - 1 - j;
             uint64_t c_ns = 0, n_out = 0;
             uint64_t w_ns = pass(&x[k], &in, o.batch, b, NULL, &c_ns, &n_out);
             if (!w_ns)
                 goto out;
             if (n_out != chk[k].records_out)
                 printf("\nWARNING: %s emitted %" PRIu64 " records in run %u, %" PRIu64
-                       " in the check pass\n", x[k].label, n_out, r + 1, chk[k].records_out);
+                       " in the check pass\n",
+                       x[k].label, n_out, r + 1, chk[k].records_out);
             wall[k][r] = (double)w_ns / in.n;
             cpu[k][r] = (double)c_ns / in.n;
         }
         ratio[r] = wall[0][r] / wall[1][r];
-        printf(" [%u] jansson=%.1f fast=%.1f", r + 1, wall[0][r], wall[1][r]);
+        for (int k = 0; k < n_x; k++)
+            printf(" %s=%.1f", short_name[k], wall[k][r]);
     }
-    printf("\n\n# medians of %u runs; records/s and MB/s (input bytes, 1 MB = 1e6 B) from the median"
-           " wall time\n", o.runs);
-    printf("%-16s %12s %21s %12s %12s %10s %9s\n", "parser", "ns/record", "[min..max]",
-           "cpu_ns/rec", "records/s", "MB/s", "vs_jansson");
-    double med[2];
-    for (int k = 0; k < 2; k++) {
-        double lo, hi, tmp[MAX_RUNS];
+    printf(
+        "\n\n# medians of %u runs; records/s and MB/s (input bytes, 1 MB = 1e6 B) from the median"
+        " wall time\n",
+        o.runs);
+    printf("%-16s %12s %21s %12s %12s %10s %9s %9s\n", "parser", "ns/record", "[min..max]",
+           "cpu_ns/rec", "records/s", "MB/s", "vs_jansson", "vs_fast");
+    double med[3], tmp[MAX_RUNS];
+    for (int k = 0; k < n_x; k++) { /* all medians first: each row compares with two of them */
+        memcpy(tmp, wall[k], o.runs * sizeof(double));
+        med[k] = bench_median(tmp, o.runs);
+    }
+    for (int k = 0; k < n_x; k++) {
+        double lo, hi;
         memcpy(tmp, wall[k], o.runs * sizeof(double));
         bench_minmax(tmp, o.runs, &lo, &hi);
-        med[k] = bench_median(tmp, o.runs);
         memcpy(tmp, cpu[k], o.runs * sizeof(double));
         double mc = bench_median(tmp, o.runs);
         char range[48];
         snprintf(range, sizeof range, "[%.1f..%.1f]", lo, hi);
-        printf("%-16s %12.1f %21s %12.1f %12.0f %10.1f %8.2fx\n", x[k].label, med[k], range, mc,
-               1e9 / med[k], bytes_per_rec * 1e3 / med[k], med[0] / med[k]);
+        printf("%-16s %12.1f %21s %12.1f %12.0f %10.1f %8.2fx %8.2fx\n", x[k].label, med[k], range,
+               mc, 1e9 / med[k], bytes_per_rec * 1e3 / med[k], med[0] / med[k], med[1] / med[k]);
     }
     double speedup = med[0] / med[1];
     double rlo, rhi;
     bench_minmax(ratio, o.runs, &rlo, &rhi);
     double rmed = bench_median(ratio, o.runs);
     printf("\nspeedup xf_json_fast / xf_json_jansson: %.2fx (ratio of medians); per-run ratios:"
-           " median %.2fx [%.2f..%.2f]\n", speedup, rmed, rlo, rhi);
-    printf("target speedup >= %.0fx: %s\n", TARGET_SPEEDUP, speedup >= TARGET_SPEEDUP ? "MET" : "MISSED");
+           " median %.2fx [%.2f..%.2f]\n",
+           speedup, rmed, rlo, rhi);
+    if (n_x == 3)
+        printf("xf_json_serde: %.2fx xf_json_jansson, %.2fx xf_json_fast (ratios of medians)\n",
+               med[0] / med[2], med[1] / med[2]);
+    printf("target speedup >= %.0fx: %s\n", TARGET_SPEEDUP,
+           speedup >= TARGET_SPEEDUP ? "MET" : "MISSED");
     printf("reference: jansson ~%.0f ns per 91-byte tick on the reference machine; here %.0f ns per"
-           " %.1f-byte tick\n", REFERENCE_JANSSON_NS, med[0], bytes_per_rec);
+           " %.1f-byte tick\n",
+           REFERENCE_JANSSON_NS, med[0], bytes_per_rec);
     ret = agree ? 0 : 3;
 out:
-    instance_close(&x[1]);
-    instance_close(&x[0]);
+    for (int k = 2; k >= 0; k--)
+        instance_close(&x[k]);
     instance_close(&gen);
     if (b)
         pool_put(&pl, b);
