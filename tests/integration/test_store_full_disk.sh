@@ -68,8 +68,9 @@ grep -q "No space left on device" err1.txt && ok "the disk did fill up" ||
   bad "the store never saw ENOSPC (the test's premise)"
 n=$(grep -c "the run goes on: later failed writes are counted" err1.txt || true)
 [ "$n" = 1 ] && ok "the store's failed writes are logged once" || bad "logged $n times"
-grep -Eq "^  sink: .*records=29[0-9]{4} " out1.txt && ok "the run went on to its end (300k records)" ||
-  { bad "the run did not go on"; tail -n 5 out1.txt; }
+got=$(sed -n 's/^  sink: .* records=\([0-9]*\) .*/\1/p' out1.txt | head -n 1)
+[ "${got:-0}" -ge 290000 ] && ok "the run went on to its end ($got records of about 300k)" ||
+  { bad "the run did not go on (${got:-no} records)"; tail -n 5 out1.txt; }
 grep -Eq "^  store: [1-9][0-9]* of [0-9]+ writes failed, still failing at the end" out1.txt &&
   ok "the printed report counts the failed writes" || { bad "no store line in the report"; tail -n 3 out1.txt; }
 pending=$(sed -n 's/.*kept in \(.*\.json\) until the next hostd.*/\1/p' err1.txt)
