@@ -228,7 +228,9 @@ stages:
 `);
   const crashed = spawn(hostd, ['--config', 'crash.yaml', '--store', 'gc', '--no-http', '-q'], { cwd: work, stdio: 'ignore' });
   ok((await waitExit(crashed)) !== 0, 'a run with a crashing plugin dies');
-  const third = spawn(hostd, [...grp, '--store', 'g3', '--duration', '8s'], { cwd: work, stdio: 'ignore' });
+  // Runs until the test ends it (SIGINT: a clean end with its report), so
+  // it is still running however slowly the page comes up.
+  const third = spawn(hostd, [...grp, '--store', 'g3', '--duration', '120s'], { cwd: work, stdio: 'ignore' });
   await new Promise((res) => setTimeout(res, 1500));
   const board = await startHostd([], ['dashboard', '--store', 'g1', '--store', 'g2', '--store', 'g3', '--store', 'gc', '--listen', '127.0.0.1:0']);
   try {
@@ -250,13 +252,15 @@ stages:
       document.querySelector('#group-chart').chart.data[0].length > 2, null, { timeout: 10000 });
     ok(true, 'records/s of each process on one axis');
     // When the last process ends, the refreshing view gets its report and the end-to-end line.
-    ok((await waitExit(third)) === 0, 'the running process ends');
+    third.kill('SIGINT');
+    ok((await waitExit(third)) === 0, 'the running process ends (SIGINT) with exit 0');
     await bpage.waitForFunction(() => /records generated/.test(document.querySelector('#group-e2e')?.textContent || ''),
       null, { timeout: 10000 });
     ok((await bpage.$$eval('#group-stages tbody tr', (t) => t.length)) === 12, 'every stage of the 3 processes in flow order');
     await bpage.screenshot({ path: join(shots, 'run-group.png'), fullPage: true });
     await bpage.close();
   } finally {
+    if (third.exitCode === null) third.kill('SIGKILL');
     board.child.kill('SIGTERM');
     ok((await waitExit(board.child)) === 0, 'hostd dashboard exits 0 on SIGTERM');
   }
