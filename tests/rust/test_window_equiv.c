@@ -74,7 +74,7 @@ static input make_input(uint32_t n, uint32_t n_syms, uint64_t seed)
         }
         ts += rnd() % 40000000;
         uint64_t t = u < 15 ? ts - rnd() % 2000000000ull : ts;
-        char sym[8] = {0};
+        char sym[16] = {0};
         snprintf(sym, sizeof sym, "S%u", (unsigned)(rnd() % n_syms));
         int64_t px = 1000000 + (int64_t)(rnd() % 5000000);
         put64(d, t);
