@@ -79,69 +79,16 @@ static void counting_free(const obs_host *h, void *q)
     free(p);
 }
 
-/* Opens gen_file with `overrides` ("name=value", NULL terminated) through
- * plugin_harness's parameter handling, but returns init's code instead of
+/* Opens gen_file with `overrides` ("name=value", NULL terminated) as
+ * plugin_harness's stage_open does, but returns init's code instead of
  * failing, with the log captured and allocations counted. */
 static stage *gf_open(const char *const *overrides, int *rc)
 {
-    const char *dir = getenv("OBS_PLUGIN_DIR");
-    assert_non_null(dir);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/gen_file.so", dir);
-    stage *s = calloc(1, sizeof *s);
-    assert_non_null(s);
-    s->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!s->dl)
-        fail_msg("dlopen %s: %s", path, dlerror());
-    obs_stage_entry_fn entry = (obs_stage_entry_fn)dlsym(s->dl, OBS_STAGE_ENTRY_NAME);
-    assert_non_null(entry);
-    s->desc = entry();
-    assert_true(s->desc->n_params <= 16);
-    for (const char *const *o = overrides; o && *o; o++) {
-        int known = 0;
-        for (uint32_t i = 0; i < s->desc->n_params; i++) {
-            size_t n = strlen(s->desc->params[i].name);
-            known |= strncmp(*o, s->desc->params[i].name, n) == 0 && (*o)[n] == '=';
-        }
-        if (!known || strlen(*o) >= sizeof s->strings[0])
-            fail_msg("override '%s': unknown parameter or too long", *o);
-    }
-    for (uint32_t i = 0; i < s->desc->n_params; i++) {
-        const obs_param_desc *pd = &s->desc->params[i];
-        const char *text = pd->default_value;
-        for (const char *const *o = overrides; o && *o; o++) {
-            size_t n = strlen(pd->name);
-            if (strncmp(*o, pd->name, n) == 0 && (*o)[n] == '=')
-                text = *o + n + 1;
-        }
-        obs_param_value *v = &s->values[i];
-        v->name = pd->name;
-        v->type = pd->type;
-        v->is_default = text == pd->default_value;
-        snprintf(s->strings[i], sizeof s->strings[i], "%s", text ? text : "");
-        v->s = s->strings[i];
-        if (pd->type == OBS_PARAM_INT) {
-            v->i = strtoll(v->s, NULL, 10);
-            v->d = (double)v->i;
-        } else if (pd->type == OBS_PARAM_BOOL) {
-            v->i = strcmp(v->s, "true") == 0;
-        }
-    }
-    s->params.values = s->values;
-    s->params.n_values = s->desc->n_params;
-    s->host = (obs_host){.struct_size = sizeof s->host,
-                         .abi_major = OBS_ABI_MAJOR,
-                         .abi_minor = OBS_ABI_MINOR,
-                         .stage_name = "gen_file",
-                         .seed = 1,
-                         .batch_size = 256,
-                         .log = capture_log,
-                         .counter_register = host_counter_register,
-                         .counter_add = host_counter_add,
-                         .now_ns = host_now_ns,
-                         .alloc = counting_alloc,
-                         .realloc = host_realloc,
-                         .free = counting_free};
+    stage *s = stage_load("gen_file", 1, overrides);
+    s->host.batch_size = 256;
+    s->host.log = capture_log;
+    s->host.alloc = counting_alloc;
+    s->host.free = counting_free;
     log_reset();
     *rc = s->desc->init(&s->host, &s->params, &s->instance);
     return s;

@@ -37,6 +37,7 @@ typedef struct stage {
     obs_param_value values[16];
     char strings[16][64];
     obs_params params;
+    char path[4096]; /* the plugin's file, for host.plugin_path */
     counter counters[MAX_COUNTERS];
     int n_counters;
 } stage;
@@ -105,10 +106,11 @@ static uint64_t counter_value(const stage *s, const char *name)
     return 0;
 }
 
-/* Loads plugin `name` and creates an instance with the descriptor's default
- * parameters, except those given as "name=value" strings in `overrides`
- * (NULL terminated). */
-static stage *stage_open(const char *name, uint64_t seed, const char *const *overrides)
+/* Loads plugin `name`: its descriptor, the descriptor's default parameters
+ * except those given as "name=value" strings in `overrides` (NULL
+ * terminated; each must name a parameter), and a host. init is not called
+ * (stage_open does): a test may change the host first. */
+static stage *stage_load(const char *name, uint64_t seed, const char *const *overrides)
 {
     const char *dir = getenv("OBS_PLUGIN_DIR");
     assert_non_null(dir);
@@ -126,6 +128,15 @@ static stage *stage_open(const char *name, uint64_t seed, const char *const *ove
     assert_int_equal(s->desc->abi_major, OBS_ABI_MAJOR);
     assert_string_equal(s->desc->name, name);
     assert_true(s->desc->n_params <= 16);
+    for (const char *const *o = overrides; o && *o; o++) {
+        int known = 0;
+        for (uint32_t i = 0; i < s->desc->n_params; i++) {
+            size_t n = strlen(s->desc->params[i].name);
+            known |= strncmp(*o, s->desc->params[i].name, n) == 0 && (*o)[n] == '=';
+        }
+        if (!known || strlen(*o) >= sizeof s->strings[0])
+            fail_msg("override '%s': unknown parameter or too long", *o);
+    }
 
     for (uint32_t i = 0; i < s->desc->n_params; i++) {
         const obs_param_desc *pd = &s->desc->params[i];
@@ -156,8 +167,9 @@ static stage *stage_open(const char *name, uint64_t seed, const char *const *ove
     s->host.struct_size = sizeof s->host;
     s->host.abi_major = OBS_ABI_MAJOR;
     s->host.abi_minor = OBS_ABI_MINOR;
-    s->host.stage_name = name;
-    s->host.plugin_path = path;
+    snprintf(s->path, sizeof s->path, "%s", path);
+    s->host.stage_name = s->desc->name;
+    s->host.plugin_path = s->path;
     s->host.seed = seed;
     s->host.batch_size = 1024;
     s->host.log = host_log;
@@ -167,10 +179,16 @@ static stage *stage_open(const char *name, uint64_t seed, const char *const *ove
     s->host.alloc = host_alloc;
     s->host.realloc = host_realloc;
     s->host.free = host_free;
+    return s;
+}
+
+/* stage_load, then the plugin's init, which must succeed. */
+static stage *stage_open(const char *name, uint64_t seed, const char *const *overrides)
+{
+    stage *s = stage_load(name, seed, overrides);
     int rc = s->desc->init(&s->host, &s->params, &s->instance);
     if (rc != OBS_OK)
         fail_msg("init %s: %d", name, rc);
-    s->host.plugin_path = NULL; /* path was on our stack */
     return s;
 }
 
