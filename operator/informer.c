@@ -131,7 +131,7 @@ int informer_run(kube_client *c, const informer *inf, atomic_int *stop)
             rc = list_all(c, inf, &w.rv, err, sizeof err);
             if (rc == 0) {
                 need_list = 0;
-                malloc_trim(0); /* the pages are freed: give them back */
+                op_malloc_trim(); /* the pages are freed: give them back */
                 if (inf->on_synced)
                     inf->on_synced(inf->ud);
             }

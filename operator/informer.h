@@ -40,4 +40,16 @@ int informer_run(kube_client *c, const informer *inf, atomic_int *stop);
 /* Sleeps ms milliseconds or until *stop is set, whichever is first. */
 void informer_sleep(uint64_t ms, atomic_int *stop);
 
+/* Giving freed pages back to the kernel (glibc's malloc_trim, mallopt):
+ * not under a sanitizer, whose own allocator replaces glibc's (glibc's
+ * malloc_trim on its never-used arena faults there). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define op_malloc_trim() ((void)0)
+#define op_mallopt_one_arena() ((void)0)
+#else
+#include <malloc.h>
+#define op_malloc_trim() ((void)malloc_trim(0))
+#define op_mallopt_one_arena() ((void)mallopt(M_ARENA_MAX, 1))
+#endif
+
 #endif

@@ -157,7 +157,7 @@ static void *worker_thread(void *arg)
              * the freed heap back, so the resident size is what an idle
              * operator needs rather than its high-water mark. */
             if (rc == -ETIMEDOUT && worked) {
-                malloc_trim(0);
+                op_malloc_trim();
                 worked = 0;
             }
             continue;
@@ -267,7 +267,7 @@ int main(int argc, char **argv)
      * 64 MiB each, freed memory kept per arena); six threads that mostly
      * wait on the network need one, and the resident size stays near what
      * is in use (docs/operator.md, memory). */
-    mallopt(M_ARENA_MAX, 1);
+    op_mallopt_one_arena();
     curl_global_init(CURL_GLOBAL_DEFAULT);
     if (load_config(kubeconfig, context, &cfg, err, sizeof err)) {
         fprintf(stderr, "observatory-operator: %s\n", err);
